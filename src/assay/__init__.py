@@ -1,0 +1,1 @@
+"""assay: arriving data in, a model fit to ship out."""

@@ -1,0 +1,138 @@
+"""The `assay` command: run, ingest, expectations suggest, bench.
+
+The flows live in the Prefect shell (flows/); they are imported only after the environment
+points Prefect's state at ASSAY_HOME, so a plain `assay run` needs no server and leaves
+nothing outside that folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from pathlib import Path
+
+from assay.errors import AssayError
+from assay.home import Home
+
+DEFAULT_SPEC = "configs/adult.yaml"
+
+
+def prepare_environment(home: Home) -> None:
+    """Keep Prefect's and GE's state under ASSAY_HOME unless the user already chose a place."""
+    os.environ["ASSAY_HOME"] = str(home.root)
+    home.prefect.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_HOME", str(home.prefect))
+    os.environ.setdefault("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(home.prefect / "results"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from flows.pipeline import run
+
+    result = run(spec_path=str(args.spec), home=str(args.home.root))
+    print()
+    print(result.summary())
+    print(f"\nValidation reports: {args.home.reports / 'validation'}")
+    print(f"Quarantine: {args.home.quarantine}")
+    return 0
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from flows.ingest import ingest
+
+    outcomes = ingest(
+        paths=[str(p) for p in args.files], spec_path=str(args.spec), home=str(args.home.root)
+    )
+    quarantined = [o for o in outcomes if o.status == "quarantined"]
+    for o in quarantined:
+        print(f"quarantined {o.path} -> {o.quarantine_dir}")
+    return 1 if quarantined else 0
+
+
+def _cmd_suggest(args: argparse.Namespace) -> int:
+    from assay.config import load_spec
+    from assay.data.reader import read_table
+    from assay.validation.suggest import suggest
+    from assay.validation.suite import save_suite
+
+    spec = load_spec(args.spec)
+    reference = read_table(args.data, spec)
+    out = args.out or Path("expectations") / f"{spec.name}.suggested.json"
+    suite = suggest(reference, spec, unknown_category_rate=args.unknown_rate)
+    save_suite(suite, out)
+    print(f"wrote {len(suite.expectations)} expectations to {out}: review each one, then point")
+    print(f"the spec's `expectations:` at it ({len(reference)} reference rows from {args.data})")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    try:
+        module = importlib.import_module(f"bench.{args.name}")
+    except ModuleNotFoundError:
+        raise AssayError(f"no benchmark named '{args.name}' (see bench/)") from None
+    return module.main(spec_path=str(args.spec), home=args.home)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="assay", description=__doc__.splitlines()[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--spec",
+        type=Path,
+        default=Path(DEFAULT_SPEC),
+        help=f"dataset spec YAML (default: {DEFAULT_SPEC})",
+    )
+    common.add_argument(
+        "--home",
+        type=Home.from_env,
+        default=None,
+        help="state folder (default: $ASSAY_HOME or ./.assay)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", parents=[common], help="ingest the bundled data, then train")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("ingest", parents=[common], help="validate files into the store")
+    p.add_argument("files", nargs="+", type=Path, help="CSV, Parquet or JSON-lines files")
+    p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser("expectations", help="work with Great Expectations suites")
+    exp = p.add_subparsers(dest="action", required=True)
+    p = exp.add_parser("suggest", parents=[common], help="draft a suite from a reference file")
+    p.add_argument("data", type=Path, help="reference sample (same format as ingested files)")
+    p.add_argument(
+        "--out", type=Path, help="where to write (default: expectations/NAME.suggested.json)"
+    )
+    p.add_argument(
+        "--unknown-rate",
+        type=float,
+        default=0.01,
+        help="share of unseen categories tolerated before a batch is rejected",
+    )
+    p.set_defaults(func=_cmd_suggest)
+
+    p = sub.add_parser("bench", parents=[common], help="run a benchmark; last line is JSON")
+    p.add_argument("name", help="benchmark name (a module in bench/), e.g. ingest")
+    p.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "home", None) is None:
+        args.home = Home.from_env()
+    prepare_environment(args.home)
+    try:
+        return args.func(args)
+    except AssayError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""The dataset spec: one YAML file says where data lives, what it means and how to train on it.
+
+Every section is a pydantic model with a description on each field, unknown keys fail loudly,
+and errors name the offending key (`columns.age.type: ...`) and the file they came from.
+Relative paths in a spec are resolved against the spec file's folder, so a spec and the files it
+names travel together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from assay.errors import SpecError
+
+ColumnType = Literal["categorical", "numeric", "text"]
+
+
+class _Section(BaseModel):
+    """Base for every spec section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ColumnSpec(_Section):
+    type: ColumnType = Field(description="How the column is read and tokenized.")
+    description: str = Field(default="", description="What the column holds, for the model card.")
+
+
+class SourceSpec(_Section):
+    format: Literal["auto", "csv", "parquet", "jsonl"] = Field(
+        default="auto", description="File format; 'auto' goes by the file suffix."
+    )
+    header: bool = Field(default=True, description="Whether CSV files start with a header row.")
+    names: list[str] | None = Field(
+        default=None, description="Column names in file order, for CSV files without a header."
+    )
+    delimiter: str = Field(default=",", description="CSV field separator.")
+    comment: str | None = Field(
+        default=None, description="Lines starting with this character are skipped (CSV)."
+    )
+    missing_values: list[str] = Field(
+        default=["", "NA", "?"], description="Cell texts that mean 'missing'."
+    )
+
+
+class LabelSpec(_Section):
+    column: str = Field(description="The column to predict.")
+    positive: str = Field(description="The label value that counts as the positive class.")
+    negative: str = Field(description="The other label value (binary classification).")
+    aliases: dict[str, str] = Field(
+        default={},
+        description="Label spellings mapped to canonical values, e.g. '>50K.' -> '>50K'.",
+    )
+    allow_unlabelled_batches: bool = Field(
+        default=False,
+        description="Accept batches without the label column (used for pretraining only).",
+    )
+
+
+class SplitSpec(_Section):
+    rule: Literal["source", "random"] = Field(
+        description="'source': rows from files matching test_sources are the test set; "
+        "'random': a seeded stratified share of labelled rows is."
+    )
+    test_sources: list[str] = Field(
+        default=[], description="Glob patterns on the original file name (rule 'source')."
+    )
+    test_fraction: float = Field(
+        default=0.2, gt=0, lt=1, description="Share of labelled rows held out (rule 'random')."
+    )
+    validation_fraction: float = Field(
+        default=0.1, gt=0, lt=1, description="Share of training rows kept for early stopping."
+    )
+    seed: int = Field(default=0, description="Seed for every random split.")
+
+    @model_validator(mode="after")
+    def _source_rule_needs_patterns(self) -> SplitSpec:
+        if self.rule == "source" and not self.test_sources:
+            raise ValueError("test_sources must list at least one pattern when rule is 'source'")
+        return self
+
+
+class BaselineSpec(_Section):
+    """Gradient boosting reference; defaults are scikit-learn's, tuned lightly for tabular data."""
+
+    learning_rate: float = Field(default=0.05, gt=0, description="Shrinkage per boosting step.")
+    max_iter: int = Field(default=500, gt=0, description="Upper bound on boosting rounds.")
+    max_leaf_nodes: int = Field(default=31, gt=1, description="Tree size.")
+    l2_regularization: float = Field(default=0.0, ge=0, description="Leaf value penalty.")
+    early_stopping_rounds: int = Field(
+        default=30, gt=0, description="Stop after this many rounds without validation gain."
+    )
+    seed: int = Field(default=0, description="Seed for the booster.")
+
+
+class Spec(_Section):
+    """A dataset and how assay trains on it."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Short id, used in names.")
+    description: str = Field(default="", description="What the data is and where it came from.")
+    source: SourceSpec = Field(default=SourceSpec(), description="How files are parsed.")
+    columns: dict[str, ColumnSpec] = Field(description="Feature columns and their types.")
+    id_column: str | None = Field(default=None, description="Optional row identifier column.")
+    label: LabelSpec = Field(description="What to predict.")
+    sensitive_features: list[str] = Field(
+        default=[], description="Feature columns that fairness is assessed over."
+    )
+    split: SplitSpec = Field(description="How rows are split into train, validation and test.")
+    expectations: Path = Field(description="Great Expectations suite (JSON) for this dataset.")
+    bundled: list[Path] = Field(
+        default=[], description="Files `assay run` ingests before training (the default data)."
+    )
+    baseline: BaselineSpec = Field(default=BaselineSpec(), description="Baseline model settings.")
+
+    @model_validator(mode="after")
+    def _names_are_consistent(self) -> Spec:
+        if not self.columns:
+            raise ValueError("columns must list at least one feature column")
+        reserved = {self.label.column, self.id_column} - {None}
+        clash = reserved & set(self.columns)
+        if clash:
+            raise ValueError(f"columns must not include the label or id column: {sorted(clash)}")
+        unknown = [c for c in self.sensitive_features if c not in self.columns]
+        if unknown:
+            raise ValueError(f"sensitive_features names unknown columns: {unknown}")
+        if self.source.names is not None:
+            missing = [c for c in self.required_columns if c not in self.source.names]
+            if missing:
+                raise ValueError(f"source.names lacks columns: {missing}")
+        return self
+
+    @property
+    def feature_columns(self) -> list[str]:
+        return list(self.columns)
+
+    @property
+    def required_columns(self) -> list[str]:
+        """Every column a labelled batch must carry, in a fixed order."""
+        head = [self.id_column] if self.id_column else []
+        return [*head, *self.columns, self.label.column]
+
+    def columns_of_type(self, kind: ColumnType) -> list[str]:
+        return [name for name, col in self.columns.items() if col.type == kind]
+
+    def digest(self) -> str:
+        """Hash of what the spec means, leaving out where files live (paths differ per machine)."""
+        meaning = self.model_dump(mode="json", exclude={"expectations", "bundled", "description"})
+        return hashlib.sha256(json.dumps(meaning, sort_keys=True).encode()).hexdigest()
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and validate a spec file; raise SpecError naming the file and the bad key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpecError(f"{path}: spec file not found") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: expected a mapping of settings at the top level")
+    try:
+        spec = Spec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(f"{path}: {_describe(exc)}") from None
+    base = path.resolve().parent
+    return spec.model_copy(
+        update={
+            "expectations": base / spec.expectations,
+            "bundled": [base / p for p in spec.bundled],
+        }
+    )
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line per problem, each naming its key path."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling against configs/adult.yaml)"
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)

@@ -1,0 +1,130 @@
+"""Parse one data file into the spec's columns and types, or say in one line why not.
+
+The bundled Adult files go through this same reader as any user file. Cells are read as text
+first so that nothing is guessed: numeric columns are converted explicitly and a value that is
+not a number is an error naming the column, not a silent NaN.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pandas as pd
+
+from assay.config import Spec
+from assay.errors import ReadError
+
+_PARQUET = {".parquet", ".pq"}
+_JSONL = {".jsonl", ".ndjson", ".json"}
+_COMPRESSION = {".gz", ".bz2", ".xz", ".zst", ".zip"}
+
+
+def detect_format(path: Path, declared: str) -> str:
+    """The file format: the spec's, or by suffix (a compression suffix is looked through)."""
+    if declared != "auto":
+        return declared
+    suffixes = [s.lower() for s in path.suffixes]
+    while suffixes and suffixes[-1] in _COMPRESSION:
+        suffixes.pop()
+    last = suffixes[-1] if suffixes else ""
+    if last in _PARQUET:
+        return "parquet"
+    if last in _JSONL:
+        return "jsonl"
+    return "csv"
+
+
+def read_table(path: str | Path, spec: Spec) -> pd.DataFrame:
+    """Read a file into a frame with the spec's columns (id, features, label) and dtypes.
+
+    Raises ReadError with a one-line reason for anything that stops parsing: an empty file,
+    bytes that are not UTF-8, malformed CSV, missing columns, or non-numeric numbers.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ReadError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise ReadError("file is empty (0 bytes)")
+    raw = _read_raw(path, spec)
+    if raw.empty:
+        raise ReadError("file has no data rows")
+    return normalize(raw, spec)
+
+
+def _read_raw(path: Path, spec: Spec) -> pd.DataFrame:
+    fmt = detect_format(path, spec.source.format)
+    try:
+        if fmt == "parquet":
+            return pd.read_parquet(path)
+        if fmt == "jsonl":
+            return pd.read_json(path, lines=True, dtype=False, encoding="utf-8")
+        return pd.read_csv(
+            path,
+            dtype=str,
+            keep_default_na=False,
+            header=0 if spec.source.header else None,
+            names=None if spec.source.header else spec.source.names,
+            sep=spec.source.delimiter,
+            comment=spec.source.comment,
+            skipinitialspace=True,
+            encoding="utf-8",
+            quoting=csv.QUOTE_MINIMAL,
+        )
+    except UnicodeDecodeError as exc:
+        raise ReadError(f"not valid UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except pd.errors.EmptyDataError:
+        raise ReadError("file has no header and no rows") from None
+    except pd.errors.ParserError as exc:
+        detail = str(exc).replace("Error tokenizing data. C error: ", "").strip()
+        raise ReadError(f"malformed {fmt.upper()}: {detail}") from None
+    except (ValueError, OSError) as exc:
+        # pyarrow and the JSON reader report corrupt files as ValueError/ArrowInvalid/OSError.
+        raise ReadError(f"cannot parse as {fmt}: {str(exc).splitlines()[0]}") from None
+
+
+def normalize(raw: pd.DataFrame, spec: Spec) -> pd.DataFrame:
+    """Select the spec's columns and convert them: text stripped, missing markers to NA,
+    label aliases applied, numbers parsed. Columns the spec does not know are dropped."""
+    raw = raw.rename(columns=lambda c: str(c).strip())
+    required = spec.required_columns
+    if not spec.label.allow_unlabelled_batches and spec.label.column not in raw.columns:
+        raise ReadError(
+            f"label column '{spec.label.column}' is missing "
+            "(set label.allow_unlabelled_batches to accept unlabelled files)"
+        )
+    missing = [c for c in required if c not in raw.columns and c != spec.label.column]
+    if missing:
+        raise ReadError(f"missing column(s): {', '.join(missing)}")
+    missing_markers = set(spec.source.missing_values)
+    out: dict[str, pd.Series] = {}
+    for name in (c for c in required if c in raw.columns):
+        column = raw[name]
+        if isinstance(column, pd.DataFrame):
+            raise ReadError(f"column '{name}' appears more than once")
+        kind = spec.columns[name].type if name in spec.columns else "categorical"
+        text = _as_text(column, name, missing_markers)
+        if kind == "numeric":
+            out[name] = _as_number(text, name)
+        elif name == spec.label.column:
+            out[name] = text.replace(spec.label.aliases)
+        else:
+            out[name] = text
+    return pd.DataFrame(out).reset_index(drop=True)
+
+
+def _as_text(column: pd.Series, name: str, missing: set[str]) -> pd.Series:
+    nested = column.map(lambda v: isinstance(v, dict | list)).any()
+    if nested:
+        raise ReadError(f"column '{name}' holds nested values (lists or objects), not cells")
+    text = column.astype("string").str.strip()
+    return text.mask(text.isin(missing))
+
+
+def _as_number(text: pd.Series, name: str) -> pd.Series:
+    number = pd.to_numeric(text, errors="coerce").astype("float64")
+    bad = text.notna() & number.isna()
+    if bad.any():
+        examples = ", ".join(repr(v) for v in text[bad].unique()[:3])
+        raise ReadError(f"column '{name}': {int(bad.sum())} value(s) are not numbers ({examples})")
+    return number

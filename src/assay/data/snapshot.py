@@ -1,0 +1,38 @@
+"""A training snapshot: the accepted batches a run trains on, named by one fingerprint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from assay.config import Spec
+from assay.data.fingerprint import snapshot_fingerprint
+from assay.data.store import BatchRecord, BatchStore
+from assay.errors import GateFailed
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Which batches, and the fingerprint every downstream result is keyed by."""
+
+    fingerprint: str
+    batches: tuple[BatchRecord, ...]
+
+    @property
+    def rows(self) -> int:
+        return sum(b.rows for b in self.batches)
+
+
+def take_snapshot(store: BatchStore, spec: Spec) -> Snapshot:
+    """All accepted batches now in the store; an empty store is an error the user can fix."""
+    batches = tuple(store.records())
+    if not batches:
+        raise GateFailed(
+            f"no accepted batches in {store.root}: run `assay ingest FILE` or `assay run` first"
+        )
+    return Snapshot(snapshot_fingerprint([b.hash for b in batches], spec.digest()), batches)
+
+
+def load_batches(store: BatchStore, snapshot: Snapshot) -> list[tuple[BatchRecord, pd.DataFrame]]:
+    return [(record, store.load(record.hash)) for record in snapshot.batches]

@@ -1,0 +1,21 @@
+"""Errors that describe bad input or a failed gate.
+
+They are final: retrying the same input gives the same answer, so the Prefect shell does not
+retry them (see tasks/policy.py). Everything else (OSError, a store that is down) is transient.
+"""
+
+
+class AssayError(Exception):
+    """Base for problems with the input, the spec or a gate; the message is for the user."""
+
+
+class SpecError(AssayError):
+    """The dataset spec is missing, malformed, or names something that does not exist."""
+
+
+class ReadError(AssayError):
+    """A data file cannot be parsed into the spec's columns and types."""
+
+
+class GateFailed(AssayError):
+    """A gate (data, quality, fairness, compression) rejected the candidate."""

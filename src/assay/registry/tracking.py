@@ -1,0 +1,92 @@
+"""MLflow logging: one run per training, in the store under ASSAY_HOME unless told otherwise.
+
+MLFLOW_TRACKING_URI, when set, points the same code at a tracking server (production).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import mlflow.data
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from assay.home import Home
+
+
+@dataclass(frozen=True)
+class DatasetInput:
+    """A frame logged as an MLflow dataset (digest, schema, source) with its role."""
+
+    frame: pd.DataFrame
+    name: str
+    source: str
+    context: str
+    target: str | None = None
+
+
+def tracking_uri(home: Home) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or home.mlflow_uri
+
+
+def ensure_experiment(home: Home, name: str) -> str:
+    """The experiment id, creating it with artifacts under ASSAY_HOME (not ./mlruns)."""
+    home.root.mkdir(parents=True, exist_ok=True)
+    client = MlflowClient(tracking_uri(home))
+    existing = client.get_experiment_by_name(name)
+    if existing is not None:
+        return existing.experiment_id
+    return client.create_experiment(name, artifact_location=(home.mlflow_artifacts / name).as_uri())
+
+
+def log_run(
+    home: Home,
+    *,
+    experiment: str,
+    run_name: str,
+    params: Mapping[str, object],
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+    datasets: Sequence[DatasetInput] = (),
+    artifacts: Sequence[Path] = (),
+) -> str:
+    """Log one finished run and return its id."""
+    mlflow.set_tracking_uri(tracking_uri(home))
+    experiment_id = ensure_experiment(home, experiment)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        mlflow.log_params({k: str(v) for k, v in params.items()})
+        mlflow.log_metrics(dict(metrics))
+        mlflow.set_tags(dict(tags))
+        for d in datasets:
+            with warnings.catch_warnings():
+                # MLflow registers its local-artifact source class twice and warns on every
+                # local path (the source it picks is right); pandas 3 warns inside its digest.
+                warnings.simplefilter("ignore")
+                dataset = mlflow.data.from_pandas(
+                    d.frame, source=d.source, name=d.name, targets=d.target
+                )
+            mlflow.log_input(dataset, context=d.context)
+        for path in artifacts:
+            if path.is_dir():
+                mlflow.log_artifacts(str(path), artifact_path=path.name)
+            else:
+                mlflow.log_artifact(str(path))
+        return run.info.run_id
+
+
+def find_run(home: Home, experiment: str, tags: Mapping[str, str]) -> str | None:
+    """The id of a finished run carrying all these tags, if one exists (reuse, not re-log)."""
+    client = MlflowClient(tracking_uri(home))
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+    runs = client.search_runs(
+        [found.experiment_id], filter_string=query + " and attributes.status = 'FINISHED'"
+    )
+    return runs[0].info.run_id if runs else None

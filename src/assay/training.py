@@ -1,0 +1,115 @@
+"""Training-run steps the flow calls: data gate, baseline fit, evaluation, run record.
+
+Each takes plain values and writes only under the run folder for its snapshot fingerprint.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from assay.config import Spec
+from assay.data.atomic import write_json_atomic
+from assay.data.split import Split
+from assay.data.store import BatchRecord
+from assay.modeling.baseline import fit_baseline, labels
+from assay.modeling.evaluation import binary_metrics
+from assay.validation.check import ValidationReport, check
+from assay.validation.report import write_report
+from assay.validation.suite import gx
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The data gate's verdict on a whole snapshot, with the report a person reads."""
+
+    passed: bool
+    reason: str
+    report_html: str
+    warnings: int
+
+
+@dataclass(frozen=True)
+class FittedBaseline:
+    """Where the fitted baseline and its test-set scores were written."""
+
+    model_dir: str
+    test_scores: str
+    iterations: int
+    fit_seconds: float
+
+
+def data_gate(
+    batches: list[tuple[BatchRecord, pd.DataFrame]],
+    suite: gx.ExpectationSuite,
+    run_dir: Path,
+) -> tuple[GateResult, ValidationReport]:
+    """Validate every accepted row together: the suite may have changed since ingest."""
+    frame = pd.concat([f for _, f in batches], ignore_index=True)
+    report = check(frame, suite)
+    page = write_report(report, run_dir, "data-gate", f"Data gate: {len(batches)} batch(es)")
+    return GateResult(report.passed, report.reason, str(page), len(report.warnings)), report
+
+
+def fit_and_score_baseline(split: Split, spec: Spec, run_dir: Path) -> FittedBaseline:
+    """Fit the baseline and keep its test scores, so evaluation never needs to load it."""
+    started = time.perf_counter()
+    model = fit_baseline(split.train, split.valid, spec)
+    seconds = time.perf_counter() - started
+    model_dir = model.save(run_dir / "baseline")
+    scores = run_dir / "baseline_test_scores.npy"
+    np.save(scores, model.predict_proba(split.test), allow_pickle=False)
+    return FittedBaseline(str(model_dir), str(scores), int(model.estimator.n_iter_), seconds)
+
+
+def evaluate_scores(split: Split, spec: Spec, scores_path: str) -> dict[str, float]:
+    """Test metrics from saved scores; raises if scores and test rows disagree in length."""
+    scores = np.load(scores_path, allow_pickle=False)
+    truth = labels(split.test, spec)
+    if len(scores) != len(truth):
+        raise ValueError(f"{scores_path}: {len(scores)} scores for {len(truth)} test rows")
+    return binary_metrics(truth, scores)
+
+
+def write_run_record(run_dir: Path, spec: Spec, metrics: dict[str, Any], extra: dict) -> Path:
+    """The resolved spec and the results, saved beside the model files they describe."""
+    (run_dir / "spec.json").write_text(spec.model_dump_json(indent=2))
+    return write_json_atomic(run_dir / "metrics.json", {"baseline": metrics, **extra})
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run produced and where to look at it."""
+
+    spec: str
+    fingerprint: str
+    metrics: dict[str, float]
+    mlflow_run_id: str
+    reused_run: bool
+    tracking_uri: str
+    gate_report: str
+    run_dir: str
+
+    def summary(self) -> str:
+        """Markdown for the Prefect UI and the terminal: verdict, metrics, where to look."""
+        m = self.metrics
+        state = "reused (data unchanged)" if self.reused_run else "logged"
+        return "\n".join(
+            [
+                f"## {self.spec}: snapshot `{self.fingerprint[:12]}`",
+                "",
+                "| model | accuracy | ROC AUC | log loss |",
+                "|---|---|---|---|",
+                f"| baseline | {m['accuracy']:.4f} | {m['roc_auc']:.4f} | {m['log_loss']:.4f} |",
+                "",
+                f"- MLflow run `{self.mlflow_run_id}` {state} in `{self.tracking_uri}`",
+                f"  (browse: `mlflow ui --backend-store-uri {self.tracking_uri}`)",
+                f"- Data gate report: `{self.gate_report}`",
+                f"- Run files: `{self.run_dir}`",
+            ]
+        )

@@ -1,0 +1,93 @@
+"""Draft a suite from a reference sample, for a person to review before it gates anything.
+
+What is drafted and why:
+- row count >= 1 and the exact column set: a batch must be data of this dataset;
+- each categorical value set as observed, critical with `mostly`: unknown categories above the
+  allowed rate mean the data changed meaning, a few are normal;
+- numeric ranges as observed, widened by a margin, as warnings: new extremes are worth a look;
+- null rates as observed plus a margin, as warnings;
+- the label: never null, only the spec's two values (critical).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+
+from assay.config import Spec
+from assay.validation.suite import gx
+
+E = gx.expectations
+
+
+def suggest(
+    reference: pd.DataFrame,
+    spec: Spec,
+    *,
+    unknown_category_rate: float = 0.01,
+    null_margin: float = 0.02,
+    range_margin: float = 0.1,
+    max_categories: int = 200,
+) -> gx.ExpectationSuite:
+    """Expectations that the reference sample itself passes, with margins for normal change."""
+    rows: list = [
+        E.ExpectTableRowCountToBeBetween(min_value=1, severity="critical"),
+        E.ExpectTableColumnsToMatchSet(
+            column_set=[c for c in spec.required_columns if c in reference.columns],
+            exact_match=True,
+            severity="warning",
+        ),
+    ]
+    for name, column in spec.columns.items():
+        values = reference[name]
+        null_rate = float(values.isna().mean())
+        if null_rate < 1:
+            rows.append(
+                E.ExpectColumnValuesToNotBeNull(
+                    column=name, mostly=_floor(1 - null_rate - null_margin), severity="warning"
+                )
+            )
+        if column.type == "numeric" and values.notna().any():
+            low, high = float(values.min()), float(values.max())
+            pad = (high - low) * range_margin
+            rows.append(
+                E.ExpectColumnValuesToBeBetween(
+                    column=name, min_value=low - pad, max_value=high + pad, severity="warning"
+                )
+            )
+        elif column.type == "categorical":
+            observed = sorted(values.dropna().unique().tolist())
+            if 0 < len(observed) <= max_categories:
+                rows.append(
+                    E.ExpectColumnValuesToBeInSet(
+                        column=name,
+                        value_set=observed,
+                        mostly=_floor(1 - unknown_category_rate),
+                        severity="critical",
+                    )
+                )
+    label = spec.label
+    if label.column in reference.columns:
+        rows += [
+            E.ExpectColumnValuesToNotBeNull(column=label.column, severity="critical"),
+            E.ExpectColumnValuesToBeInSet(
+                column=label.column, value_set=[label.negative, label.positive], severity="critical"
+            ),
+        ]
+    return gx.ExpectationSuite(
+        name=spec.name,
+        expectations=rows,
+        meta={
+            "assay": {
+                "suggested_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "reference_rows": len(reference),
+                "status": "draft: review every expectation before use",
+            }
+        },
+    )
+
+
+def _floor(x: float) -> float:
+    """Round a `mostly` down to 3 decimals, clamped to [0, 1], so the reference passes."""
+    return max(0.0, min(1.0, int(x * 1000) / 1000))

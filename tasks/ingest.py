@@ -1,0 +1,90 @@
+"""Prefect tasks for ingest: thin wrappers that add retries and artifacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from prefect import task
+from prefect.artifacts import create_table_artifact
+
+from assay import ingest as core
+from assay.config import Spec
+from assay.home import Home
+from assay.validation.check import ValidationReport, check
+from assay.validation.report import write_report
+from assay.validation.suite import gx
+from tasks.policy import IO_RETRIES, UNCACHED
+
+
+@task(name="parse-file", **IO_RETRIES)
+def parse_file(path: Path, spec: Spec) -> core.Parsed:
+    return core.parse(path, spec)
+
+
+@task(name="validate-batch", **UNCACHED)
+def validate_batch(
+    frame: pd.DataFrame, suite: gx.ExpectationSuite, home: Home, stem: str, title: str
+) -> tuple[ValidationReport, Path]:
+    """Run the suite, write the HTML/JSON report, and show the outcome table in the UI."""
+    report = check(frame, suite)
+    page = write_report(report, home.reports / "validation", stem, title)
+    publish_validation(report, title)
+    return report, page
+
+
+def publish_validation(report: ValidationReport, title: str) -> None:
+    create_table_artifact(
+        key="validation",
+        table=[
+            {
+                "result": "pass" if o.success else "FAIL",
+                "severity": o.severity,
+                "expectation": o.expectation,
+                "column": o.column or "",
+                "detail": o.describe(),
+            }
+            for o in report.outcomes
+        ],
+        description=f"**{title}**: {report.reason}",
+    )
+
+
+@task(name="accept-batch", **IO_RETRIES)
+def accept_batch(
+    path: Path,
+    frame: pd.DataFrame,
+    report: ValidationReport,
+    spec: Spec,
+    home: Home,
+    report_path: Path,
+) -> core.IngestOutcome:
+    return core.accept(path, frame, report, spec, home, report_path)
+
+
+@task(name="quarantine-file", **IO_RETRIES)
+def quarantine_file(
+    path: Path,
+    reason: str,
+    home: Home,
+    stage: str,
+    report: ValidationReport | None = None,
+    report_path: Path | None = None,
+) -> core.IngestOutcome:
+    return core.quarantine(path, reason, home, stage=stage, report=report, report_path=report_path)
+
+
+@task(name="publish-ingest-summary", **UNCACHED)
+def publish_summary(outcomes: list[core.IngestOutcome]) -> None:
+    create_table_artifact(
+        key="ingest-summary",
+        table=[
+            {"file": Path(o.path).name, "status": o.status, "rows": o.rows, "reason": o.reason}
+            for o in outcomes
+        ],
+        description=f"{len(outcomes)} file(s): "
+        + ", ".join(
+            f"{sum(o.status == s for o in outcomes)} {s}"
+            for s in ("accepted", "duplicate", "quarantined")
+        ),
+    )

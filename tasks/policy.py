@@ -1,0 +1,45 @@
+"""Retry and cache policy shared by the tasks, with the reason each is safe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect.cache_policies import NO_CACHE, TASK_SOURCE, CacheKeyFnPolicy
+from prefect.context import TaskRunContext
+from prefect.states import State
+from prefect.tasks import exponential_backoff
+
+from assay.errors import AssayError
+from assay.provenance import code_digest
+
+
+def is_transient(task: Any, task_run: Any, state: State) -> bool:
+    """Retry outside-world failures (disk, network, a store that is down), never bad input or a
+    failed gate: those give the same answer every time."""
+    error = state.result(raise_on_failure=False)
+    return not isinstance(error, AssayError)
+
+
+# Steps with side effects or cheap results are not cached: their inputs (frames, suites) are
+# not worth hashing and a rerun must redo the side effect's check.
+UNCACHED: dict[str, Any] = {"cache_policy": NO_CACHE}
+
+# For tasks that touch the outside world: 1 s, 2 s, 4 s between tries.
+IO_RETRIES: dict[str, Any] = {
+    **UNCACHED,
+    "retries": 3,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=1),
+    "retry_condition_fn": is_transient,
+}
+
+
+def fingerprint_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+    """Key for pure, expensive stages: the snapshot fingerprint (batches + spec), the suite when
+    the stage validates, the home the results' files live in, and the library's code. Frames
+    passed alongside are derived from these, so leaving them out of the key loses nothing."""
+    parts = [context.task.name, parameters["fingerprint"], parameters.get("suite_digest", "")]
+    return "-".join([*parts, str(parameters["home"]), code_digest()])
+
+
+# The task's own source joins the key, so editing a task invalidates its cache too.
+BY_FINGERPRINT = CacheKeyFnPolicy(cache_key_fn=fingerprint_key) + TASK_SOURCE

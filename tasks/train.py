@@ -1,0 +1,120 @@
+"""Prefect tasks for training: the library steps plus retries, caching and artifacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from assay import training
+from assay.config import Spec
+from assay.data.snapshot import Snapshot, load_batches, take_snapshot
+from assay.data.split import Split, split_batches
+from assay.data.store import BatchRecord, BatchStore
+from assay.home import Home
+from assay.provenance import code_digest, git_commit, package_versions
+from assay.registry.tracking import DatasetInput, find_run, log_run
+from assay.validation.suite import gx
+from tasks.ingest import publish_validation
+from tasks.policy import BY_FINGERPRINT, IO_RETRIES, UNCACHED
+
+Batches = list[tuple[BatchRecord, pd.DataFrame]]
+
+
+@task(name="take-snapshot", **IO_RETRIES)
+def snapshot(spec: Spec, home: Home) -> Snapshot:
+    return take_snapshot(BatchStore(home.batches), spec)
+
+
+@task(name="load-batches", **IO_RETRIES)
+def load(snap: Snapshot, home: Home) -> Batches:
+    return load_batches(BatchStore(home.batches), snap)
+
+
+@task(name="data-gate", cache_policy=BY_FINGERPRINT)
+def data_gate(
+    fingerprint: str, suite_digest: str, home: Home, batches: Batches, suite: gx.ExpectationSuite
+) -> training.GateResult:
+    """Cached per (snapshot, suite): the verdict changes only when either does."""
+    result, report = training.data_gate(batches, suite, home.run_dir(fingerprint))
+    publish_validation(report, f"Data gate on {len(batches)} batch(es)")
+    return result
+
+
+@task(name="split", **UNCACHED)
+def split(batches: Batches, spec: Spec) -> Split:
+    return split_batches(batches, spec)
+
+
+@task(name="fit-baseline", cache_policy=BY_FINGERPRINT)
+def fit_baseline(fingerprint: str, home: Home, data: Split, spec: Spec) -> training.FittedBaseline:
+    return training.fit_and_score_baseline(data, spec, home.run_dir(fingerprint))
+
+
+@task(name="evaluate", **UNCACHED)
+def evaluate(data: Split, spec: Spec, fitted: training.FittedBaseline) -> dict[str, float]:
+    """Test metrics, shown as a table in the Prefect UI."""
+    metrics = training.evaluate_scores(data, spec, fitted.test_scores)
+    create_table_artifact(
+        key="test-metrics",
+        table=[{"model": "baseline (HistGradientBoosting)", **metrics}],
+        description=f"Test split: {int(metrics['rows'])} rows of {spec.name}",
+    )
+    return metrics
+
+
+@task(name="log-to-mlflow", **IO_RETRIES)
+def log_mlflow(
+    fingerprint: str,
+    home: Home,
+    spec: Spec,
+    data: Split,
+    metrics: dict[str, float],
+    gate: training.GateResult,
+    fitted: training.FittedBaseline,
+) -> tuple[str, bool]:
+    """One MLflow run per (snapshot, code): a rerun on unchanged data finds it, logs nothing."""
+    identity = {"assay.fingerprint": fingerprint, "assay.code": code_digest()}
+    experiment = f"assay-{spec.name}"
+    existing = find_run(home, experiment, identity)
+    if existing is not None:
+        return existing, True
+    run_dir = home.run_dir(fingerprint)
+    record = training.write_run_record(
+        run_dir, spec, metrics, {"split": data.sizes(), "packages": package_versions()}
+    )
+    run_id = log_run(
+        home,
+        experiment=experiment,
+        run_name=f"{spec.name}-{fingerprint[:12]}",
+        params={
+            **{f"baseline.{k}": v for k, v in spec.baseline.model_dump().items()},
+            **{f"split.{k}": v for k, v in data.sizes().items()},
+            "split.rule": spec.split.rule,
+            "baseline.iterations": fitted.iterations,
+        },
+        metrics={f"baseline.test.{k}": v for k, v in metrics.items()},
+        tags={
+            **identity,
+            "assay.git_commit": git_commit(),
+            "assay.spec": spec.name,
+            "assay.gate.data": "passed" if gate.passed else "failed",
+        },
+        datasets=[
+            DatasetInput(
+                data.train, f"{spec.name}-train", str(home.batches), "training", spec.label.column
+            ),
+            DatasetInput(
+                data.test, f"{spec.name}-test", str(home.batches), "testing", spec.label.column
+            ),
+        ],
+        artifacts=[Path(gate.report_html), Path(fitted.model_dir), record, run_dir / "spec.json"],
+    )
+    return run_id, False
+
+
+@task(name="publish-run-summary", **UNCACHED)
+def publish_run_summary(summary: str) -> None:
+    create_markdown_artifact(key="train-summary", markdown=summary)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from prefect import flow
 
-from assay.config import load_spec
+from assay.config import Spec, load_spec
 from assay.data.fingerprint import file_digest
 from assay.home import Home
-from assay.ingest import IngestOutcome
-from assay.validation.suite import load_suite
+from assay.ingest import IngestOutcome, not_found
+from assay.validation.suite import gx, load_suite
 from tasks.ingest import accept_batch, parse_file, publish_summary, quarantine_file, validate_batch
 
 
@@ -22,23 +22,25 @@ def ingest(paths: list[str], spec_path: str, home: str | None = None) -> list[In
     where = Home.from_env(home)
     outcomes = []
     for raw in paths:
-        path = Path(raw).resolve()
-        # Extract
-        parsed = parse_file(path, spec)
-        if parsed.frame is None:
-            outcome = quarantine_file(path, parsed.error, where, stage="read")
-        else:
-            # Validate
-            stem = f"{path.name}-{file_digest(path)[:12]}"
-            report, page = validate_batch(
-                parsed.frame, suite, where, stem, f"{spec.name}: {path.name}"
-            )
-            # Load
-            if report.passed:
-                outcome = accept_batch(path, parsed.frame, report, spec, where, page)
-            else:
-                outcome = quarantine_file(path, report.reason, where, "validation", report, page)
-        print(f"{outcome.status:>11}  {path.name}: {outcome.reason}")
+        outcome = settle(Path(raw).resolve(), spec, suite, where)
+        print(f"{outcome.status:>11}  {Path(raw).name}: {outcome.reason}")
         outcomes.append(outcome)
     publish_summary(outcomes)
     return outcomes
+
+
+def settle(path: Path, spec: Spec, suite: gx.ExpectationSuite, home: Home) -> IngestOutcome:
+    """One file: parse, validate, store; quarantine at the first step that rejects it."""
+    # Extract
+    if not path.is_file():
+        return not_found(path)
+    parsed = parse_file(path, spec)
+    if parsed.frame is None:
+        return quarantine_file(path, parsed.error, home, stage="read")
+    # Validate
+    stem = f"{path.name}-{file_digest(path)[:12]}"
+    report, page = validate_batch(parsed.frame, suite, home, stem, f"{spec.name}: {path.name}")
+    # Load
+    if not report.passed:
+        return quarantine_file(path, report.reason, home, "validation", report, page)
+    return accept_batch(path, parsed.frame, report, spec, home, page)

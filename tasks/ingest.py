@@ -85,6 +85,6 @@ def publish_summary(outcomes: list[core.IngestOutcome]) -> None:
         description=f"{len(outcomes)} file(s): "
         + ", ".join(
             f"{sum(o.status == s for o in outcomes)} {s}"
-            for s in ("accepted", "duplicate", "quarantined")
+            for s in ("accepted", "duplicate", "quarantined", "missing")
         ),
     )

@@ -47,10 +47,11 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     outcomes = ingest(
         paths=[str(p) for p in args.files], spec_path=str(args.spec), home=str(args.home.root)
     )
-    quarantined = [o for o in outcomes if o.status == "quarantined"]
-    for o in quarantined:
-        print(f"quarantined {o.path} -> {o.quarantine_dir}")
-    return 1 if quarantined else 0
+    rejected = [o for o in outcomes if o.status in ("quarantined", "missing")]
+    for o in rejected:
+        where = f" -> {o.quarantine_dir}" if o.quarantine_dir else ""
+        print(f"{o.status} {o.path}: {o.reason}{where}")
+    return 1 if rejected else 0
 
 
 def _cmd_suggest(args: argparse.Namespace) -> int:

@@ -42,7 +42,7 @@ class SourceSpec(_Section):
     )
     delimiter: str = Field(default=",", description="CSV field separator.")
     comment: str | None = Field(
-        default=None, description="Lines starting with this character are skipped (CSV)."
+        default=None, description="Lines starting with this text are skipped (CSV)."
     )
     missing_values: list[str] = Field(
         default=["", "NA", "?"], description="Cell texts that mean 'missing'."

@@ -21,7 +21,7 @@ from assay.errors import ReadError
 from assay.home import Home
 from assay.validation.check import ValidationReport
 
-Status = Literal["accepted", "duplicate", "quarantined"]
+Status = Literal["accepted", "duplicate", "quarantined", "missing"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,11 @@ class IngestOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def not_found(path: Path) -> IngestOutcome:
+    """A path that names no file: nothing to keep, so it is reported, not quarantined."""
+    return IngestOutcome(path=str(path), status="missing", reason="no such file")
 
 
 def parse(path: Path, spec: Spec) -> Parsed:

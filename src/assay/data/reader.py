@@ -8,9 +8,12 @@ not a number is an error naming the column, not a silent NaN.
 from __future__ import annotations
 
 import csv
+import io
+import warnings
 from pathlib import Path
 
 import pandas as pd
+from pandas.io.common import get_handle
 
 from assay.config import Spec
 from assay.errors import ReadError
@@ -59,28 +62,43 @@ def _read_raw(path: Path, spec: Spec) -> pd.DataFrame:
             return pd.read_parquet(path)
         if fmt == "jsonl":
             return pd.read_json(path, lines=True, dtype=False, encoding="utf-8")
-        return pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,
-            header=0 if spec.source.header else None,
-            names=None if spec.source.header else spec.source.names,
-            sep=spec.source.delimiter,
-            comment=spec.source.comment,
-            skipinitialspace=True,
-            encoding="utf-8",
-            quoting=csv.QUOTE_MINIMAL,
-        )
+        with warnings.catch_warnings():
+            # Rows longer than the header would silently lose fields (or become an index).
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(
+                _without_comment_lines(path, spec.source.comment),
+                index_col=False,
+                dtype=str,
+                keep_default_na=False,
+                header=0 if spec.source.header else None,
+                names=None if spec.source.header else spec.source.names,
+                sep=spec.source.delimiter,
+                skipinitialspace=True,
+                quoting=csv.QUOTE_MINIMAL,
+            )
+    except pd.errors.ParserWarning:
+        raise ReadError(
+            "malformed CSV: rows have more fields than there are column names"
+        ) from None
     except UnicodeDecodeError as exc:
-        raise ReadError(f"not valid UTF-8 text (byte {exc.start}: {exc.reason})") from None
+        bad = exc.object[exc.start : exc.start + 1]
+        raise ReadError(f"not valid UTF-8 text ({exc.reason}, byte {bad!r})") from None
     except pd.errors.EmptyDataError:
         raise ReadError("file has no header and no rows") from None
     except pd.errors.ParserError as exc:
         detail = str(exc).replace("Error tokenizing data. C error: ", "").strip()
         raise ReadError(f"malformed {fmt.upper()}: {detail}") from None
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, EOFError) as exc:
         # pyarrow and the JSON reader report corrupt files as ValueError/ArrowInvalid/OSError.
         raise ReadError(f"cannot parse as {fmt}: {str(exc).splitlines()[0]}") from None
+
+
+def _without_comment_lines(path: Path, comment: str | None) -> io.StringIO:
+    """The decoded text minus lines that start with the comment marker. (pandas' own `comment`
+    option also cuts a line at the marker mid-line, which would corrupt values containing it.)"""
+    with get_handle(path, "r", compression="infer", encoding="utf-8", errors="strict") as f:
+        lines = f.handle if comment is None else (x for x in f.handle if not x.startswith(comment))
+        return io.StringIO("".join(lines))
 
 
 def normalize(raw: pd.DataFrame, spec: Spec) -> pd.DataFrame:

@@ -49,8 +49,9 @@ class ExpectationOutcome:
         detail = ""
         if self.unexpected_percent is not None:
             detail = f": {self.unexpected_percent:.2f}% unexpected"
-            if self.examples:
-                detail += " (e.g. " + ", ".join(repr(e) for e in self.examples[:3]) + ")"
+            examples = list(dict.fromkeys(map(repr, self.examples)))[:3]
+            if examples:
+                detail += " (e.g. " + ", ".join(examples) + ")"
         elif self.observed is not None:
             detail = f": observed {self.observed!r}"
         return f"{where} {name}{detail}"

@@ -1,0 +1,75 @@
+"""Shared fixtures. Prefect's state goes to a temp folder before Prefect is imported anywhere,
+and one test harness (a temporary Prefect API) serves every flow test in the session."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import tempfile
+from pathlib import Path
+
+_STATE = Path(tempfile.mkdtemp(prefix="assay-tests-"))
+os.environ["PREFECT_HOME"] = str(_STATE / "prefect")
+os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = str(_STATE / "prefect" / "results")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["GX_ANALYTICS_ENABLED"] = "false"
+os.environ.pop("PREFECT_API_URL", None)
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+os.environ.pop("ASSAY_HOME", None)
+
+import pytest  # noqa: E402
+
+from assay.config import Spec, load_spec  # noqa: E402
+from assay.home import Home  # noqa: E402
+from assay.validation.suite import load_suite  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+ADULT_SPEC = ROOT / "configs" / "adult.yaml"
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """A temporary Prefect API for the whole session (startup costs ~10 s, so share it)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def adult_spec() -> Spec:
+    return load_spec(ADULT_SPEC)
+
+
+@pytest.fixture(scope="session")
+def adult_suite(adult_spec):
+    return load_suite(adult_spec.expectations)
+
+
+@pytest.fixture(scope="session")
+def adult_lines() -> list[str]:
+    """The first 400 data lines of the bundled adult.data, as the UCI file writes them."""
+    with gzip.open(ROOT / "data" / "adult.data.gz", "rt", encoding="utf-8") as f:
+        return [next(f).rstrip("\n") for _ in range(400)]
+
+
+@pytest.fixture
+def home(tmp_path) -> Home:
+    return Home(tmp_path / "home")
+
+
+@pytest.fixture
+def write(tmp_path):
+    """write(name, text_or_bytes) -> path of a new file in a fresh folder."""
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+
+    def _write(name: str, content: str | bytes) -> Path:
+        path = folder / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+        return path
+
+    return _write

@@ -1,0 +1,70 @@
+import pandas as pd
+import pytest
+
+from assay.data.fingerprint import snapshot_fingerprint
+from assay.data.split import split_batches
+from assay.data.store import BatchRecord
+from assay.errors import SpecError
+
+
+def _batch(source: str, rows: int, offset: int = 0, labelled: bool = True):
+    record = BatchRecord(f"h-{source}", source, "sha", rows, labelled, "now")
+    frame = pd.DataFrame(
+        {
+            "x": [float(i + offset) for i in range(rows)],
+            "colour": ["red", "blue"] * (rows // 2),
+            "y": (["yes", "no"] * (rows // 2)) if labelled else [None] * rows,
+        }
+    )
+    return record, frame
+
+
+@pytest.fixture
+def spec(tmp_path):
+    from assay.config import Spec
+
+    return Spec.model_validate(
+        {
+            "name": "toy",
+            "columns": {"x": {"type": "numeric"}, "colour": {"type": "categorical"}},
+            "label": {"column": "y", "positive": "yes", "negative": "no"},
+            "split": {"rule": "source", "test_sources": ["test*"], "validation_fraction": 0.25},
+            "expectations": tmp_path / "suite.json",
+        }
+    )
+
+
+def test_source_rule_takes_test_rows_from_matching_files(spec):
+    parts = split_batches(
+        [_batch("train.csv", 40), _batch("test.csv", 10, 100), _batch("u.csv", 6, 500, False)],
+        spec,
+    )
+    assert parts.sizes() == {"train": 30, "valid": 10, "test": 10, "unlabelled": 6}
+    assert parts.test["x"].min() >= 100
+    assert parts.unlabelled["x"].min() >= 500
+
+
+def test_split_is_reproducible_and_seeded(spec):
+    batches = [_batch("train.csv", 40), _batch("test.csv", 10, 100)]
+    first, second = split_batches(batches, spec), split_batches(batches, spec)
+    pd.testing.assert_frame_equal(first.valid, second.valid)
+    reseeded = spec.model_copy(update={"split": spec.split.model_copy(update={"seed": 7})})
+    assert not split_batches(batches, reseeded).valid.equals(first.valid)
+
+
+def test_random_rule_holds_out_a_stratified_share(spec):
+    rule = spec.split.model_copy(update={"rule": "random", "test_fraction": 0.2})
+    parts = split_batches([_batch("all.csv", 100)], spec.model_copy(update={"split": rule}))
+    assert len(parts.test) == 20
+    assert parts.test["y"].value_counts().tolist() == [10, 10]
+
+
+def test_source_rule_without_matching_batch_is_a_clear_error(spec):
+    with pytest.raises(SpecError, match=r"test_sources \['test\*'\] matches no accepted"):
+        split_batches([_batch("train.csv", 40)], spec)
+
+
+def test_snapshot_fingerprint_depends_on_batches_and_spec_not_order():
+    assert snapshot_fingerprint(["a", "b"], "s") == snapshot_fingerprint(["b", "a"], "s")
+    assert snapshot_fingerprint(["a"], "s") != snapshot_fingerprint(["a", "b"], "s")
+    assert snapshot_fingerprint(["a"], "s") != snapshot_fingerprint(["a"], "t")

@@ -1,0 +1,17 @@
+"""Reading what Prefect recorded about a flow run (task states, retry counts)."""
+
+from __future__ import annotations
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.states import State
+
+
+def task_runs(state: State) -> dict[str, object]:
+    """Task runs of the flow run behind `state`, by task name (last run of each name wins)."""
+    flow_run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
+    return {run.name.rsplit("-", 1)[0]: run for run in runs}

@@ -1,0 +1,107 @@
+"""The main job through Prefect on the full bundled Adult data: quality, MLflow, caching."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import mlflow
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from assay.cli import main
+from assay.errors import GateFailed
+from assay.home import Home
+from flows.train import train
+from tests.conftest import ADULT_SPEC
+from tests.flows.helpers import task_runs
+
+pytestmark = pytest.mark.usefixtures("prefect_api")
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory, prefect_api):
+    """`assay run` in-process on a fresh home: ingest the bundled files, then train."""
+    home = Home(tmp_path_factory.mktemp("adult") / "home")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["run", "--home", str(home.root), "--spec", str(ADULT_SPEC)])
+    assert code == 0
+    return home, out.getvalue()
+
+
+def _runs(home: Home):
+    client = MlflowClient(home.mlflow_uri)
+    experiment = client.get_experiment_by_name("assay-adult")
+    return client.search_runs([experiment.experiment_id])
+
+
+def test_run_reaches_published_baseline_quality_on_adult_test(first_run):
+    home, _ = first_run
+    [run] = _runs(home)
+    metrics = run.data.metrics
+    assert metrics["baseline.test.rows"] == 16281
+    assert metrics["baseline.test.accuracy"] >= 0.86
+    assert metrics["baseline.test.roc_auc"] >= 0.92
+    assert {"baseline.test.log_loss", "baseline.test.pr_auc"} <= set(metrics)
+
+
+def test_mlflow_run_holds_params_datasets_and_artifacts(first_run):
+    home, _ = first_run
+    [run] = _runs(home)
+    assert run.data.params["split.test"] == "16281"
+    assert run.data.tags["assay.gate.data"] == "passed"
+    assert len(run.data.tags["assay.fingerprint"]) == 64
+    contexts = {i.tags[0].value for i in run.inputs.dataset_inputs}
+    assert contexts == {"training", "testing"}
+    assert all(i.dataset.digest for i in run.inputs.dataset_inputs)
+    mlflow.set_tracking_uri(home.mlflow_uri)
+    names = {a.path for a in MlflowClient(home.mlflow_uri).list_artifacts(run.info.run_id)}
+    assert {"data-gate.html", "metrics.json", "spec.json", "baseline"} <= names
+    assert str(home.root) in run.info.artifact_uri
+
+
+def test_output_tells_the_user_where_to_look(first_run):
+    home, output = first_run
+    assert f"mlflow ui --backend-store-uri {home.mlflow_uri}" in output
+    assert "data-gate.html" in output and "Validation reports:" in output
+    metrics = json.loads(next((home.root / "runs").glob("*/metrics.json")).read_text())
+    assert metrics["split"]["test"] == 16281
+
+
+def test_second_run_reuses_cached_stages_and_logs_nothing_new(first_run):
+    home, _ = first_run
+    state = train(str(ADULT_SPEC), str(home.root), return_state=True)
+    result = state.result()
+    assert result.reused_run
+    runs = task_runs(state)
+    assert runs["fit-baseline"].state.name == "Cached"
+    assert runs["data-gate"].state.name == "Cached"
+    assert len(_runs(home)) == 1
+
+
+def test_data_gate_rechecks_the_snapshot_with_the_current_suite(first_run, tmp_path):
+    home, _ = first_run
+    suite = json.loads((ADULT_SPEC.parent.parent / "expectations" / "adult.json").read_text())
+    suite["expectations"].append(
+        {"type": "expect_column_max_to_be_between", "kwargs": {"column": "age", "max_value": 60},
+         "severity": "critical", "meta": {}}
+    )  # fmt: skip
+    (tmp_path / "strict.json").write_text(json.dumps(suite))
+    spec = yaml.safe_load(ADULT_SPEC.read_text())
+    spec["expectations"] = str(tmp_path / "strict.json")
+    spec["bundled"] = []
+    (tmp_path / "strict.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(GateFailed, match=r"data gate: failed critical expectation: column 'age'"):
+        train(str(tmp_path / "strict.yaml"), str(home.root))
+    assert len(_runs(home)) == 1
+
+
+def test_empty_store_fails_fast_without_retrying(tmp_path):
+    state = train(str(ADULT_SPEC), str(tmp_path / "empty"), return_state=True)
+    assert state.is_failed()
+    with pytest.raises(GateFailed, match="no accepted batches"):
+        state.result()
+    assert task_runs(state)["take-snapshot"].run_count == 1

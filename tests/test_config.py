@@ -1,0 +1,76 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from assay.config import load_spec
+from assay.errors import SpecError
+from tests.conftest import ADULT_SPEC
+
+
+def _variant(tmp_path: Path, **changes) -> Path:
+    raw = yaml.safe_load(ADULT_SPEC.read_text())
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split("__")
+        node = raw
+        for key in parents:
+            node = node[key]
+        if value is _DELETE:
+            del node[leaf]
+        else:
+            node[leaf] = value
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+_DELETE = object()
+
+
+def test_adult_spec_loads_with_paths_beside_it(adult_spec):
+    assert adult_spec.label.positive == ">50K"
+    assert adult_spec.label.aliases[">50K."] == ">50K"
+    assert adult_spec.expectations.is_file()
+    assert all(p.is_file() for p in adult_spec.bundled)
+    assert adult_spec.columns_of_type("numeric")[0] == "age"
+    assert adult_spec.required_columns[-1] == "income"
+
+
+def test_digest_ignores_file_locations(tmp_path, adult_spec):
+    moved = adult_spec.model_copy(update={"bundled": [tmp_path / "elsewhere.csv"]})
+    assert moved.digest() == adult_spec.digest()
+    changed = adult_spec.model_copy(update={"sensitive_features": ["sex"]})
+    assert changed.digest() != adult_spec.digest()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"colums": {}}, "colums: unknown key"),
+        ({"columns__age": {"type": "integer"}}, "columns.age.type: Input should be"),
+        ({"label__positiv": "x"}, "label.positiv: unknown key"),
+        ({"label": _DELETE}, "label: Field required"),
+        ({"sensitive_features": ["gender"]}, "sensitive_features names unknown columns"),
+        ({"columns__income": {"type": "categorical"}}, "must not include the label"),
+        ({"split__test_sources": []}, "test_sources must list at least one pattern"),
+        ({"split__validation_fraction": 1.5}, "split.validation_fraction"),
+        ({"name": "Adult Data"}, "name: String should match pattern"),
+        ({"source__names": ["age"]}, "source.names lacks columns"),
+    ],
+)
+def test_spec_errors_name_the_key(tmp_path, changes, message):
+    with pytest.raises(SpecError, match=r"spec\.yaml: ") as err:
+        load_spec(_variant(tmp_path, **changes))
+    assert message in str(err.value)
+
+
+def test_missing_and_malformed_spec_files(tmp_path):
+    with pytest.raises(SpecError, match="spec file not found"):
+        load_spec(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(bad)
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(SpecError, match="expected a mapping"):
+        load_spec(bad)

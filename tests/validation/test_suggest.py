@@ -1,0 +1,31 @@
+from assay.data.reader import read_table
+from assay.validation.check import check
+from assay.validation.suggest import suggest
+
+
+def test_suggested_suite_passes_its_reference_and_catches_new_categories(
+    tmp_path, adult_spec, adult_lines
+):
+    path = tmp_path / "ref.csv"
+    path.write_text("\n".join(adult_lines) + "\n")
+    reference = read_table(path, adult_spec)
+    suite = suggest(reference, adult_spec)
+    kinds = {
+        (e.expectation_type, e.column if hasattr(e, "column") else None) for e in suite.expectations
+    }
+    assert ("expect_column_values_to_be_in_set", "workclass") in kinds
+    assert ("expect_column_values_to_be_between", "age") in kinds
+    assert ("expect_column_values_to_not_be_null", "income") in kinds
+    assert check(reference, suite).passed
+    changed = reference.copy()
+    changed.loc[: len(changed) // 10, "workclass"] = "Robot"
+    report = check(changed, suite)
+    assert not report.passed and "'workclass'" in report.reason and "'Robot'" in report.reason
+
+
+def test_suggest_marks_the_suite_as_a_draft(tmp_path, adult_spec, adult_lines):
+    path = tmp_path / "ref.csv"
+    path.write_text("\n".join(adult_lines[:50]) + "\n")
+    suite = suggest(read_table(path, adult_spec), adult_spec)
+    assert suite.meta["assay"]["status"].startswith("draft")
+    assert suite.meta["assay"]["reference_rows"] == 50

@@ -75,7 +75,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         module = importlib.import_module(f"bench.{args.name}")
     except ModuleNotFoundError:
         raise AssayError(f"no benchmark named '{args.name}' (see bench/)") from None
-    return module.main(spec_path=str(args.spec), home=args.home)
+    return module.main(spec_path=str(args.spec))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,60 @@
+"""The `assay` command as a user types it (in-process, through the shared Prefect harness)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from assay.cli import main
+from assay.validation.suite import load_suite
+from tests.conftest import ADULT_SPEC, ROOT
+
+
+@pytest.fixture(autouse=True)
+def _restore_env(monkeypatch):
+    """main() points ASSAY_HOME at the home it used; keep that from leaking between tests."""
+    monkeypatch.setenv("ASSAY_HOME", "unused")
+
+
+def test_suggest_writes_a_reviewable_suite(tmp_path, capsys):
+    out = tmp_path / "draft.json"
+    code = main(["expectations", "suggest", str(ROOT / "data" / "adult.test.gz"),
+                 "--spec", str(ADULT_SPEC), "--out", str(out)])  # fmt: skip
+    assert code == 0
+    assert "review each one" in capsys.readouterr().out
+    suite = load_suite(out)
+    assert suite.name == "adult" and len(suite.expectations) > 20
+
+
+def test_errors_are_one_line_and_exit_2(tmp_path, capsys):
+    code = main(["expectations", "suggest", "x.csv", "--spec", str(tmp_path / "none.yaml")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("error: ") and "none.yaml: spec file not found" in err
+
+
+def test_unknown_benchmark_is_named(capsys):
+    assert main(["bench", "nope"]) == 2
+    assert "no benchmark named 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_ingest_exit_code_says_whether_anything_was_rejected(tmp_path, capsys, adult_lines):
+    good = tmp_path / "good.csv"
+    good.write_text("\n".join(adult_lines[:60]) + "\n")
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    home = ["--home", str(tmp_path / "home"), "--spec", str(ADULT_SPEC)]
+    assert main(["ingest", str(good), *home]) == 0
+    assert main(["ingest", str(good), str(empty), str(tmp_path / "gone.csv"), *home]) == 1
+    out = capsys.readouterr().out
+    assert "quarantined" in out and "file is empty (0 bytes)" in out
+    assert "missing" in out and "no such file" in out
+
+
+def test_bench_ingest_prints_json_last(capsys):
+    assert main(["bench", "ingest", "--spec", str(ADULT_SPEC)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    result = json.loads(last)
+    assert result["rows"] == 48842 and result["validate_and_store_rows_per_s"] > 0

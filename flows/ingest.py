@@ -42,5 +42,7 @@ def settle(path: Path, spec: Spec, suite: gx.ExpectationSuite, home: Home) -> In
     report, page = validate_batch(parsed.frame, suite, home, stem, f"{spec.name}: {path.name}")
     # Load
     if not report.passed:
-        return quarantine_file(path, report.reason, home, "validation", report, page)
+        return quarantine_file(
+            path, report.reason, home, stage="validation", report=report, report_path=page
+        )
     return accept_batch(path, parsed.frame, report, spec, home, page)

@@ -9,20 +9,19 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 
 from assay import ingest as core
-from assay.config import Spec
 from assay.home import Home
 from assay.validation.check import ValidationReport, check
 from assay.validation.report import write_report
 from assay.validation.suite import gx
-from tasks.policy import IO_RETRIES, UNCACHED
+from tasks.policy import IO_RETRIES
+
+# The library steps, each run as a task with retries (they read and write files).
+parse_file = task(core.parse, name="parse-file", **IO_RETRIES)
+accept_batch = task(core.accept, name="accept-batch", **IO_RETRIES)
+quarantine_file = task(core.quarantine, name="quarantine-file", **IO_RETRIES)
 
 
-@task(name="parse-file", **IO_RETRIES)
-def parse_file(path: Path, spec: Spec) -> core.Parsed:
-    return core.parse(path, spec)
-
-
-@task(name="validate-batch", **UNCACHED)
+@task(name="validate-batch", **IO_RETRIES)
 def validate_batch(
     frame: pd.DataFrame, suite: gx.ExpectationSuite, home: Home, stem: str, title: str
 ) -> tuple[ValidationReport, Path]:
@@ -50,31 +49,7 @@ def publish_validation(report: ValidationReport, title: str) -> None:
     )
 
 
-@task(name="accept-batch", **IO_RETRIES)
-def accept_batch(
-    path: Path,
-    frame: pd.DataFrame,
-    report: ValidationReport,
-    spec: Spec,
-    home: Home,
-    report_path: Path,
-) -> core.IngestOutcome:
-    return core.accept(path, frame, report, spec, home, report_path)
-
-
-@task(name="quarantine-file", **IO_RETRIES)
-def quarantine_file(
-    path: Path,
-    reason: str,
-    home: Home,
-    stage: str,
-    report: ValidationReport | None = None,
-    report_path: Path | None = None,
-) -> core.IngestOutcome:
-    return core.quarantine(path, reason, home, stage=stage, report=report, report_path=report_path)
-
-
-@task(name="publish-ingest-summary", **UNCACHED)
+@task(name="publish-ingest-summary", **IO_RETRIES)
 def publish_summary(outcomes: list[core.IngestOutcome]) -> None:
     create_table_artifact(
         key="ingest-summary",

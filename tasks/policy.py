@@ -20,17 +20,19 @@ def is_transient(task: Any, task_run: Any, state: State) -> bool:
     return not isinstance(error, AssayError)
 
 
-# Steps with side effects or cheap results are not cached: their inputs (frames, suites) are
-# not worth hashing and a rerun must redo the side effect's check.
-UNCACHED: dict[str, Any] = {"cache_policy": NO_CACHE}
-
-# For tasks that touch the outside world: 1 s, 2 s, 4 s between tries.
-IO_RETRIES: dict[str, Any] = {
-    **UNCACHED,
+# For every task that reads or writes files, MLflow or the Prefect API: 1 s, 2 s, 4 s between
+# tries. Combined with a cache policy on the expensive stages, with UNCACHED on the rest.
+RETRIES: dict[str, Any] = {
     "retries": 3,
     "retry_delay_seconds": exponential_backoff(backoff_factor=1),
     "retry_condition_fn": is_transient,
 }
+
+# Steps with side effects or cheap results are not cached: their inputs (frames, suites) are
+# not worth hashing, and a rerun must redo the side effect's check.
+UNCACHED: dict[str, Any] = {"cache_policy": NO_CACHE}
+
+IO_RETRIES: dict[str, Any] = {**UNCACHED, **RETRIES}
 
 
 def fingerprint_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ from assay.provenance import code_digest, git_commit, package_versions
 from assay.registry.tracking import DatasetInput, find_run, log_run
 from assay.validation.suite import gx
 from tasks.ingest import publish_validation
-from tasks.policy import BY_FINGERPRINT, IO_RETRIES, UNCACHED
+from tasks.policy import BY_FINGERPRINT, IO_RETRIES, RETRIES, UNCACHED
 
 Batches = list[tuple[BatchRecord, pd.DataFrame]]
 
@@ -33,7 +33,7 @@ def load(snap: Snapshot, home: Home) -> Batches:
     return load_batches(BatchStore(home.batches), snap)
 
 
-@task(name="data-gate", cache_policy=BY_FINGERPRINT)
+@task(name="data-gate", cache_policy=BY_FINGERPRINT, **RETRIES)
 def data_gate(
     fingerprint: str, suite_digest: str, home: Home, batches: Batches, suite: gx.ExpectationSuite
 ) -> training.GateResult:
@@ -48,12 +48,12 @@ def split(batches: Batches, spec: Spec) -> Split:
     return split_batches(batches, spec)
 
 
-@task(name="fit-baseline", cache_policy=BY_FINGERPRINT)
+@task(name="fit-baseline", cache_policy=BY_FINGERPRINT, **RETRIES)
 def fit_baseline(fingerprint: str, home: Home, data: Split, spec: Spec) -> training.FittedBaseline:
     return training.fit_and_score_baseline(data, spec, home.run_dir(fingerprint))
 
 
-@task(name="evaluate", **UNCACHED)
+@task(name="evaluate", **IO_RETRIES)
 def evaluate(data: Split, spec: Spec, fitted: training.FittedBaseline) -> dict[str, float]:
     """Test metrics, shown as a table in the Prefect UI."""
     metrics = training.evaluate_scores(data, spec, fitted.test_scores)
@@ -115,6 +115,6 @@ def log_mlflow(
     return run_id, False
 
 
-@task(name="publish-run-summary", **UNCACHED)
+@task(name="publish-run-summary", **IO_RETRIES)
 def publish_run_summary(summary: str) -> None:
     create_markdown_artifact(key="train-summary", markdown=summary)

@@ -73,3 +73,18 @@ def write(tmp_path):
         return path
 
     return _write
+
+
+@pytest.fixture
+def toy_spec(tmp_path) -> Spec:
+    """Two features (x numeric, colour categorical), label y in {yes, no}."""
+    return Spec.model_validate(
+        {
+            "name": "toy",
+            "columns": {"x": {"type": "numeric"}, "colour": {"type": "categorical"}},
+            "label": {"column": "y", "positive": "yes", "negative": "no"},
+            "split": {"rule": "source", "test_sources": ["test*"], "validation_fraction": 0.25},
+            "expectations": tmp_path / "suite.json",
+            "baseline": {"max_iter": 50},
+        }
+    )

@@ -20,18 +20,8 @@ def _batch(source: str, rows: int, offset: int = 0, labelled: bool = True):
 
 
 @pytest.fixture
-def spec(tmp_path):
-    from assay.config import Spec
-
-    return Spec.model_validate(
-        {
-            "name": "toy",
-            "columns": {"x": {"type": "numeric"}, "colour": {"type": "categorical"}},
-            "label": {"column": "y", "positive": "yes", "negative": "no"},
-            "split": {"rule": "source", "test_sources": ["test*"], "validation_fraction": 0.25},
-            "expectations": tmp_path / "suite.json",
-        }
-    )
+def spec(toy_spec):
+    return toy_spec
 
 
 def test_source_rule_takes_test_rows_from_matching_files(spec):

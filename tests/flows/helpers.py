@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    FlowRunFilter,
+    FlowRunFilterId,
+)
 from prefect.states import State
 
 
@@ -15,3 +20,13 @@ def task_runs(state: State) -> dict[str, object]:
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
         )
     return {run.name.rsplit("-", 1)[0]: run for run in runs}
+
+
+def artifacts(state: State) -> dict[str, object]:
+    """Artifacts the flow run behind `state` published, by key."""
+    flow_run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    return {a.key: a for a in found}

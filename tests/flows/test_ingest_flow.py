@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -10,7 +12,7 @@ from assay.data.reader import read_table
 from assay.data.store import BatchStore
 from flows.ingest import ingest
 from tests.conftest import ADULT_SPEC
-from tests.flows.helpers import task_runs
+from tests.flows.helpers import artifacts, task_runs
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -164,3 +166,15 @@ def test_csv_injection_text_is_kept_as_text(home, write, adult_lines):
     frame = BatchStore(home.batches).load(outcome.batch)
     assert (frame["occupation"] == "=cmd|' /C calc'!A0").sum() == 2
     assert isinstance(frame, pd.DataFrame)
+
+
+def test_validation_and_summary_are_prefect_table_artifacts(home, write, adult_lines):
+    path = write("bad-cat.csv", _with(adult_lines, 1, "Robot", 10))
+    state = ingest([str(path)], str(ADULT_SPEC), str(home.root), return_state=True)
+    published = artifacts(state)
+    assert published["validation"].type == "table"
+    rows = published["validation"].data
+    rows = json.loads(rows) if isinstance(rows, str) else rows
+    failed = [r for r in rows if r["result"] == "FAIL"]
+    assert [r["column"] for r in failed] == ["workclass"] and "'Robot'" in failed[0]["detail"]
+    assert "1 quarantined" in published["ingest-summary"].description

@@ -2,23 +2,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assay.config import Spec
 from assay.modeling.baseline import fit_baseline, labels
 from assay.modeling.evaluation import binary_metrics
 
 
 @pytest.fixture
-def spec(tmp_path):
-    return Spec.model_validate(
-        {
-            "name": "toy",
-            "columns": {"x": {"type": "numeric"}, "colour": {"type": "categorical"}},
-            "label": {"column": "y", "positive": "yes", "negative": "no"},
-            "split": {"rule": "random"},
-            "expectations": tmp_path / "suite.json",
-            "baseline": {"max_iter": 50},
-        }
-    )
+def spec(toy_spec):
+    return toy_spec
 
 
 def _frame(n: int, seed: int) -> pd.DataFrame:

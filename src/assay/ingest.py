@@ -15,6 +15,7 @@ import pandas as pd
 
 from assay.config import Spec
 from assay.data.atomic import copy_atomic
+from assay.data.fingerprint import file_digest
 from assay.data.reader import read_table
 from assay.data.store import BatchStore, Quarantine
 from assay.errors import ReadError
@@ -81,7 +82,8 @@ def accept(
         frame, source=path, labelled=labelled, warnings=[o.describe() for o in report.warnings]
     )
     if owned_by_assay(path, home):
-        copy_atomic(path, home.archive / f"{record.hash[:12]}-{path.name}")
+        # Named by the file's own bytes: archiving the same file again rewrites nothing new.
+        copy_atomic(path, home.archive / f"{file_digest(path)[:12]}-{path.name}")
         path.unlink()
     status: Status = "accepted" if created else "duplicate"
     reason = report.reason if created else f"same content as batch {record.hash[:12]}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -99,6 +99,65 @@ class BaselineSpec(_Section):
     seed: int = Field(default=0, description="Seed for the booster.")
 
 
+class ModelSpec(_Section):
+    """The BERT-style encoder over record tokens; small, because a record is ~15 tokens."""
+
+    hidden_size: int = Field(default=64, gt=0, description="Width of every token vector.")
+    num_layers: int = Field(default=3, gt=0, description="Transformer blocks.")
+    num_heads: int = Field(default=4, gt=0, description="Attention heads (must divide hidden).")
+    intermediate_size: int = Field(default=128, gt=0, description="Feed-forward width.")
+    dropout: float = Field(default=0.1, ge=0, lt=1, description="Dropout in the encoder.")
+    numeric_bins: int = Field(
+        default=32, gt=1, description="Quantile bins per numeric column (fit on train rows)."
+    )
+    numeric_frequencies: int = Field(
+        default=16,
+        ge=0,
+        description="Periodic features that embed a numeric cell's value beside its bin "
+        "token (Gorishniy et al. 2022); 0 keeps bin tokens only.",
+    )
+    text_vocab_size: int = Field(
+        default=2000, gt=10, description="Subword vocabulary per text column."
+    )
+    text_max_tokens: int = Field(default=32, gt=0, description="Subword tokens kept per text cell.")
+    checkpoint: Path | None = Field(
+        default=None, description="Start from this pretrained encoder folder instead of random."
+    )
+    seed: int = Field(default=0, description="Seed for initialisation, masking and shuffling.")
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> ModelSpec:
+        if self.hidden_size % self.num_heads:
+            raise ValueError("num_heads must divide hidden_size")
+        return self
+
+
+class PretrainSpec(_Section):
+    """Masked cell modelling on every non-test row, labelled or not."""
+
+    enabled: bool = Field(default=True, description="Skip to start fine-tuning from random.")
+    epochs: int = Field(default=4, ge=0, description="Passes over the pretraining rows.")
+    batch_size: int = Field(default=256, gt=0, description="Rows per step.")
+    learning_rate: float = Field(default=1e-3, gt=0, description="Peak AdamW learning rate.")
+    mask_rate: float = Field(default=0.15, gt=0, lt=1, description="Share of cells masked.")
+
+
+class FinetuneSpec(_Section):
+    """Supervised training of the classification head plus LoRA adapters (or everything)."""
+
+    method: Literal["lora", "full"] = Field(
+        default="lora", description="'lora': adapters on the encoder's linear layers; 'full'."
+    )
+    lora_r: int = Field(default=8, gt=0, description="LoRA rank.")
+    lora_alpha: int = Field(default=16, gt=0, description="LoRA scaling numerator.")
+    lora_dropout: float = Field(default=0.05, ge=0, lt=1, description="Dropout on LoRA input.")
+    epochs: int = Field(default=12, gt=0, description="Upper bound on passes over train rows.")
+    patience: int = Field(default=3, gt=0, description="Epochs without validation gain to stop.")
+    batch_size: int = Field(default=256, gt=0, description="Rows per step.")
+    learning_rate: float = Field(default=2e-3, gt=0, description="Peak AdamW learning rate.")
+    class_weights: bool = Field(default=True, description="Weight the loss by inverse class size.")
+
+
 class Spec(_Section):
     """A dataset and how assay trains on it."""
 
@@ -117,6 +176,16 @@ class Spec(_Section):
         default=[], description="Files `assay run` ingests before training (the default data)."
     )
     baseline: BaselineSpec = Field(default=BaselineSpec(), description="Baseline model settings.")
+    model: ModelSpec = Field(default=ModelSpec(), description="Encoder and tokenizer settings.")
+    pretrain: PretrainSpec = Field(default=PretrainSpec(), description="Self-supervised stage.")
+    finetune: FinetuneSpec = Field(default=FinetuneSpec(), description="Supervised stage.")
+    train_rows: int | None = Field(
+        default=None, gt=0, description="Subsample train rows to this many (quick demos, tests)."
+    )
+    profile: str = Field(default="full", description="Which profile was applied (set by load).")
+    profiles: dict[str, dict[str, Any]] = Field(
+        default={}, description="Named overrides (`--profile NAME`), merged over the spec."
+    )
 
     @model_validator(mode="after")
     def _names_are_consistent(self) -> Spec:
@@ -150,12 +219,15 @@ class Spec(_Section):
 
     def digest(self) -> str:
         """Hash of what the spec means, leaving out where files live (paths differ per machine)."""
-        meaning = self.model_dump(mode="json", exclude={"expectations", "bundled", "description"})
+        meaning = self.model_dump(
+            mode="json", exclude={"expectations", "bundled", "description", "profiles"}
+        )
         return hashlib.sha256(json.dumps(meaning, sort_keys=True).encode()).hexdigest()
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Read and validate a spec file; raise SpecError naming the file and the bad key."""
+def load_spec(path: str | Path, profile: str | None = None) -> Spec:
+    """Read and validate a spec file, with a named profile's overrides merged in; raise
+    SpecError naming the file and the bad key."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -165,6 +237,13 @@ def load_spec(path: str | Path) -> Spec:
         raise SpecError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: expected a mapping of settings at the top level")
+    if profile is not None:
+        profiles = raw.get("profiles") or {}
+        if profile not in profiles:
+            known = ", ".join(sorted(profiles)) or "none"
+            raise SpecError(f"{path}: no profile '{profile}' (profiles: {known})")
+        raw = _merge(raw, profiles[profile])
+        raw["profile"] = profile
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
@@ -176,6 +255,17 @@ def load_spec(path: str | Path) -> Spec:
             "bundled": [base / p for p in spec.bundled],
         }
     )
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Deep merge: an override lists only what differs."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _describe(exc: ValidationError) -> str:

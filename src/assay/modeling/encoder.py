@@ -1,0 +1,172 @@
+"""The record encoder: a `transformers` BERT over record tokens, plus a value embedding for
+numeric cells, with two heads (masked-cell prediction for pretraining, classification).
+
+Weights are saved as safetensors with a JSON config: loading never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import BertConfig, BertModel
+
+from assay.config import ModelSpec
+from assay.modeling.tokenizer import Encoded
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Everything needed to rebuild the network (saved beside the weights)."""
+
+    vocab_size: int
+    length: int
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    intermediate_size: int
+    dropout: float
+    numeric_frequencies: int
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec, vocab_size: int, length: int) -> EncoderConfig:
+        return cls(
+            vocab_size=vocab_size,
+            length=length,
+            hidden_size=spec.hidden_size,
+            num_layers=spec.num_layers,
+            num_heads=spec.num_heads,
+            intermediate_size=spec.intermediate_size,
+            dropout=spec.dropout,
+            numeric_frequencies=spec.numeric_frequencies,
+        )
+
+
+class PeriodicValue(nn.Module):
+    """Per-column PLR embedding (Gorishniy et al. 2022): x -> ReLU(W_c [sin 2πf_c x, cos 2πf_c x]
+    + b_c), with frequencies f_c and projection W_c learned separately for each position."""
+
+    def __init__(self, length: int, frequencies: int, hidden: int) -> None:
+        super().__init__()
+        self.frequencies = nn.Parameter(torch.randn(length, frequencies) * 0.5)
+        self.weight = nn.Parameter(
+            torch.randn(length, 2 * frequencies, hidden) / math.sqrt(2 * frequencies)
+        )
+        self.bias = nn.Parameter(torch.zeros(length, hidden))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        angle = 2 * math.pi * x.unsqueeze(-1) * self.frequencies  # [rows, length, k]
+        periodic = torch.cat([angle.sin(), angle.cos()], dim=-1)  # [rows, length, 2k]
+        return torch.relu(torch.einsum("blk,lkh->blh", periodic, self.weight) + self.bias)
+
+
+class RecordEncoder(nn.Module):
+    """Token embeddings (+ value embeddings at numeric cells) through a BERT stack."""
+
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.bert = BertModel(
+            BertConfig(
+                vocab_size=config.vocab_size,
+                hidden_size=config.hidden_size,
+                num_hidden_layers=config.num_layers,
+                num_attention_heads=config.num_heads,
+                intermediate_size=config.intermediate_size,
+                hidden_dropout_prob=config.dropout,
+                attention_probs_dropout_prob=config.dropout,
+                max_position_embeddings=config.length,
+                type_vocab_size=1,
+                pad_token_id=0,
+            ),
+            add_pooling_layer=False,
+        )
+        self.numeric_embedding = (
+            PeriodicValue(config.length, config.numeric_frequencies, config.hidden_size)
+            if config.numeric_frequencies
+            else None
+        )
+
+    def forward(
+        self,
+        ids: torch.Tensor,
+        values: torch.Tensor,
+        numeric: torch.Tensor,
+        attention: torch.Tensor,
+    ) -> torch.Tensor:
+        embedded = self.bert.embeddings.word_embeddings(ids)
+        if self.numeric_embedding is not None:
+            embedded = embedded + self.numeric_embedding(values) * numeric.unsqueeze(-1)
+        return self.bert(inputs_embeds=embedded, attention_mask=attention).last_hidden_state
+
+
+class MaskedCellModel(nn.Module):
+    """Pretraining: predict the token of each masked cell from the rest of the row."""
+
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__()
+        self.encoder = RecordEncoder(config)
+        self.head = nn.Linear(config.hidden_size, config.vocab_size)
+
+    def forward(self, ids, values, numeric, attention) -> torch.Tensor:
+        return self.head(self.encoder(ids, values, numeric, attention))
+
+
+class RecordClassifier(nn.Module):
+    """Fine-tuning: the [CLS] vector through a small head to two logits."""
+
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__()
+        self.encoder = RecordEncoder(config)
+        self.classifier = nn.Sequential(
+            nn.LayerNorm(config.hidden_size),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.hidden_size, 2),
+        )
+
+    def forward(self, ids, values, numeric, attention) -> torch.Tensor:
+        return self.classifier(self.encoder(ids, values, numeric, attention)[:, 0])
+
+
+def tensors(batch: Encoded) -> tuple[torch.Tensor, ...]:
+    """Model inputs for a slice of encoded rows."""
+    return (
+        torch.from_numpy(batch.ids),
+        torch.from_numpy(batch.values),
+        torch.from_numpy(batch.numeric),
+        torch.from_numpy(batch.attention),
+    )
+
+
+@torch.no_grad()
+def predict_proba(model: RecordClassifier, data: Encoded, batch_size: int = 2048) -> torch.Tensor:
+    """Positive-class probabilities, in row order, in eval mode."""
+    model.eval()
+    out = [
+        torch.softmax(model(*tensors(data.take(slice(i, i + batch_size)))), dim=-1)[:, 1]
+        for i in range(0, len(data), batch_size)
+    ]
+    return torch.cat(out)
+
+
+def save_module(module: nn.Module, config: EncoderConfig, folder: Path, name: str) -> Path:
+    """Weights as safetensors plus the config that rebuilds the module."""
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.contiguous() for k, v in module.state_dict().items()}
+    save_file(state, str(folder / f"{name}.safetensors"))
+    (folder / "encoder_config.json").write_text(json.dumps(asdict(config), indent=2))
+    return folder
+
+
+def load_config(folder: Path) -> EncoderConfig:
+    return EncoderConfig(**json.loads((folder / "encoder_config.json").read_text()))
+
+
+def load_weights(module: nn.Module, folder: Path, name: str) -> nn.Module:
+    module.load_state_dict(load_file(str(folder / f"{name}.safetensors")))
+    return module

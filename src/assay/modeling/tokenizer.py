@@ -1,0 +1,198 @@
+"""Record tokenizer: one row becomes a fixed-length token sequence for the encoder.
+
+Layout: [CLS], one token per categorical or numeric column (in spec order), then a span of
+subword tokens per text column. Position therefore says which column a token belongs to.
+- categorical cell -> "col=value"; a value unseen in training -> "col=[UNK]"; missing -> "col=[NA]"
+- numeric cell -> "col#bK", K its quantile bin (edges fit on training rows only), missing ->
+  "col#[NA]"; the cell's rank in the training distribution travels beside the token as a float,
+  so the encoder can keep the value, not just its bin
+- text cell -> WordPiece subwords (vocabulary trained on training text), padded per column
+Vocabularies are HF `tokenizers` models saved as tokenizer JSON; the same rows always give the
+same ids.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+from assay.config import Spec
+
+PAD, CLS, MASK, UNK = "[PAD]", "[CLS]", "[MASK]", "[UNK]"
+SPECIALS = (PAD, CLS, MASK, UNK)
+_RANK_POINTS = 1001  # resolution of the numeric rank feature
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Token ids plus the numeric rank feature, row-aligned with the frame encoded."""
+
+    ids: np.ndarray  # int64 [rows, length]
+    values: np.ndarray  # float32 [rows, length]: rank in [0, 1] at numeric cells, else 0
+    numeric: np.ndarray  # float32 [rows, length]: 1 where `values` is meaningful
+    attention: np.ndarray  # int64 [rows, length]: 0 at text padding
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def take(self, index: np.ndarray) -> Encoded:
+        return Encoded(
+            self.ids[index], self.values[index], self.numeric[index], self.attention[index]
+        )
+
+
+@dataclass
+class RecordTokenizer:
+    """Fitted vocabularies and numeric bins for one spec."""
+
+    categorical: list[str]
+    numeric: list[str]
+    text: list[str]
+    edges: dict[str, list[float]]  # inner bin edges per numeric column
+    ranks: dict[str, list[float]]  # training quantiles per numeric column, for the rank feature
+    cells: Tokenizer  # WordLevel over cell tokens and specials
+    words: Tokenizer | None  # WordPiece for text columns; ids offset by the cell vocabulary
+    text_max_tokens: int
+
+    @property
+    def cell_columns(self) -> list[str]:
+        return self.categorical + self.numeric
+
+    @property
+    def length(self) -> int:
+        return 1 + len(self.cell_columns) + self.text_max_tokens * len(self.text)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.cells.get_vocab_size() + (self.words.get_vocab_size() if self.words else 0)
+
+    def token_id(self, token: str) -> int:
+        found = self.cells.token_to_id(token)
+        if found is None:
+            raise KeyError(token)
+        return found
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    @classmethod
+    def fit(cls, train: pd.DataFrame, spec: Spec) -> RecordTokenizer:
+        """Learn vocabularies, bins and rank quantiles from training rows only."""
+        categorical = spec.columns_of_type("categorical")
+        numeric = spec.columns_of_type("numeric")
+        text = spec.columns_of_type("text")
+        tokens: list[str] = list(SPECIALS)
+        for col in categorical:
+            seen = sorted(train[col].dropna().astype(str).unique())
+            tokens += [f"{col}=[UNK]", f"{col}=[NA]", *(f"{col}={v}" for v in seen)]
+        edges, ranks = {}, {}
+        for col in numeric:
+            values = train[col].dropna().to_numpy(dtype=np.float64)
+            if values.size == 0:
+                values = np.zeros(1)
+            cuts = np.unique(np.quantile(values, np.linspace(0, 1, spec.model.numeric_bins + 1)))
+            edges[col] = cuts[1:-1].tolist()
+            ranks[col] = np.unique(np.quantile(values, np.linspace(0, 1, _RANK_POINTS))).tolist()
+            tokens += [f"{col}#[NA]", *(f"{col}#b{k}" for k in range(len(edges[col]) + 1))]
+        cells = Tokenizer(models.WordLevel({t: i for i, t in enumerate(tokens)}, unk_token=UNK))
+        words = _fit_words(train, text, spec.model.text_vocab_size) if text else None
+        return cls(
+            categorical, numeric, text, edges, ranks, cells, words, spec.model.text_max_tokens
+        )
+
+    # -- encoding --------------------------------------------------------------------------
+
+    def encode(self, frame: pd.DataFrame) -> Encoded:
+        rows = len(frame)
+        columns: list[list[str]] = [[CLS] * rows]
+        values = np.zeros((rows, self.length), dtype=np.float32)
+        numeric = np.zeros((rows, self.length), dtype=np.float32)
+        vocab = self.cells.get_vocab()
+        for col in self.categorical:
+            cell = frame[col].astype("object")
+            token = (col + "=" + cell.astype(str)).where(cell.notna(), f"{col}=[NA]")
+            columns.append(token.where(token.isin(vocab), f"{col}=[UNK]").tolist())
+        for j, col in enumerate(self.numeric, start=1 + len(self.categorical)):
+            x = frame[col].to_numpy(dtype=np.float64)
+            present = ~np.isnan(x)
+            bins = np.searchsorted(self.edges[col], np.nan_to_num(x), side="right")
+            columns.append(
+                [f"{col}#b{b}" if p else f"{col}#[NA]" for b, p in zip(bins, present, strict=True)]
+            )
+            ranks = self.ranks[col]
+            rank = (
+                np.interp(np.nan_to_num(x), ranks, np.linspace(0, 1, len(ranks)))
+                if len(ranks) > 1
+                else 0.5
+            )
+            values[:, j] = np.where(present, rank, 0.0)
+            numeric[:, j] = present
+        sequences = list(zip(*columns, strict=True))
+        ids = np.array(
+            [e.ids for e in self.cells.encode_batch(sequences, is_pretokenized=True)],
+            dtype=np.int64,
+        )
+        attention = np.ones((rows, self.length), dtype=np.int64)
+        if self.words is not None:
+            ids, attention = self._append_text(frame, ids, attention)
+        return Encoded(ids.reshape(rows, self.length), values, numeric, attention)
+
+    def _append_text(self, frame: pd.DataFrame, ids: np.ndarray, attention: np.ndarray):
+        offset = self.cells.get_vocab_size()
+        start = 1 + len(self.cell_columns)
+        spans = []
+        for k, col in enumerate(self.text):
+            texts = frame[col].fillna("").astype(str).tolist()
+            span = np.zeros((len(frame), self.text_max_tokens), dtype=np.int64)
+            for i, enc in enumerate(self.words.encode_batch(texts)):
+                kept = enc.ids[: self.text_max_tokens]
+                span[i, : len(kept)] = np.asarray(kept) + offset
+                attention[
+                    i,
+                    start + k * self.text_max_tokens + len(kept) : start
+                    + (k + 1) * self.text_max_tokens,
+                ] = 0
+            spans.append(span)
+        return np.concatenate([ids, *spans], axis=1), attention
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def save(self, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.cells.save(str(folder / "cells.tokenizer.json"))
+        if self.words is not None:
+            self.words.save(str(folder / "words.tokenizer.json"))
+        meta = {
+            "categorical": self.categorical,
+            "numeric": self.numeric,
+            "text": self.text,
+            "edges": self.edges,
+            "ranks": self.ranks,
+            "text_max_tokens": self.text_max_tokens,
+        }
+        (folder / "record_tokenizer.json").write_text(json.dumps(meta))
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> RecordTokenizer:
+        meta = json.loads((folder / "record_tokenizer.json").read_text())
+        words = folder / "words.tokenizer.json"
+        return cls(
+            cells=Tokenizer.from_file(str(folder / "cells.tokenizer.json")),
+            words=Tokenizer.from_file(str(words)) if words.is_file() else None,
+            **meta,
+        )
+
+
+def _fit_words(train: pd.DataFrame, text: list[str], vocab_size: int) -> Tokenizer:
+    words = Tokenizer(models.WordPiece(unk_token=UNK))
+    words.normalizer = normalizers.BertNormalizer(lowercase=True)
+    words.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=[PAD, UNK])
+    corpus = (str(t) for col in text for t in train[col].dropna())
+    words.train_from_iterator(corpus, trainer=trainer)
+    return words

@@ -11,9 +11,9 @@ from flows.train import train
 
 
 @flow(name="run", log_prints=True)
-def run(spec_path: str, home: str | None = None) -> TrainResult:
+def run(spec_path: str, home: str | None = None, profile: str | None = None) -> TrainResult:
     """Bundled files already in the store are recognised by content and stored once."""
     bundled = [str(p) for p in load_spec(spec_path).bundled]
     if bundled:
         ingest(bundled, spec_path, home)
-    return train(spec_path, home)
+    return train(spec_path, home, profile)

@@ -1,10 +1,12 @@
-"""Train flow: snapshot -> data gate -> split -> baseline -> evaluation -> MLflow."""
+"""Train flow: snapshot -> data gate -> split -> baseline | pretrain -> fine-tune ->
+evaluation -> MLflow. Compression, fairness and registration slot in after evaluation."""
 
 from __future__ import annotations
 
 from prefect import flow
 
 from assay.config import load_spec
+from assay.data.snapshot import stage_key
 from assay.errors import GateFailed
 from assay.home import Home
 from assay.registry.tracking import tracking_uri
@@ -14,9 +16,9 @@ from tasks import train as t
 
 
 @flow(name="train", log_prints=True)
-def train(spec_path: str, home: str | None = None) -> TrainResult:
+def train(spec_path: str, home: str | None = None, profile: str | None = None) -> TrainResult:
     """Train on every accepted batch; unchanged data reuses each cached stage."""
-    spec = load_spec(spec_path)
+    spec = load_spec(spec_path, profile)
     suite = load_suite(spec.expectations)
     where = Home.from_env(home)
 
@@ -26,21 +28,46 @@ def train(spec_path: str, home: str | None = None) -> TrainResult:
     print(f"snapshot {snap.fingerprint[:12]}: {len(snap.batches)} batch(es), {snap.rows} rows")
 
     # Gate: every critical expectation must hold on the whole snapshot
-    gate = t.data_gate(snap.fingerprint, suite_digest(suite), where, batches, suite)
+    data_key = stage_key(snap, spec)
+    gate = t.data_gate(data_key, suite_digest(suite), where, batches, suite)
     if not gate.passed:
         raise GateFailed(f"data gate: {gate.reason} (report: {gate.report_html})")
 
-    # Transform: split, fit, evaluate
+    # Transform: split, then the baseline and the teacher (pretrain -> fine-tune)
     data = t.split(batches, spec)
-    fitted = t.fit_baseline(snap.fingerprint, where, data, spec)
-    metrics = t.evaluate(data, spec, fitted)
+    states = {
+        "baseline": t.fit_baseline(
+            stage_key(snap, spec, "baseline"), where, data, spec, return_state=True
+        ),
+        "pretrain": t.pretrain(
+            stage_key(snap, spec, "train_rows", "model", "pretrain"),
+            where,
+            data,
+            spec,
+            return_state=True,
+        ),
+    }
+    states["fine-tune"] = t.finetune(
+        stage_key(snap, spec, "train_rows", "model", "pretrain", "finetune"),
+        where,
+        data,
+        spec,
+        states["pretrain"].result(),
+        return_state=True,
+    )
+    fitted, pretrained, tuned = (states[s].result() for s in ("baseline", "pretrain", "fine-tune"))
+    metrics = t.evaluate(data, spec, {"teacher": tuned.test_scores, "baseline": fitted.test_scores})
 
     # Load: one MLflow run per snapshot and code version
-    run_id, reused = t.log_mlflow(snap.fingerprint, where, spec, data, metrics, gate, fitted)
+    run_id, reused = t.log_mlflow(
+        snap.fingerprint, where, spec, data, metrics, gate, fitted, pretrained, tuned
+    )
     result = TrainResult(
         spec=spec.name,
+        profile=spec.profile,
         fingerprint=snap.fingerprint,
         metrics=metrics,
+        cached=[name for name, state in states.items() if state.name == "Cached"],
         mlflow_run_id=run_id,
         reused_run=reused,
         tracking_uri=tracking_uri(where),

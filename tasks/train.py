@@ -14,6 +14,7 @@ from assay.data.snapshot import Snapshot, load_batches, take_snapshot
 from assay.data.split import Split, split_batches
 from assay.data.store import BatchRecord, BatchStore
 from assay.home import Home
+from assay.modeling import teacher
 from assay.provenance import code_digest, git_commit, package_versions
 from assay.registry.tracking import DatasetInput, find_run, log_run
 from assay.validation.suite import gx
@@ -38,7 +39,7 @@ def data_gate(
     fingerprint: str, suite_digest: str, home: Home, batches: Batches, suite: gx.ExpectationSuite
 ) -> training.GateResult:
     """Cached per (snapshot, suite): the verdict changes only when either does."""
-    result, report = training.data_gate(batches, suite, home.run_dir(fingerprint))
+    result, report = training.data_gate(batches, suite, home.stage_dir("data-gate", fingerprint))
     publish_validation(report, f"Data gate on {len(batches)} batch(es)")
     return result
 
@@ -50,19 +51,39 @@ def split(batches: Batches, spec: Spec) -> Split:
 
 @task(name="fit-baseline", cache_policy=BY_FINGERPRINT, **RETRIES)
 def fit_baseline(fingerprint: str, home: Home, data: Split, spec: Spec) -> training.FittedBaseline:
-    return training.fit_and_score_baseline(data, spec, home.run_dir(fingerprint))
+    """Cached per (batches, data sections, baseline settings, code)."""
+    return training.fit_and_score_baseline(data, spec, home.stage_dir("baseline", fingerprint))
+
+
+@task(name="pretrain", cache_policy=BY_FINGERPRINT, **RETRIES)
+def pretrain(fingerprint: str, home: Home, data: Split, spec: Spec) -> teacher.PretrainOutcome:
+    """Cached per (batches, data sections, model and pretrain settings, code): the tokenizer
+    and encoder depend on nothing else, so unchanged data never pretrains twice."""
+    return teacher.pretrain_stage(data, spec, home.stage_dir("pretrain", fingerprint))
+
+
+@task(name="fine-tune", cache_policy=BY_FINGERPRINT, **RETRIES)
+def finetune(
+    fingerprint: str, home: Home, data: Split, spec: Spec, pretrained: teacher.PretrainOutcome
+) -> teacher.TeacherOutcome:
+    """Cached per (batches, data sections, model, pretrain and fine-tune settings, code)."""
+    folder = home.stage_dir("finetune", fingerprint)
+    return teacher.finetune_stage(data, spec, Path(pretrained.folder), folder)
 
 
 @task(name="evaluate", **IO_RETRIES)
-def evaluate(data: Split, spec: Spec, fitted: training.FittedBaseline) -> dict[str, float]:
-    """Test metrics, shown as a table in the Prefect UI."""
-    metrics = training.evaluate_scores(data, spec, fitted.test_scores)
+def evaluate(data: Split, spec: Spec, score_paths: dict[str, str]) -> dict[str, dict[str, float]]:
+    """Teacher and baseline side by side on the test split, as a table in the Prefect UI."""
+    table = training.evaluate_models(data, spec, score_paths)
     create_table_artifact(
         key="test-metrics",
-        table=[{"model": "baseline (HistGradientBoosting)", **metrics}],
-        description=f"Test split: {int(metrics['rows'])} rows of {spec.name}",
+        table=[
+            {"model": model, **{k: round(v, 4) for k, v in m.items()}} for model, m in table.items()
+        ],
+        description=f"Test split of {spec.name}: {len(data.test)} rows; "
+        "_low/_high are bootstrap 95% intervals",
     )
-    return metrics
+    return table
 
 
 @task(name="log-to-mlflow", **IO_RETRIES)
@@ -71,9 +92,11 @@ def log_mlflow(
     home: Home,
     spec: Spec,
     data: Split,
-    metrics: dict[str, float],
+    metrics: dict[str, dict[str, float]],
     gate: training.GateResult,
     fitted: training.FittedBaseline,
+    pretrained: teacher.PretrainOutcome,
+    tuned: teacher.TeacherOutcome,
 ) -> tuple[str, bool]:
     """One MLflow run per (snapshot, code): a rerun on unchanged data finds it, logs nothing."""
     identity = {"assay.fingerprint": fingerprint, "assay.code": code_digest()}
@@ -85,21 +108,40 @@ def log_mlflow(
     record = training.write_run_record(
         run_dir, spec, metrics, {"split": data.sizes(), "packages": package_versions()}
     )
+    curves = {"pretrain.loss": pretrained.epoch_loss}
+    curves.update({f"finetune.{k}": v for k, v in tuned.history.items()})
     run_id = log_run(
         home,
         experiment=experiment,
-        run_name=f"{spec.name}-{fingerprint[:12]}",
+        run_name=f"{spec.name}-{spec.profile}-{fingerprint[:12]}",
         params={
-            **{f"baseline.{k}": v for k, v in spec.baseline.model_dump().items()},
+            **{
+                f"{section}.{k}": v
+                for section in ("baseline", "model", "pretrain", "finetune")
+                for k, v in getattr(spec, section).model_dump().items()
+            },
             **{f"split.{k}": v for k, v in data.sizes().items()},
             "split.rule": spec.split.rule,
+            "profile": spec.profile,
+            "train_rows": spec.train_rows,
             "baseline.iterations": fitted.iterations,
         },
-        metrics={f"baseline.test.{k}": v for k, v in metrics.items()},
+        metrics={
+            **{f"{model}.test.{k}": v for model, m in metrics.items() for k, v in m.items()},
+            "teacher.trainable_params": tuned.trainable_params,
+            "teacher.total_params": tuned.total_params,
+            "teacher.trainable_fraction": tuned.trainable_fraction,
+            "teacher.best_epoch": tuned.best_epoch,
+            "pretrain.seconds": pretrained.seconds,
+            "finetune.seconds": tuned.seconds,
+            "peak_rss_mb": max(pretrained.peak_rss_mb, tuned.peak_rss_mb),
+        },
+        curves=curves,
         tags={
             **identity,
             "assay.git_commit": git_commit(),
             "assay.spec": spec.name,
+            "assay.profile": spec.profile,
             "assay.gate.data": "passed" if gate.passed else "failed",
         },
         datasets=[
@@ -110,7 +152,13 @@ def log_mlflow(
                 data.test, f"{spec.name}-test", str(home.batches), "testing", spec.label.column
             ),
         ],
-        artifacts=[Path(gate.report_html), Path(fitted.model_dir), record, run_dir / "spec.json"],
+        artifacts=[
+            Path(gate.report_html),
+            Path(fitted.model_dir),
+            Path(tuned.folder),
+            record,
+            run_dir / "spec.json",
+        ],
     )
     return run_id, False
 

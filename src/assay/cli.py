@@ -33,7 +33,7 @@ def prepare_environment(home: Home) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     from flows.pipeline import run
 
-    result = run(spec_path=str(args.spec), home=str(args.home.root))
+    result = run(spec_path=str(args.spec), home=str(args.home.root), profile=args.profile)
     print()
     print(result.summary())
     print(f"\nValidation reports: {args.home.reports / 'validation'}")
@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", parents=[common], help="ingest the bundled data, then train")
+    p.add_argument(
+        "--profile",
+        help="named overrides from the spec's `profiles:` (e.g. quick: subsample, small model)",
+    )
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("ingest", parents=[common], help="validate files into the store")

@@ -219,10 +219,24 @@ class Spec(_Section):
 
     def digest(self) -> str:
         """Hash of what the spec means, leaving out where files live (paths differ per machine)."""
-        meaning = self.model_dump(
-            mode="json", exclude={"expectations", "bundled", "description", "profiles"}
+        return _hash(
+            self.model_dump(
+                mode="json", exclude={"expectations", "bundled", "description", "profiles"}
+            )
         )
-        return hashlib.sha256(json.dumps(meaning, sort_keys=True).encode()).hexdigest()
+
+    def stage_digest(self, *sections: str) -> str:
+        """Hash of the data sections plus the named ones: a stage's cache key changes only when
+        something that stage depends on changes."""
+        return _hash(self.model_dump(mode="json", include={*DATA_SECTIONS, *sections}))
+
+
+def _hash(meaning: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(meaning, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# What every trained stage depends on: which rows, how they are read, labelled and split.
+DATA_SECTIONS = ("name", "source", "columns", "id_column", "label", "split")
 
 
 def load_spec(path: str | Path, profile: str | None = None) -> Spec:
@@ -253,6 +267,11 @@ def load_spec(path: str | Path, profile: str | None = None) -> Spec:
         update={
             "expectations": base / spec.expectations,
             "bundled": [base / p for p in spec.bundled],
+            "model": spec.model.model_copy(
+                update={
+                    "checkpoint": base / spec.model.checkpoint if spec.model.checkpoint else None
+                }
+            ),
         }
     )
 

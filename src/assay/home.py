@@ -45,6 +45,10 @@ class Home:
     def prefect(self) -> Path:
         return self.root / "prefect"
 
+    def stage_dir(self, stage: str, key: str) -> Path:
+        """Output of one cached stage (pretrain, finetune), named by the stage's own key."""
+        return self.root / "stages" / stage / key[:16]
+
     @property
     def mlflow_uri(self) -> str:
         return f"sqlite:///{self.root / 'mlflow.db'}"

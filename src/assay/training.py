@@ -18,7 +18,7 @@ from assay.data.atomic import write_json_atomic
 from assay.data.split import Split
 from assay.data.store import BatchRecord
 from assay.modeling.baseline import fit_baseline, labels
-from assay.modeling.evaluation import binary_metrics
+from assay.modeling.evaluation import compare
 from assay.validation.check import ValidationReport, check
 from assay.validation.report import write_report
 from assay.validation.suite import gx
@@ -67,19 +67,24 @@ def fit_and_score_baseline(split: Split, spec: Spec, run_dir: Path) -> FittedBas
     return FittedBaseline(str(model_dir), str(scores), int(model.estimator.n_iter_), seconds)
 
 
-def evaluate_scores(split: Split, spec: Spec, scores_path: str) -> dict[str, float]:
-    """Test metrics from saved scores; raises if scores and test rows disagree in length."""
-    scores = np.load(scores_path, allow_pickle=False)
+def evaluate_models(
+    split: Split, spec: Spec, score_paths: dict[str, str]
+) -> dict[str, dict[str, float]]:
+    """Test metrics with bootstrap intervals for each model, from its saved test scores."""
     truth = labels(split.test, spec)
-    if len(scores) != len(truth):
-        raise ValueError(f"{scores_path}: {len(scores)} scores for {len(truth)} test rows")
-    return binary_metrics(truth, scores)
+    scores = {}
+    for model, path in score_paths.items():
+        scores[model] = np.load(path, allow_pickle=False)
+        if len(scores[model]) != len(truth):
+            raise ValueError(f"{path}: {len(scores[model])} scores for {len(truth)} test rows")
+    return compare(truth, scores, seed=spec.split.seed)
 
 
 def write_run_record(run_dir: Path, spec: Spec, metrics: dict[str, Any], extra: dict) -> Path:
     """The resolved spec and the results, saved beside the model files they describe."""
+    run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "spec.json").write_text(spec.model_dump_json(indent=2))
-    return write_json_atomic(run_dir / "metrics.json", {"baseline": metrics, **extra})
+    return write_json_atomic(run_dir / "metrics.json", {"test": metrics, **extra})
 
 
 @dataclass(frozen=True)
@@ -87,8 +92,10 @@ class TrainResult:
     """What a training run produced and where to look at it."""
 
     spec: str
+    profile: str
     fingerprint: str
-    metrics: dict[str, float]
+    metrics: dict[str, dict[str, float]]
+    cached: list[str]
     mlflow_run_id: str
     reused_run: bool
     tracking_uri: str
@@ -96,20 +103,27 @@ class TrainResult:
     run_dir: str
 
     def summary(self) -> str:
-        """Markdown for the Prefect UI and the terminal: verdict, metrics, where to look."""
-        m = self.metrics
+        """Markdown for the Prefect UI and the terminal: metrics, cache hits, where to look."""
+        lines = [
+            f"## {self.spec} ({self.profile} profile): snapshot `{self.fingerprint[:12]}`",
+            "",
+            "| model | accuracy | ROC AUC (95% CI) | PR AUC | log loss | Brier |",
+            "|---|---|---|---|---|---|",
+        ]
+        for model, m in self.metrics.items():
+            lines.append(
+                f"| {model} | {m['accuracy']:.4f} | {m['roc_auc']:.4f} "
+                f"({m['roc_auc_low']:.4f}-{m['roc_auc_high']:.4f}) | {m['pr_auc']:.4f} "
+                f"| {m['log_loss']:.4f} | {m['brier']:.4f} |"
+            )
         state = "reused (data unchanged)" if self.reused_run else "logged"
-        return "\n".join(
-            [
-                f"## {self.spec}: snapshot `{self.fingerprint[:12]}`",
-                "",
-                "| model | accuracy | ROC AUC | log loss |",
-                "|---|---|---|---|",
-                f"| baseline | {m['accuracy']:.4f} | {m['roc_auc']:.4f} | {m['log_loss']:.4f} |",
-                "",
-                f"- MLflow run `{self.mlflow_run_id}` {state} in `{self.tracking_uri}`",
-                f"  (browse: `mlflow ui --backend-store-uri {self.tracking_uri}`)",
-                f"- Data gate report: `{self.gate_report}`",
-                f"- Run files: `{self.run_dir}`",
-            ]
-        )
+        reused = ", ".join(self.cached) if self.cached else "none"
+        lines += [
+            "",
+            f"- Cached stages reused: {reused}",
+            f"- MLflow run `{self.mlflow_run_id}` {state} in `{self.tracking_uri}`",
+            f"  (browse: `mlflow ui --backend-store-uri {self.tracking_uri}`)",
+            f"- Data gate report: `{self.gate_report}`",
+            f"- Run files: `{self.run_dir}`",
+        ]
+        return "\n".join(lines)

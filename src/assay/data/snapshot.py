@@ -36,3 +36,8 @@ def take_snapshot(store: BatchStore, spec: Spec) -> Snapshot:
 
 def load_batches(store: BatchStore, snapshot: Snapshot) -> list[tuple[BatchRecord, pd.DataFrame]]:
     return [(record, store.load(record.hash)) for record in snapshot.batches]
+
+
+def stage_key(snapshot: Snapshot, spec: Spec, *sections: str) -> str:
+    """Cache key of a stage: the snapshot's batches plus only the spec sections it reads."""
+    return snapshot_fingerprint([b.hash for b in snapshot.batches], spec.stage_digest(*sections))

@@ -1,9 +1,13 @@
-"""Test-set metrics for a binary classifier's positive-class probabilities."""
+"""Test-set metrics for binary classifiers, with bootstrap confidence intervals."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 from sklearn import metrics
+
+METRICS = ("accuracy", "roc_auc", "pr_auc", "log_loss", "brier")
 
 
 def binary_metrics(y_true: np.ndarray, p_positive: np.ndarray) -> dict[str, float]:
@@ -17,3 +21,37 @@ def binary_metrics(y_true: np.ndarray, p_positive: np.ndarray) -> dict[str, floa
         "brier": float(metrics.brier_score_loss(y_true, p)),
         "rows": float(len(y_true)),
     }
+
+
+def bootstrap_intervals(
+    y_true: np.ndarray, p_positive: np.ndarray, *, samples: int = 200, seed: int = 0
+) -> dict[str, tuple[float, float]]:
+    """Percentile 95% intervals from resampling test rows with replacement (seeded)."""
+    rng = np.random.default_rng(seed)
+    rows = len(y_true)
+    draws: dict[str, list[float]] = {m: [] for m in METRICS}
+    for _ in range(samples):
+        index = rng.integers(0, rows, rows)
+        if y_true[index].min() == y_true[index].max():
+            continue  # a one-class resample has no AUC
+        for name, value in binary_metrics(y_true[index], p_positive[index]).items():
+            if name in draws:
+                draws[name].append(value)
+    return {
+        m: (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))) for m, v in draws.items()
+    }
+
+
+def compare(
+    y_true: np.ndarray, scores: Mapping[str, np.ndarray], *, samples: int = 200, seed: int = 0
+) -> dict[str, dict[str, float]]:
+    """Metrics and interval bounds per model, flat: {model: {"roc_auc": x, "roc_auc_low": y}}."""
+    table = {}
+    for model, p in scores.items():
+        row = binary_metrics(y_true, p)
+        for metric, (low, high) in bootstrap_intervals(
+            y_true, p, samples=samples, seed=seed
+        ).items():
+            row[f"{metric}_low"], row[f"{metric}_high"] = low, high
+        table[model] = row
+    return table

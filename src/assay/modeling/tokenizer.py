@@ -6,7 +6,7 @@ subword tokens per text column. Position therefore says which column a token bel
 - numeric cell -> "col#bK", K its quantile bin (edges fit on training rows only), missing ->
   "col#[NA]"; the cell's rank in the training distribution travels beside the token as a float,
   so the encoder can keep the value, not just its bin
-- text cell -> WordPiece subwords (vocabulary trained on training text), padded per column
+- text cell -> WordPiece subwords (vocabulary from training text), padded per column
 Vocabularies are HF `tokenizers` models saved as tokenizer JSON; the same rows always give the
 same ids.
 """
@@ -14,12 +14,13 @@ same ids.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
 from assay.config import Spec
 
@@ -189,10 +190,24 @@ class RecordTokenizer:
 
 
 def _fit_words(train: pd.DataFrame, text: list[str], vocab_size: int) -> Tokenizer:
-    words = Tokenizer(models.WordPiece(unk_token=UNK))
-    words.normalizer = normalizers.BertNormalizer(lowercase=True)
-    words.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=[PAD, UNK])
-    corpus = (str(t) for col in text for t in train[col].dropna())
-    words.train_from_iterator(corpus, trainer=trainer)
+    """A WordPiece tokenizer whose vocabulary is chosen deterministically: every character
+    seen (alone and as a "##" continuation) so any word can be spelled, then the most frequent
+    whole words, ties broken alphabetically. (The `tokenizers` WordPiece trainer breaks
+    frequency ties differently from run to run, and a run must be repeatable.)"""
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    splitter = pre_tokenizers.BertPreTokenizer()
+    counts: Counter[str] = Counter()
+    for col in text:
+        for cell in train[col].dropna():
+            pieces = splitter.pre_tokenize_str(normalizer.normalize_str(str(cell)))
+            counts.update(word for word, _ in pieces)
+    chars = sorted({c for word in counts for c in word})
+    vocab = [PAD, UNK, *chars, *(f"##{c}" for c in chars)]
+    room = max(0, vocab_size - len(vocab))
+    frequent = sorted((w for w in counts if len(w) > 1), key=lambda w: (-counts[w], w))[:room]
+    words = Tokenizer(
+        models.WordPiece({t: i for i, t in enumerate([*vocab, *frequent])}, unk_token=UNK)
+    )
+    words.normalizer = normalizer
+    words.pre_tokenizer = splitter
     return words

@@ -52,15 +52,19 @@ def log_run(
     params: Mapping[str, object],
     metrics: Mapping[str, float],
     tags: Mapping[str, str],
+    curves: Mapping[str, Sequence[float]] | None = None,
     datasets: Sequence[DatasetInput] = (),
     artifacts: Sequence[Path] = (),
 ) -> str:
-    """Log one finished run and return its id."""
+    """Log one finished run and return its id; curves are per-epoch series (step = epoch)."""
     mlflow.set_tracking_uri(tracking_uri(home))
     experiment_id = ensure_experiment(home, experiment)
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
         mlflow.log_params({k: str(v) for k, v in params.items()})
         mlflow.log_metrics(dict(metrics))
+        for name, series in (curves or {}).items():
+            for epoch, value in enumerate(series, start=1):
+                mlflow.log_metric(name, value, step=epoch)
         mlflow.set_tags(dict(tags))
         for d in datasets:
             with warnings.catch_warnings():

@@ -1,0 +1,173 @@
+"""The transformer teacher, stage by stage: tokenizer + pretrained encoder, then the
+fine-tuned classifier. Each stage writes one folder; later stages and reloads read it.
+
+Folder contents (no pickles anywhere):
+  pretrain/  tokenizer/, encoder_config.json, encoder.safetensors (absent if pretraining is off)
+  teacher/   tokenizer/, encoder_config.json, teacher.safetensors (LoRA merged),
+             adapter/ (adapter_model.safetensors + adapter_config.json: the adapter on its own)
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from safetensors.torch import save_file
+
+from assay.config import Spec
+from assay.data.split import Split
+from assay.errors import SpecError
+from assay.modeling.baseline import labels
+from assay.modeling.encoder import (
+    EncoderConfig,
+    MaskedCellModel,
+    RecordClassifier,
+    load_config,
+    load_weights,
+    predict_proba,
+    save_module,
+)
+from assay.modeling.finetune import finetune
+from assay.modeling.pretrain import pretrain
+from assay.modeling.tokenizer import MASK, RecordTokenizer
+
+
+@dataclass(frozen=True)
+class PretrainOutcome:
+    folder: str
+    rows: int
+    epoch_loss: list[float]
+    seconds: float
+    peak_rss_mb: float
+
+
+@dataclass(frozen=True)
+class TeacherOutcome:
+    folder: str
+    test_scores: str
+    history: dict[str, list[float]]
+    trainable_params: int
+    total_params: int
+    best_epoch: int
+    seconds: float
+    peak_rss_mb: float
+
+    @property
+    def trainable_fraction(self) -> float:
+        return self.trainable_params / self.total_params
+
+
+def training_rows(split: Split, spec: Spec) -> pd.DataFrame:
+    """Labelled train rows for the transformer: all, or a seeded subsample (quick profile)."""
+    if spec.train_rows is None or spec.train_rows >= len(split.train):
+        return split.train
+    return split.train.sample(spec.train_rows, random_state=spec.split.seed)
+
+
+def pretrain_stage(split: Split, spec: Spec, folder: Path) -> PretrainOutcome:
+    """Fit the tokenizer on training rows; pretrain on every non-test row, labelled or not."""
+    train = training_rows(split, spec)
+    tokenizer = RecordTokenizer.fit(train, spec)
+    tokenizer.save(folder / "tokenizer")
+    config = EncoderConfig.from_spec(spec.model, tokenizer.vocab_size, tokenizer.length)
+    corpus = pd.concat([train, split.valid, split.unlabelled], ignore_index=True)
+    if not spec.pretrain.enabled or spec.pretrain.epochs == 0:
+        return PretrainOutcome(str(folder), 0, [], 0.0, _peak_rss_mb())
+    initial = _from_checkpoint(spec, config)
+    result = pretrain(
+        tokenizer.encode(corpus),
+        config,
+        spec.pretrain,
+        mask_id=tokenizer.token_id(MASK),
+        seed=spec.model.seed,
+        initial=initial,
+    )
+    save_module(result.model.encoder, config, folder, "encoder")
+    return PretrainOutcome(
+        str(folder), len(corpus), result.epoch_loss, result.seconds, _peak_rss_mb()
+    )
+
+
+def finetune_stage(split: Split, spec: Spec, pretrained: Path, folder: Path) -> TeacherOutcome:
+    """Fine-tune on train rows, stop on valid rows, score the test rows once."""
+    tokenizer = RecordTokenizer.load(pretrained / "tokenizer")
+    config = EncoderConfig.from_spec(spec.model, tokenizer.vocab_size, tokenizer.length)
+    encoder_state = None
+    if (pretrained / "encoder.safetensors").is_file():
+        encoder_state = load_weights(
+            MaskedCellModel(config).encoder, pretrained, "encoder"
+        ).state_dict()
+    train = training_rows(split, spec)
+    result = finetune(
+        tokenizer.encode(train),
+        labels(train, spec),
+        tokenizer.encode(split.valid),
+        labels(split.valid, spec),
+        config,
+        spec.finetune,
+        seed=spec.model.seed,
+        encoder_state=encoder_state,
+    )
+    tokenizer.save(folder / "tokenizer")
+    save_module(result.model, config, folder, "teacher")
+    if result.adapter_state is not None:
+        (folder / "adapter").mkdir(parents=True, exist_ok=True)
+        save_file(result.adapter_state, str(folder / "adapter" / "adapter_model.safetensors"))
+        result.adapter_config.save_pretrained(str(folder / "adapter"))
+    scores = folder / "teacher_test_scores.npy"
+    np.save(scores, Teacher(tokenizer, result.model).predict_proba(split.test), allow_pickle=False)
+    (folder / "history.json").write_text(json.dumps(result.history))
+    return TeacherOutcome(
+        folder=str(folder),
+        test_scores=str(scores),
+        history=result.history,
+        trainable_params=result.trainable_params,
+        total_params=result.total_params,
+        best_epoch=result.best_epoch,
+        seconds=result.seconds,
+        peak_rss_mb=_peak_rss_mb(),
+    )
+
+
+@dataclass
+class Teacher:
+    """A fine-tuned teacher ready to score frames."""
+
+    tokenizer: RecordTokenizer
+    model: RecordClassifier
+
+    @classmethod
+    def load(cls, folder: Path) -> Teacher:
+        model = RecordClassifier(load_config(folder))
+        load_weights(model, folder, "teacher")
+        model.eval()
+        return cls(RecordTokenizer.load(folder / "tokenizer"), model)
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        return predict_proba(self.model, self.tokenizer.encode(frame)).numpy()
+
+
+def _from_checkpoint(spec: Spec, config: EncoderConfig) -> MaskedCellModel | None:
+    """Start pretraining from spec.model.checkpoint (an encoder folder saved by assay)."""
+    folder = spec.model.checkpoint
+    if folder is None:
+        return None
+    if not (folder / "encoder.safetensors").is_file():
+        raise SpecError(f"model.checkpoint: {folder} holds no encoder.safetensors")
+    saved = load_config(folder)
+    if saved != config:
+        raise SpecError(
+            f"model.checkpoint: {folder} was trained with {saved}, this spec needs {config}"
+        )
+    model = MaskedCellModel(config)
+    load_weights(model.encoder, folder, "encoder")
+    return model
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,0 +1,189 @@
+"""The transformer teacher on tiny configs: tokenizer, pretraining, LoRA, save and reload."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from assay.config import Spec
+from assay.data.split import Split
+from assay.modeling.encoder import EncoderConfig, RecordClassifier, predict_proba
+from assay.modeling.finetune import finetune, lora_config
+from assay.modeling.pretrain import pretrain
+from assay.modeling.teacher import Teacher, finetune_stage, pretrain_stage
+from assay.modeling.tokenizer import MASK, RecordTokenizer
+
+
+@pytest.fixture
+def spec(tmp_path) -> Spec:
+    return Spec.model_validate(
+        {
+            "name": "toy",
+            "columns": {
+                "x": {"type": "numeric"},
+                "colour": {"type": "categorical"},
+                "note": {"type": "text"},
+            },
+            "label": {"column": "y", "positive": "yes", "negative": "no"},
+            "split": {"rule": "random"},
+            "expectations": tmp_path / "suite.json",
+            "model": {
+                "hidden_size": 16,
+                "num_layers": 1,
+                "num_heads": 2,
+                "intermediate_size": 32,
+                "numeric_bins": 4,
+                "numeric_frequencies": 4,
+                "text_vocab_size": 40,
+                "text_max_tokens": 4,
+            },
+            "pretrain": {"epochs": 2, "batch_size": 32},
+            "finetune": {
+                "epochs": 3,
+                "batch_size": 32,
+                "patience": 2,
+                "lora_r": 2,
+                "lora_alpha": 4,
+            },
+        }
+    )
+
+
+def _rows(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    colour = rng.choice(["red", "blue", "green"], n)
+    x = rng.normal(size=n)
+    note = rng.choice(["very happy customer", "angry about billing", "no comment"], n)
+    y = np.where((colour == "red") | (x > 0.8), "yes", "no")
+    return pd.DataFrame(
+        {
+            "x": x,
+            "colour": pd.array(colour, dtype="string"),
+            "note": pd.array(note, dtype="string"),
+            "y": pd.array(y, dtype="string"),
+        }
+    )
+
+
+def test_tokenizer_round_trip_unseen_and_missing_values(tmp_path, spec):
+    train = _rows(200, 0)
+    tokenizer = RecordTokenizer.fit(train, spec)
+    odd = pd.DataFrame(
+        {
+            "x": [np.nan, 1e9],
+            "colour": pd.array(["violet", None], dtype="string"),
+            "note": pd.array([None, "zebra"], dtype="string"),
+        }
+    )
+    encoded = tokenizer.encode(odd)
+    assert encoded.ids.shape == (2, tokenizer.length) == (2, 1 + 2 + 4)
+    cells = tokenizer.cells.id_to_token
+    assert [cells(int(i)) for i in encoded.ids[:, 1]] == ["colour=[UNK]", "colour=[NA]"]
+    assert cells(int(encoded.ids[0, 2])) == "x#[NA]" and encoded.numeric[0, 2] == 0
+    assert cells(int(encoded.ids[1, 2])) == "x#b3" and encoded.values[1, 2] == 1.0
+    assert encoded.attention[0, 3:].sum() == 0, "an empty text cell is all padding"
+    reloaded = RecordTokenizer.load(tokenizer.save(tmp_path / "tok"))
+    again = reloaded.encode(train)
+    np.testing.assert_array_equal(again.ids, tokenizer.encode(train).ids)
+    np.testing.assert_array_equal(again.values, tokenizer.encode(train).values)
+
+
+def test_numeric_bins_are_fit_on_training_rows_only(spec):
+    tokenizer = RecordTokenizer.fit(pd.DataFrame({**_rows(100, 0)}), spec)
+    shifted = _rows(100, 1).assign(x=lambda f: f["x"] + 100)
+    ids = tokenizer.encode(shifted).ids[:, 2]
+    assert {tokenizer.cells.id_to_token(int(i)) for i in ids} == {"x#b3"}
+
+
+def test_masked_cell_loss_falls(spec):
+    train = _rows(400, 0)
+    tokenizer = RecordTokenizer.fit(train, spec)
+    config = EncoderConfig.from_spec(spec.model, tokenizer.vocab_size, tokenizer.length)
+    settings = spec.pretrain.model_copy(update={"epochs": 12})
+    result = pretrain(
+        tokenizer.encode(train), config, settings, mask_id=tokenizer.token_id(MASK), seed=0
+    )
+    assert result.epoch_loss[-1] < 0.7 * result.epoch_loss[0]
+
+
+def test_lora_trains_only_adapters_and_head_and_keeps_base_weights(spec):
+    train = _rows(300, 0)
+    tokenizer = RecordTokenizer.fit(train, spec)
+    config = EncoderConfig.from_spec(spec.model, tokenizer.vocab_size, tokenizer.length)
+    torch.manual_seed(1)
+    pretrained = RecordClassifier(config).encoder.state_dict()
+    encoded = tokenizer.encode(train)
+    y = (train["y"] == "yes").to_numpy(dtype=np.int64)
+    result = finetune(
+        encoded, y, encoded, y, config, spec.finetune, seed=0, encoder_state=pretrained
+    )
+    assert 0 < result.trainable_fraction < 0.5
+    merged = result.model.encoder.state_dict()
+    # Frozen everywhere LoRA does not touch: embeddings, layer norms, biases of adapted layers.
+    for name in (
+        "bert.embeddings.word_embeddings.weight",
+        "bert.embeddings.LayerNorm.weight",
+        "bert.encoder.layer.0.attention.self.query.bias",
+    ):
+        torch.testing.assert_close(merged[name], pretrained[name])
+    # Adapted weights moved by exactly the merged low-rank update.
+    delta = (
+        merged["bert.encoder.layer.0.attention.self.query.weight"]
+        - pretrained["bert.encoder.layer.0.attention.self.query.weight"]
+    )
+    assert 0 < torch.linalg.matrix_rank(delta) <= lora_config(spec.finetune).r
+    adapter_keys = set(result.adapter_state)
+    assert any("lora_A" in k for k in adapter_keys) and any("classifier" in k for k in adapter_keys)
+    assert not any("word_embeddings" in k for k in adapter_keys)
+
+
+def test_full_finetune_trains_everything_and_learns_the_rule(spec):
+    train, held_out = _rows(300, 0), _rows(200, 1)
+    tokenizer = RecordTokenizer.fit(train, spec)
+    config = EncoderConfig.from_spec(spec.model, tokenizer.vocab_size, tokenizer.length)
+    y = (train["y"] == "yes").to_numpy(dtype=np.int64)
+    y_held = (held_out["y"] == "yes").to_numpy(dtype=np.int64)
+    settings = spec.finetune.model_copy(
+        update={"method": "full", "epochs": 6, "learning_rate": 5e-3}
+    )
+    result = finetune(
+        tokenizer.encode(train), y, tokenizer.encode(held_out), y_held, config, settings, seed=0
+    )
+    assert result.trainable_params == result.total_params and result.adapter_state is None
+    scores = predict_proba(result.model, tokenizer.encode(held_out)).numpy()
+    assert np.mean((scores >= 0.5) == y_held) > 0.9
+
+
+def test_saved_teacher_reloads_with_identical_predictions(tmp_path, spec):
+    split = Split(
+        train=_rows(300, 0),
+        valid=_rows(100, 1),
+        test=_rows(120, 2),
+        unlabelled=_rows(50, 3).drop(columns=["y"]),
+    )
+    pretrained = pretrain_stage(split, spec, tmp_path / "pretrain")
+    assert pretrained.rows == 450 and len(pretrained.epoch_loss) == 2
+    outcome = finetune_stage(split, spec, tmp_path / "pretrain", tmp_path / "teacher")
+    folder = tmp_path / "teacher"
+    assert (folder / "adapter" / "adapter_model.safetensors").is_file()
+    assert (folder / "adapter" / "adapter_config.json").is_file()
+    assert not list(folder.rglob("*.pkl")) and not list(folder.rglob("*.bin"))
+    scores = np.load(outcome.test_scores)
+    reloaded = Teacher.load(folder).predict_proba(split.test)
+    np.testing.assert_array_equal(reloaded, scores)
+
+
+def test_pretraining_is_deterministic(tmp_path, spec):
+    split = Split(
+        train=_rows(200, 0),
+        valid=_rows(50, 1),
+        test=_rows(50, 2),
+        unlabelled=_rows(0, 3).drop(columns=["y"]),
+    )
+    first = pretrain_stage(split, spec, tmp_path / "a")
+    second = pretrain_stage(split, spec, tmp_path / "b")
+    assert first.epoch_loss == second.epoch_loss
+    a = (tmp_path / "a" / "encoder.safetensors").read_bytes()
+    assert a == (tmp_path / "b" / "encoder.safetensors").read_bytes()

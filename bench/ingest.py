@@ -21,8 +21,8 @@ from assay.validation.suite import load_suite
 REPEATS = 3
 
 
-def main(spec_path: str) -> int:
-    spec = load_spec(spec_path)
+def main(spec_path: str, profile: str | None = None) -> int:
+    spec = load_spec(spec_path, profile)
     suite = load_suite(spec.expectations)
     timings: dict[str, list[float]] = {"parse": [], "validate": [], "store": []}
     rows = 0

@@ -153,11 +153,11 @@ def log_mlflow(
             ),
         ],
         artifacts=[
-            Path(gate.report_html),
-            Path(fitted.model_dir),
-            Path(tuned.folder),
-            record,
-            run_dir / "spec.json",
+            ("", Path(gate.report_html)),
+            ("", record),
+            ("", run_dir / "spec.json"),
+            ("baseline", Path(fitted.model_dir)),
+            ("teacher", Path(tuned.folder)),
         ],
     )
     return run_id, False

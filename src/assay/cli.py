@@ -75,7 +75,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         module = importlib.import_module(f"bench.{args.name}")
     except ModuleNotFoundError:
         raise AssayError(f"no benchmark named '{args.name}' (see bench/)") from None
-    return module.main(spec_path=str(args.spec))
+    return module.main(spec_path=str(args.spec), profile=args.profile)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_suggest)
 
     p = sub.add_parser("bench", parents=[common], help="run a benchmark; last line is JSON")
-    p.add_argument("name", help="benchmark name (a module in bench/), e.g. ingest")
+    p.add_argument("name", help="benchmark name (a module in bench/): ingest, quality")
+    p.add_argument("--profile", help="spec profile for benchmarks that train (default: full)")
     p.set_defaults(func=_cmd_bench)
     return parser
 

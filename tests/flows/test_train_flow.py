@@ -23,11 +23,14 @@ pytestmark = pytest.mark.usefixtures("prefect_api")
 
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory, prefect_api):
-    """`assay run` in-process on a fresh home: ingest the bundled files, then train."""
+    """`assay run --profile quick` in-process on a fresh home: ingest the bundled files, then
+    train (the baseline on every training row, the teacher on the quick profile's subsample)."""
     home = Home(tmp_path_factory.mktemp("adult") / "home")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = main(["run", "--home", str(home.root), "--spec", str(ADULT_SPEC)])
+        code = main(
+            ["run", "--home", str(home.root), "--spec", str(ADULT_SPEC), "--profile", "quick"]
+        )
     assert code == 0
     return home, out.getvalue()
 
@@ -42,16 +45,31 @@ def test_run_reaches_published_baseline_quality_on_adult_test(first_run):
     home, _ = first_run
     [run] = _runs(home)
     metrics = run.data.metrics
-    assert metrics["baseline.test.rows"] == 16281
+    assert metrics["baseline.test.rows"] == metrics["teacher.test.rows"] == 16281
     assert metrics["baseline.test.accuracy"] >= 0.86
     assert metrics["baseline.test.roc_auc"] >= 0.92
-    assert {"baseline.test.log_loss", "baseline.test.pr_auc"} <= set(metrics)
+    # The quick profile's teacher is small and trained on a subsample: it must learn, no more.
+    assert metrics["teacher.test.roc_auc"] >= 0.8
+    for model in ("teacher", "baseline"):
+        for metric in ("accuracy", "roc_auc", "pr_auc", "log_loss", "brier"):
+            low, high = (
+                metrics[f"{model}.test.{metric}_low"],
+                metrics[f"{model}.test.{metric}_high"],
+            )
+            assert low <= metrics[f"{model}.test.{metric}"] <= high
+    assert 0 < metrics["teacher.trainable_fraction"] < 1
 
 
 def test_mlflow_run_holds_params_datasets_and_artifacts(first_run):
     home, _ = first_run
     [run] = _runs(home)
     assert run.data.params["split.test"] == "16281"
+    assert (
+        run.data.params["finetune.method"] == "lora" and run.data.tags["assay.profile"] == "quick"
+    )
+    client = MlflowClient(home.mlflow_uri)
+    curve = client.get_metric_history(run.info.run_id, "finetune.valid_auc")
+    assert [m.step for m in curve] == list(range(1, len(curve) + 1)) and len(curve) >= 1
     assert run.data.tags["assay.gate.data"] == "passed"
     assert len(run.data.tags["assay.fingerprint"]) == 64
     contexts = {i.tags[0].value for i in run.inputs.dataset_inputs}
@@ -59,7 +77,9 @@ def test_mlflow_run_holds_params_datasets_and_artifacts(first_run):
     assert all(i.dataset.digest for i in run.inputs.dataset_inputs)
     mlflow.set_tracking_uri(home.mlflow_uri)
     names = {a.path for a in MlflowClient(home.mlflow_uri).list_artifacts(run.info.run_id)}
-    assert {"data-gate.html", "metrics.json", "spec.json", "baseline"} <= names
+    assert {"data-gate.html", "metrics.json", "spec.json", "baseline", "teacher"} <= names
+    teacher = {a.path for a in client.list_artifacts(run.info.run_id, "teacher")}
+    assert {"teacher/teacher.safetensors", "teacher/adapter", "teacher/tokenizer"} <= teacher
     assert str(home.root) in run.info.artifact_uri
 
 
@@ -69,16 +89,19 @@ def test_output_tells_the_user_where_to_look(first_run):
     assert "data-gate.html" in output and "Validation reports:" in output
     metrics = json.loads(next((home.root / "runs").glob("*/metrics.json")).read_text())
     assert metrics["split"]["test"] == 16281
+    assert set(metrics["test"]) == {"teacher", "baseline"}
 
 
 def test_second_run_reuses_cached_stages_and_logs_nothing_new(first_run):
     home, _ = first_run
-    state = train(str(ADULT_SPEC), str(home.root), return_state=True)
+    state = train(str(ADULT_SPEC), str(home.root), "quick", return_state=True)
     result = state.result()
     assert result.reused_run
+    assert result.cached == ["baseline", "pretrain", "fine-tune"]
+    assert "Cached stages reused: baseline, pretrain, fine-tune" in result.summary()
     runs = task_runs(state)
-    assert runs["fit-baseline"].state.name == "Cached"
-    assert runs["data-gate"].state.name == "Cached"
+    for name in ("fit-baseline", "data-gate", "pretrain", "fine-tune"):
+        assert runs[name].state.name == "Cached", name
     assert len(_runs(home)) == 1
 
 

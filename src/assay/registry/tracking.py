@@ -54,9 +54,10 @@ def log_run(
     tags: Mapping[str, str],
     curves: Mapping[str, Sequence[float]] | None = None,
     datasets: Sequence[DatasetInput] = (),
-    artifacts: Sequence[Path] = (),
+    artifacts: Sequence[tuple[str, Path]] = (),
 ) -> str:
-    """Log one finished run and return its id; curves are per-epoch series (step = epoch)."""
+    """Log one finished run and return its id. Curves are per-epoch series (step = epoch);
+    artifacts are (folder in the run, file or folder here) pairs, "" meaning the top."""
     mlflow.set_tracking_uri(tracking_uri(home))
     experiment_id = ensure_experiment(home, experiment)
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
@@ -75,11 +76,11 @@ def log_run(
                     d.frame, source=d.source, name=d.name, targets=d.target
                 )
             mlflow.log_input(dataset, context=d.context)
-        for path in artifacts:
+        for folder, path in artifacts:
             if path.is_dir():
-                mlflow.log_artifacts(str(path), artifact_path=path.name)
+                mlflow.log_artifacts(str(path), artifact_path=folder or None)
             else:
-                mlflow.log_artifact(str(path))
+                mlflow.log_artifact(str(path), artifact_path=folder or None)
         return run.info.run_id
 
 

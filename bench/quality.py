@@ -1,0 +1,152 @@
+"""Benchmark: test quality of the teacher against gradient boosting and logistic regression on
+the spec's own split (adult.test for Adult), plus the ablations: without pretraining, and LoRA
+vs full fine-tuning. All models are trained in this one run, so the gaps are like for like.
+
+Prints a table, then one JSON object as the last line.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from assay.config import Spec, load_spec
+from assay.data.fingerprint import frame_digest
+from assay.data.reader import read_table
+from assay.data.split import Split, split_batches
+from assay.data.store import BatchRecord
+from assay.modeling.baseline import fit_baseline, labels
+from assay.modeling.evaluation import binary_metrics
+from assay.modeling.teacher import finetune_stage, pretrain_stage, training_rows
+
+# (name, pretrained?, fine-tune method): the first row is the configured teacher.
+VARIANTS = (
+    ("teacher: pretrain + LoRA", True, "lora"),
+    ("ablation: pretrain + full fine-tune", True, "full"),
+    ("ablation: no pretrain + full fine-tune", False, "full"),
+    ("ablation: no pretrain + LoRA", False, "lora"),
+)
+
+
+def main(spec_path: str, profile: str | None = None) -> int:
+    spec = load_spec(spec_path, profile)
+    split = _split(spec)
+    y_test = labels(split.test, spec)
+    rows: dict[str, dict] = {}
+
+    started = time.perf_counter()
+    baseline = fit_baseline(split.train, split.valid, spec)
+    rows["gradient boosting (HistGradientBoosting)"] = {
+        **binary_metrics(y_test, baseline.predict_proba(split.test)),
+        "seconds": time.perf_counter() - started,
+    }
+    started = time.perf_counter()
+    rows["logistic regression"] = {
+        **binary_metrics(y_test, _logistic(split, spec)),
+        "seconds": time.perf_counter() - started,
+    }
+
+    with tempfile.TemporaryDirectory(prefix="assay-bench-") as scratch:
+        folders = {True: Path(scratch) / "pretrained", False: Path(scratch) / "scratch"}
+        pretrained = pretrain_stage(split, spec, folders[True])
+        off = spec.pretrain.model_copy(update={"enabled": False})
+        pretrain_stage(split, spec.model_copy(update={"pretrain": off}), folders[False])
+        print(
+            f"pretraining: {pretrained.rows} rows, {pretrained.seconds:.1f}s, "
+            f"loss {pretrained.epoch_loss}"
+        )
+        for name, use_pretrained, method in VARIANTS:
+            tuned_spec = spec.model_copy(
+                update={"finetune": spec.finetune.model_copy(update={"method": method})}
+            )
+            outcome = finetune_stage(
+                split, tuned_spec, folders[use_pretrained], Path(scratch) / name.replace(" ", "_")
+            )
+            pre_seconds = pretrained.seconds if use_pretrained else 0.0
+            rows[name] = {
+                **binary_metrics(y_test, np.load(outcome.test_scores)),
+                "trainable_params": outcome.trainable_params,
+                "total_params": outcome.total_params,
+                "best_epoch": outcome.best_epoch,
+                "finetune_seconds": outcome.seconds,
+                "seconds": pre_seconds + outcome.seconds,
+            }
+            print(
+                f"{name}: auc {rows[name]['roc_auc']:.4f} acc {rows[name]['accuracy']:.4f} "
+                f"in {rows[name]['seconds']:.1f}s"
+            )
+
+    teacher = rows[VARIANTS[0][0]]
+    gbdt = rows["gradient boosting (HistGradientBoosting)"]
+    _print_table(rows)
+    result = {
+        "bench": "quality",
+        "profile": spec.profile,
+        "test_rows": len(split.test),
+        "train_rows": len(training_rows(split, spec)),
+        "pretrain_rows": pretrained.rows,
+        "pretrain_seconds": round(pretrained.seconds, 1),
+        "teacher_seconds": round(teacher["seconds"], 1),
+        "teacher_auc": round(teacher["roc_auc"], 4),
+        "teacher_accuracy": round(teacher["accuracy"], 4),
+        "gbdt_auc": round(gbdt["roc_auc"], 4),
+        "gbdt_accuracy": round(gbdt["accuracy"], 4),
+        "teacher_minus_gbdt_auc": round(teacher["roc_auc"] - gbdt["roc_auc"], 4),
+        "teacher_minus_gbdt_accuracy": round(teacher["accuracy"] - gbdt["accuracy"], 4),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "models": {k: {m: round(v, 4) for m, v in r.items()} for k, r in rows.items()},
+    }
+    print(json.dumps(result))
+    return 0
+
+
+def _split(spec: Spec) -> Split:
+    """The spec's split of its bundled files, exactly as the train flow makes it."""
+    batches = []
+    for path in spec.bundled:
+        frame = read_table(path, spec)
+        record = BatchRecord(frame_digest(frame), path.name, "", len(frame), True, "")
+        batches.append((record, frame))
+    return split_batches(batches, spec)
+
+
+def _logistic(split: Split, spec: Spec) -> np.ndarray:
+    """One-hot categoricals, standardised numerics with missing indicators."""
+    numeric, categorical = spec.columns_of_type("numeric"), spec.columns_of_type("categorical")
+    model = make_pipeline(
+        ColumnTransformer(
+            [
+                (
+                    "num",
+                    make_pipeline(SimpleImputer(add_indicator=True), StandardScaler()),
+                    numeric,
+                ),
+                ("cat", OneHotEncoder(handle_unknown="ignore"), categorical),
+            ]
+        ),
+        LogisticRegression(max_iter=2000),
+    )
+    features = numeric + categorical
+    train = split.train[features].astype({c: object for c in categorical})
+    test = split.test[features].astype({c: object for c in categorical})
+    model.fit(train.fillna({c: "[NA]" for c in categorical}), labels(split.train, spec))
+    return model.predict_proba(test.fillna({c: "[NA]" for c in categorical}))[:, 1]
+
+
+def _print_table(rows: dict[str, dict]) -> None:
+    print(f"\n{'model':42} {'ROC AUC':>8} {'accuracy':>8} {'trainable':>10} {'seconds':>8}")
+    for name, r in rows.items():
+        params = f"{r['trainable_params']:,}" if "trainable_params" in r else "-"
+        print(
+            f"{name:42} {r['roc_auc']:8.4f} {r['accuracy']:8.4f} {params:>10} {r['seconds']:8.1f}"
+        )

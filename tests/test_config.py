@@ -74,3 +74,30 @@ def test_missing_and_malformed_spec_files(tmp_path):
     bad.write_text("- just\n- a list\n")
     with pytest.raises(SpecError, match="expected a mapping"):
         load_spec(bad)
+
+
+def test_profiles_override_only_what_they_list(adult_spec):
+    quick = load_spec(ADULT_SPEC, "quick")
+    assert quick.profile == "quick" and adult_spec.profile == "full"
+    assert quick.model.hidden_size < adult_spec.model.hidden_size
+    assert quick.model.num_heads == adult_spec.model.num_heads  # not listed: unchanged
+    assert quick.train_rows is not None and adult_spec.train_rows is None
+    assert quick.digest() != adult_spec.digest()
+
+
+def test_stage_digest_ignores_sections_the_stage_does_not_read(adult_spec):
+    tuned = adult_spec.model_copy(
+        update={"finetune": adult_spec.finetune.model_copy(update={"epochs": 99})}
+    )
+    assert tuned.stage_digest("model", "pretrain") == adult_spec.stage_digest("model", "pretrain")
+    assert tuned.stage_digest("finetune") != adult_spec.stage_digest("finetune")
+
+
+def test_unknown_profile_lists_the_known_ones():
+    with pytest.raises(SpecError, match=r"no profile 'fast' \(profiles: quick\)"):
+        load_spec(ADULT_SPEC, "fast")
+
+
+def test_model_heads_must_divide_width(tmp_path):
+    with pytest.raises(SpecError, match="model: num_heads must divide hidden_size"):
+        load_spec(_variant(tmp_path, model={"hidden_size": 30, "num_heads": 4}))

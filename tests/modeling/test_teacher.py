@@ -67,6 +67,12 @@ def _rows(n: int, seed: int) -> pd.DataFrame:
     )
 
 
+def _split(train: int, valid: int, test: int, unlabelled: int) -> Split:
+    return Split(
+        _rows(train, 0), _rows(valid, 1), _rows(test, 2), _rows(unlabelled, 3).drop(columns=["y"])
+    )
+
+
 def test_tokenizer_round_trip_unseen_and_missing_values(tmp_path, spec):
     train = _rows(200, 0)
     tokenizer = RecordTokenizer.fit(train, spec)
@@ -157,12 +163,7 @@ def test_full_finetune_trains_everything_and_learns_the_rule(spec):
 
 
 def test_saved_teacher_reloads_with_identical_predictions(tmp_path, spec):
-    split = Split(
-        train=_rows(300, 0),
-        valid=_rows(100, 1),
-        test=_rows(120, 2),
-        unlabelled=_rows(50, 3).drop(columns=["y"]),
-    )
+    split = _split(300, 100, 120, 50)
     pretrained = pretrain_stage(split, spec, tmp_path / "pretrain")
     assert pretrained.rows == 450 and len(pretrained.epoch_loss) == 2
     outcome = finetune_stage(split, spec, tmp_path / "pretrain", tmp_path / "teacher")
@@ -176,12 +177,7 @@ def test_saved_teacher_reloads_with_identical_predictions(tmp_path, spec):
 
 
 def test_pretraining_is_deterministic(tmp_path, spec):
-    split = Split(
-        train=_rows(200, 0),
-        valid=_rows(50, 1),
-        test=_rows(50, 2),
-        unlabelled=_rows(0, 3).drop(columns=["y"]),
-    )
+    split = _split(200, 50, 50, 0)
     first = pretrain_stage(split, spec, tmp_path / "a")
     second = pretrain_stage(split, spec, tmp_path / "b")
     assert first.epoch_loss == second.epoch_loss

@@ -58,3 +58,14 @@ def test_bench_ingest_prints_json_last(capsys):
     last = capsys.readouterr().out.strip().splitlines()[-1]
     result = json.loads(last)
     assert result["rows"] == 48842 and result["validate_and_store_rows_per_s"] > 0
+
+
+def test_bench_quality_quick_trains_every_model_in_one_run(capsys):
+    assert main(["bench", "quality", "--profile", "quick", "--spec", str(ADULT_SPEC)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["profile"] == "quick" and result["test_rows"] == 16281
+    assert len(result["models"]) == 6
+    assert result["teacher_auc"] > 0.85 and result["gbdt_auc"] > 0.92
+    assert result["teacher_minus_gbdt_auc"] == pytest.approx(
+        result["teacher_auc"] - result["gbdt_auc"], abs=1e-3
+    )

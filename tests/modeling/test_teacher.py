@@ -9,6 +9,7 @@ import torch
 
 from assay.config import Spec
 from assay.data.split import Split
+from assay.errors import SpecError
 from assay.modeling.encoder import EncoderConfig, RecordClassifier, predict_proba
 from assay.modeling.finetune import finetune, lora_config
 from assay.modeling.pretrain import pretrain
@@ -183,3 +184,25 @@ def test_pretraining_is_deterministic(tmp_path, spec):
     assert first.epoch_loss == second.epoch_loss
     a = (tmp_path / "a" / "encoder.safetensors").read_bytes()
     assert a == (tmp_path / "b" / "encoder.safetensors").read_bytes()
+
+
+def test_pretraining_can_start_from_a_checkpoint_folder(tmp_path, spec):
+    split = _split(200, 50, 50, 0)
+    pretrain_stage(split, spec, tmp_path / "first")
+    resumed = spec.model_copy(
+        update={"model": spec.model.model_copy(update={"checkpoint": tmp_path / "first"})}
+    )
+    outcome = pretrain_stage(split, resumed, tmp_path / "second")
+    fresh = pretrain_stage(split, spec, tmp_path / "fresh")
+    assert outcome.epoch_loss[0] < fresh.epoch_loss[0], "a warm start begins with a lower loss"
+
+
+def test_mismatched_or_missing_checkpoint_is_a_clear_error(tmp_path, spec):
+    split = _split(100, 20, 20, 0)
+    pretrain_stage(split, spec, tmp_path / "first")
+    wider = spec.model.model_copy(update={"hidden_size": 32, "checkpoint": tmp_path / "first"})
+    with pytest.raises(SpecError, match=r"model\.checkpoint: .* was trained with"):
+        pretrain_stage(split, spec.model_copy(update={"model": wider}), tmp_path / "x")
+    empty = spec.model.model_copy(update={"checkpoint": tmp_path})
+    with pytest.raises(SpecError, match=r"holds no encoder\.safetensors"):
+        pretrain_stage(split, spec.model_copy(update={"model": empty}), tmp_path / "y")

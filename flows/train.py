@@ -10,7 +10,7 @@ from assay.data.snapshot import stage_key
 from assay.errors import GateFailed
 from assay.home import Home
 from assay.registry.tracking import tracking_uri
-from assay.training import TrainResult
+from assay.training import STAGE_SECTIONS, TrainResult
 from assay.validation.suite import load_suite, suite_digest
 from tasks import train as t
 
@@ -35,27 +35,14 @@ def train(spec_path: str, home: str | None = None, profile: str | None = None) -
 
     # Transform: split, then the baseline and the teacher (pretrain -> fine-tune)
     data = t.split(batches, spec)
-    states = {
-        "baseline": t.fit_baseline(
-            stage_key(snap, spec, "baseline"), where, data, spec, return_state=True
-        ),
-        "pretrain": t.pretrain(
-            stage_key(snap, spec, "train_rows", "model", "pretrain"),
-            where,
-            data,
-            spec,
-            return_state=True,
-        ),
-    }
+    key = {stage: stage_key(snap, spec, *sections) for stage, sections in STAGE_SECTIONS.items()}
+    states = {"baseline": t.fit_baseline(key["baseline"], where, data, spec, return_state=True)}
+    states["pretrain"] = t.pretrain(key["pretrain"], where, data, spec, return_state=True)
+    pretrained = states["pretrain"].result()
     states["fine-tune"] = t.finetune(
-        stage_key(snap, spec, "train_rows", "model", "pretrain", "finetune"),
-        where,
-        data,
-        spec,
-        states["pretrain"].result(),
-        return_state=True,
+        key["fine-tune"], where, data, spec, pretrained, return_state=True
     )
-    fitted, pretrained, tuned = (states[s].result() for s in ("baseline", "pretrain", "fine-tune"))
+    fitted, tuned = states["baseline"].result(), states["fine-tune"].result()
     metrics = t.evaluate(data, spec, {"teacher": tuned.test_scores, "baseline": fitted.test_scores})
 
     # Load: one MLflow run per snapshot and code version

@@ -17,6 +17,8 @@ os.environ.pop("PREFECT_API_URL", None)
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("ASSAY_HOME", None)
 
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from assay.config import Spec, load_spec  # noqa: E402
@@ -86,5 +88,58 @@ def toy_spec(tmp_path) -> Spec:
             "split": {"rule": "source", "test_sources": ["test*"], "validation_fraction": 0.25},
             "expectations": tmp_path / "suite.json",
             "baseline": {"max_iter": 50},
+        }
+    )
+
+
+@pytest.fixture
+def mixed_spec(tmp_path) -> Spec:
+    """A tiny model over numeric, categorical and text columns (see mixed_rows)."""
+    return Spec.model_validate(
+        {
+            "name": "toy",
+            "columns": {
+                "x": {"type": "numeric"},
+                "colour": {"type": "categorical"},
+                "note": {"type": "text"},
+            },
+            "label": {"column": "y", "positive": "yes", "negative": "no"},
+            "split": {"rule": "random"},
+            "expectations": tmp_path / "suite.json",
+            "model": {
+                "hidden_size": 16,
+                "num_layers": 1,
+                "num_heads": 2,
+                "intermediate_size": 32,
+                "numeric_bins": 4,
+                "numeric_frequencies": 4,
+                "text_vocab_size": 40,
+                "text_max_tokens": 4,
+            },
+            "pretrain": {"epochs": 2, "batch_size": 32},
+            "finetune": {
+                "epochs": 3,
+                "batch_size": 32,
+                "patience": 2,
+                "lora_r": 2,
+                "lora_alpha": 4,
+            },
+        }
+    )
+
+
+def mixed_rows(n: int, seed: int) -> pd.DataFrame:
+    """y is 'yes' when colour is red or x > 0.8: learnable from two columns."""
+    rng = np.random.default_rng(seed)
+    colour = rng.choice(["red", "blue", "green"], n)
+    x = rng.normal(size=n)
+    note = rng.choice(["very happy customer", "angry about billing", "no comment"], n)
+    y = np.where((colour == "red") | (x > 0.8), "yes", "no")
+    return pd.DataFrame(
+        {
+            "x": x,
+            "colour": pd.array(colour, dtype="string"),
+            "note": pd.array(note, dtype="string"),
+            "y": pd.array(y, dtype="string"),
         }
     )

@@ -23,6 +23,14 @@ from assay.validation.check import ValidationReport, check
 from assay.validation.report import write_report
 from assay.validation.suite import gx
 
+# The spec sections each cached stage reads, besides the data sections (see Spec.stage_digest):
+# a stage's key changes only when one of these does.
+STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "baseline": ("baseline",),
+    "pretrain": ("train_rows", "model", "pretrain"),
+    "fine-tune": ("train_rows", "model", "pretrain", "finetune"),
+}
+
 
 @dataclass(frozen=True)
 class GateResult:

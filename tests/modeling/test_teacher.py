@@ -15,67 +15,25 @@ from assay.modeling.finetune import finetune, lora_config
 from assay.modeling.pretrain import pretrain
 from assay.modeling.teacher import Teacher, finetune_stage, pretrain_stage
 from assay.modeling.tokenizer import MASK, RecordTokenizer
+from tests.conftest import mixed_rows
 
 
 @pytest.fixture
-def spec(tmp_path) -> Spec:
-    return Spec.model_validate(
-        {
-            "name": "toy",
-            "columns": {
-                "x": {"type": "numeric"},
-                "colour": {"type": "categorical"},
-                "note": {"type": "text"},
-            },
-            "label": {"column": "y", "positive": "yes", "negative": "no"},
-            "split": {"rule": "random"},
-            "expectations": tmp_path / "suite.json",
-            "model": {
-                "hidden_size": 16,
-                "num_layers": 1,
-                "num_heads": 2,
-                "intermediate_size": 32,
-                "numeric_bins": 4,
-                "numeric_frequencies": 4,
-                "text_vocab_size": 40,
-                "text_max_tokens": 4,
-            },
-            "pretrain": {"epochs": 2, "batch_size": 32},
-            "finetune": {
-                "epochs": 3,
-                "batch_size": 32,
-                "patience": 2,
-                "lora_r": 2,
-                "lora_alpha": 4,
-            },
-        }
-    )
-
-
-def _rows(n: int, seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    colour = rng.choice(["red", "blue", "green"], n)
-    x = rng.normal(size=n)
-    note = rng.choice(["very happy customer", "angry about billing", "no comment"], n)
-    y = np.where((colour == "red") | (x > 0.8), "yes", "no")
-    return pd.DataFrame(
-        {
-            "x": x,
-            "colour": pd.array(colour, dtype="string"),
-            "note": pd.array(note, dtype="string"),
-            "y": pd.array(y, dtype="string"),
-        }
-    )
+def spec(mixed_spec) -> Spec:
+    return mixed_spec
 
 
 def _split(train: int, valid: int, test: int, unlabelled: int) -> Split:
     return Split(
-        _rows(train, 0), _rows(valid, 1), _rows(test, 2), _rows(unlabelled, 3).drop(columns=["y"])
+        mixed_rows(train, 0),
+        mixed_rows(valid, 1),
+        mixed_rows(test, 2),
+        mixed_rows(unlabelled, 3).drop(columns=["y"]),
     )
 
 
 def test_tokenizer_round_trip_unseen_and_missing_values(tmp_path, spec):
-    train = _rows(200, 0)
+    train = mixed_rows(200, 0)
     tokenizer = RecordTokenizer.fit(train, spec)
     odd = pd.DataFrame(
         {
@@ -98,14 +56,14 @@ def test_tokenizer_round_trip_unseen_and_missing_values(tmp_path, spec):
 
 
 def test_numeric_bins_are_fit_on_training_rows_only(spec):
-    tokenizer = RecordTokenizer.fit(pd.DataFrame({**_rows(100, 0)}), spec)
-    shifted = _rows(100, 1).assign(x=lambda f: f["x"] + 100)
+    tokenizer = RecordTokenizer.fit(pd.DataFrame({**mixed_rows(100, 0)}), spec)
+    shifted = mixed_rows(100, 1).assign(x=lambda f: f["x"] + 100)
     ids = tokenizer.encode(shifted).ids[:, 2]
     assert {tokenizer.cells.id_to_token(int(i)) for i in ids} == {"x#b3"}
 
 
 def test_masked_cell_loss_falls(spec):
-    train = _rows(400, 0)
+    train = mixed_rows(400, 0)
     tokenizer = RecordTokenizer.fit(train, spec)
     config = EncoderConfig.from_spec(spec.model, tokenizer.vocab_size, tokenizer.length)
     settings = spec.pretrain.model_copy(update={"epochs": 12})
@@ -116,7 +74,7 @@ def test_masked_cell_loss_falls(spec):
 
 
 def test_lora_trains_only_adapters_and_head_and_keeps_base_weights(spec):
-    train = _rows(300, 0)
+    train = mixed_rows(300, 0)
     tokenizer = RecordTokenizer.fit(train, spec)
     config = EncoderConfig.from_spec(spec.model, tokenizer.vocab_size, tokenizer.length)
     torch.manual_seed(1)
@@ -147,7 +105,7 @@ def test_lora_trains_only_adapters_and_head_and_keeps_base_weights(spec):
 
 
 def test_full_finetune_trains_everything_and_learns_the_rule(spec):
-    train, held_out = _rows(300, 0), _rows(200, 1)
+    train, held_out = mixed_rows(300, 0), mixed_rows(200, 1)
     tokenizer = RecordTokenizer.fit(train, spec)
     config = EncoderConfig.from_spec(spec.model, tokenizer.vocab_size, tokenizer.length)
     y = (train["y"] == "yes").to_numpy(dtype=np.int64)

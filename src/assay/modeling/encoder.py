@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
@@ -35,16 +35,9 @@ class EncoderConfig:
 
     @classmethod
     def from_spec(cls, spec: ModelSpec, vocab_size: int, length: int) -> EncoderConfig:
-        return cls(
-            vocab_size=vocab_size,
-            length=length,
-            hidden_size=spec.hidden_size,
-            num_layers=spec.num_layers,
-            num_heads=spec.num_heads,
-            intermediate_size=spec.intermediate_size,
-            dropout=spec.dropout,
-            numeric_frequencies=spec.numeric_frequencies,
-        )
+        """The spec's network shape, plus the sizes only the fitted tokenizer knows."""
+        shape = spec.model_dump(include={f.name for f in fields(cls)})
+        return cls(vocab_size=vocab_size, length=length, **shape)
 
 
 class PeriodicValue(nn.Module):

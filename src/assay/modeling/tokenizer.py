@@ -41,6 +41,15 @@ class Encoded:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def feeds(self) -> dict[str, np.ndarray]:
+        """Inputs by name, as the exported ONNX models take them."""
+        return {
+            "ids": self.ids,
+            "values": self.values,
+            "numeric": self.numeric,
+            "attention": self.attention,
+        }
+
     def take(self, index: np.ndarray) -> Encoded:
         return Encoded(
             self.ids[index], self.values[index], self.numeric[index], self.attention[index]

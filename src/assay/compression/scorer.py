@@ -1,0 +1,33 @@
+"""Score frames with an exported model using only onnxruntime, numpy, pandas and tokenizers:
+what a device or a service needs, without torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+
+from assay.modeling.tokenizer import RecordTokenizer
+
+
+@dataclass
+class OnnxScorer:
+    """A tokenizer folder and an ONNX file, ready to give positive-class probabilities."""
+
+    tokenizer: RecordTokenizer
+    session: ort.InferenceSession
+
+    @classmethod
+    def load(cls, model: Path, tokenizer: Path, threads: int = 0) -> OnnxScorer:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        return cls(RecordTokenizer.load(tokenizer), session)
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        logits = self.session.run(["logits"], self.tokenizer.encode(frame).feeds())[0]
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return shifted[:, 1] / shifted.sum(axis=1)

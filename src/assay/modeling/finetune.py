@@ -4,19 +4,17 @@ stopping on validation ROC AUC, and the best epoch's weights kept."""
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from peft import LoraConfig, get_peft_model, get_peft_model_state_dict
-from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from assay.config import FinetuneSpec
-from assay.modeling.encoder import EncoderConfig, RecordClassifier, predict_proba, tensors
-from assay.modeling.loop import batches, lr_at, progress, seed_everything, set_lr, steps_per_epoch
+from assay.modeling.encoder import EncoderConfig, RecordClassifier, tensors
+from assay.modeling.loop import seed_everything, train_with_early_stopping
 from assay.modeling.tokenizer import Encoded
 
 # Every linear layer inside the BERT blocks: attention projections and feed-forward.
@@ -72,46 +70,22 @@ def finetune(
     adapter = lora_config(settings) if settings.method == "lora" else None
     model = get_peft_model(base, adapter) if adapter else base
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=0.01)
     counts = np.bincount(y_train, minlength=2).astype(np.float64)
     weights = counts.sum() / (2 * counts) if settings.class_weights else np.ones(2)
     loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32))
     targets = torch.from_numpy(y_train.astype(np.int64))
-    total = settings.epochs * steps_per_epoch(len(train), settings.batch_size)
-    history: dict[str, list[float]] = {"train_loss": [], "valid_auc": [], "valid_loss": []}
-    best_auc, best_epoch, best_state, stale, step = -1.0, 0, None, 0, 0
     started = time.perf_counter()
-    with progress(total, f"fine-tune ({settings.method})") as bar:
-        for epoch in range(1, settings.epochs + 1):
-            model.train()
-            losses = []
-            for index in batches(len(train), settings.batch_size, rng):
-                # learning rate, forward / backward, log
-                set_lr(optimizer, lr_at(step, total, settings.learning_rate))
-                loss = loss_fn(model(*tensors(train.take(index))), targets[index])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-                optimizer.step()
-                losses.append(loss.item())
-                step += 1
-                bar.update()
-            # evaluate; keep the best epoch; stop when validation AUC stops improving
-            p_valid = predict_proba(model, valid).numpy()
-            auc = float(roc_auc_score(y_valid, p_valid))
-            history["train_loss"].append(float(np.mean(losses)))
-            history["valid_auc"].append(auc)
-            history["valid_loss"].append(_log_loss(y_valid, p_valid))
-            bar.set_postfix(epoch=epoch, valid_auc=f"{auc:.4f}")
-            if auc > best_auc:
-                best_auc, best_epoch, stale = auc, epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                stale += 1
-                if stale >= settings.patience:
-                    bar.total = step
-                    break
-    model.load_state_dict(best_state)
+    best_epoch, history = train_with_early_stopping(
+        model,
+        trainable,
+        lambda index: loss_fn(model(*tensors(train.take(index))), targets[index]),
+        len(train),
+        valid,
+        y_valid,
+        settings,
+        rng,
+        f"fine-tune ({settings.method})",
+    )
     if settings.class_weights:
         _restore_prior(model, counts)
     adapter_state = None
@@ -143,8 +117,3 @@ def _restore_prior(model: nn.Module, counts: np.ndarray) -> None:
     ]
     for head in heads:
         head.bias[1] += float(np.log(counts[1] / counts[0]))
-
-
-def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    p = np.clip(p, 1e-7, 1 - 1e-7)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 import numpy as np
 import torch
+from sklearn.metrics import log_loss, roc_auc_score
+from torch import nn
 from tqdm.auto import tqdm
+
+from assay.modeling.encoder import predict_proba
+from assay.modeling.tokenizer import Encoded
 
 WARMUP = 0.05  # share of steps spent warming up: short, the models are small
 
@@ -56,3 +63,63 @@ def seed_everything(seed: int) -> np.random.Generator:
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
+
+
+class Schedule(Protocol):
+    """The settings a supervised loop reads (FinetuneSpec and DistillSpec both have them)."""
+
+    epochs: int
+    patience: int
+    batch_size: int
+    learning_rate: float
+
+
+def train_with_early_stopping(
+    model: nn.Module,
+    trainable: list[torch.Tensor],
+    batch_loss: Callable[[np.ndarray], torch.Tensor],
+    rows: int,
+    valid: Encoded,
+    y_valid: np.ndarray,
+    schedule: Schedule,
+    rng: np.random.Generator,
+    desc: str,
+) -> tuple[int, dict[str, list[float]]]:
+    """Train until validation ROC AUC stops improving for `patience` epochs, then load the best
+    epoch's weights into `model`. Returns (best epoch, per-epoch history)."""
+    optimizer = torch.optim.AdamW(trainable, lr=schedule.learning_rate, weight_decay=0.01)
+    total = schedule.epochs * steps_per_epoch(rows, schedule.batch_size)
+    history: dict[str, list[float]] = {"train_loss": [], "valid_auc": [], "valid_loss": []}
+    best_auc, best_epoch, best_state, stale, step = -1.0, 0, None, 0, 0
+    with progress(total, desc) as bar:
+        for epoch in range(1, schedule.epochs + 1):
+            model.train()
+            losses = []
+            for index in batches(rows, schedule.batch_size, rng):
+                # learning rate, forward / backward, log
+                set_lr(optimizer, lr_at(step, total, schedule.learning_rate))
+                loss = batch_loss(index)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+                optimizer.step()
+                losses.append(loss.item())
+                step += 1
+                bar.update()
+            # evaluate; keep the best epoch; stop when validation AUC stops improving
+            p_valid = predict_proba(model, valid).numpy()
+            auc = float(roc_auc_score(y_valid, p_valid))
+            history["train_loss"].append(float(np.mean(losses)))
+            history["valid_auc"].append(auc)
+            history["valid_loss"].append(float(log_loss(y_valid, p_valid, labels=[0, 1])))
+            bar.set_postfix(epoch=epoch, valid_auc=f"{auc:.4f}")
+            if auc > best_auc:
+                best_auc, best_epoch, stale = auc, epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                stale += 1
+                if stale >= schedule.patience:
+                    bar.total = step
+                    break
+    model.load_state_dict(best_state)
+    return best_epoch, history

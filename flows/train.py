@@ -1,5 +1,5 @@
-"""Train flow: snapshot -> data gate -> split -> baseline | pretrain -> fine-tune ->
-evaluation -> MLflow. Compression, fairness and registration slot in after evaluation."""
+"""Train flow: snapshot -> data gate -> split -> baseline | pretrain -> fine-tune -> compress
+(distill, ONNX, int8, gate) -> evaluation -> MLflow. Fairness and registration come next."""
 
 from __future__ import annotations
 
@@ -43,11 +43,18 @@ def train(spec_path: str, home: str | None = None, profile: str | None = None) -
         key["fine-tune"], where, data, spec, pretrained, return_state=True
     )
     fitted, tuned = states["baseline"].result(), states["fine-tune"].result()
-    metrics = t.evaluate(data, spec, {"teacher": tuned.test_scores, "baseline": fitted.test_scores})
+    states["compress"] = t.compress(key["compress"], where, data, spec, tuned, return_state=True)
+    compressed = states["compress"].result()
+    scores = {
+        "teacher": tuned.test_scores,
+        "student_int8": compressed.test_scores,
+        "baseline": fitted.test_scores,
+    }
+    metrics = t.evaluate(data, spec, scores)
 
     # Load: one MLflow run per snapshot and code version
     run_id, reused = t.log_mlflow(
-        snap.fingerprint, where, spec, data, metrics, gate, fitted, pretrained, tuned
+        snap.fingerprint, where, spec, data, metrics, gate, fitted, pretrained, tuned, compressed
     )
     result = TrainResult(
         spec=spec.name,
@@ -59,7 +66,11 @@ def train(spec_path: str, home: str | None = None, profile: str | None = None) -
         reused_run=reused,
         tracking_uri=tracking_uri(where),
         gate_report=gate.report_html,
+        compression_gate=compressed.gate["reason"],
+        student=compressed.folder,
         run_dir=str(where.run_dir(snap.fingerprint)),
     )
     t.publish_run_summary(result.summary())
+    if not compressed.passed:
+        raise GateFailed(f"{compressed.gate['reason']} (evidence in MLflow run {run_id})")
     return result

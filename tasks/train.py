@@ -9,6 +9,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from assay import training
+from assay.compression.stage import CompressionOutcome, compress_stage
 from assay.config import Spec
 from assay.data.snapshot import Snapshot, load_batches, take_snapshot
 from assay.data.split import Split, split_batches
@@ -71,6 +72,22 @@ def finetune(
     return teacher.finetune_stage(data, spec, Path(pretrained.folder), folder)
 
 
+@task(name="compress", cache_policy=BY_FINGERPRINT, **RETRIES)
+def compress(
+    fingerprint: str, home: Home, data: Split, spec: Spec, tuned: teacher.TeacherOutcome
+) -> CompressionOutcome:
+    """Cached per (batches, every section up to compression, code). Publishes the gate table."""
+    outcome = compress_stage(
+        data, spec, Path(tuned.folder), home.stage_dir("compress", fingerprint)
+    )
+    create_table_artifact(
+        key="compression-gate",
+        table=outcome.gate["checks"],
+        description=f"**Compression gate**: {outcome.gate['reason']}",
+    )
+    return outcome
+
+
 @task(name="evaluate", **IO_RETRIES)
 def evaluate(data: Split, spec: Spec, score_paths: dict[str, str]) -> dict[str, dict[str, float]]:
     """Teacher and baseline side by side on the test split, as a table in the Prefect UI."""
@@ -97,6 +114,7 @@ def log_mlflow(
     fitted: training.FittedBaseline,
     pretrained: teacher.PretrainOutcome,
     tuned: teacher.TeacherOutcome,
+    compressed: CompressionOutcome,
 ) -> tuple[str, bool]:
     """One MLflow run per (snapshot, code): a rerun on unchanged data finds it, logs nothing."""
     identity = {"assay.fingerprint": fingerprint, "assay.code": code_digest()}
@@ -110,6 +128,7 @@ def log_mlflow(
     )
     curves = {"pretrain.loss": pretrained.epoch_loss}
     curves.update({f"finetune.{k}": v for k, v in tuned.history.items()})
+    curves.update({f"distill.{k}": v for k, v in compressed.history.items()})
     run_id = log_run(
         home,
         experiment=experiment,
@@ -135,6 +154,10 @@ def log_mlflow(
             "pretrain.seconds": pretrained.seconds,
             "finetune.seconds": tuned.seconds,
             "peak_rss_mb": max(pretrained.peak_rss_mb, tuned.peak_rss_mb),
+            "student.params": compressed.student_params,
+            "distill.seconds": compressed.seconds,
+            **{f"student.{k}": v for k, v in compressed.measurements.items()},
+            **{f"size.{k}": v for k, v in compressed.sizes.items()},
         },
         curves=curves,
         tags={
@@ -143,6 +166,7 @@ def log_mlflow(
             "assay.spec": spec.name,
             "assay.profile": spec.profile,
             "assay.gate.data": "passed" if gate.passed else "failed",
+            "assay.gate.compression": "passed" if compressed.passed else "failed",
         },
         datasets=[
             DatasetInput(
@@ -158,6 +182,7 @@ def log_mlflow(
             ("", run_dir / "spec.json"),
             ("baseline", Path(fitted.model_dir)),
             ("teacher", Path(tuned.folder)),
+            ("student", Path(compressed.folder)),
         ],
     )
     return run_id, False

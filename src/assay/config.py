@@ -158,6 +158,58 @@ class FinetuneSpec(_Section):
     class_weights: bool = Field(default=True, description="Weight the loss by inverse class size.")
 
 
+class StudentSpec(_Section):
+    """The distilled student's shape: small enough to run in well under a millisecond."""
+
+    hidden_size: int = Field(default=32, gt=0, description="Width of every token vector.")
+    num_layers: int = Field(default=1, gt=0, description="Transformer blocks.")
+    num_heads: int = Field(default=2, gt=0, description="Attention heads (must divide hidden).")
+    intermediate_size: int = Field(default=64, gt=0, description="Feed-forward width.")
+    numeric_frequencies: int = Field(default=8, ge=0, description="Periodic value features.")
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> StudentSpec:
+        if self.hidden_size % self.num_heads:
+            raise ValueError("num_heads must divide hidden_size")
+        return self
+
+
+class CompressionGateSpec(_Section):
+    """What the int8 student must show before it may ship (checked on the test split)."""
+
+    min_agreement: float = Field(
+        default=0.995, ge=0, le=1, description="Share of rows where int8 and fp32 predict alike."
+    )
+    max_auc_drop: float = Field(
+        default=0.005, ge=0, description="Largest ROC AUC the int8 student may lose to the teacher."
+    )
+    max_size_ratio: float = Field(
+        default=0.1, gt=0, description="int8 student file size / fp32 teacher file size."
+    )
+    max_latency_ms: float = Field(
+        default=1.0, gt=0, description="Batch-1 median latency budget, one thread."
+    )
+
+
+class CompressionSpec(_Section):
+    """Distillation into the student, then ONNX export and int8 quantization."""
+
+    student: StudentSpec = Field(default=StudentSpec(), description="Student network shape.")
+    epochs: int = Field(default=12, gt=0, description="Upper bound on distillation passes.")
+    patience: int = Field(default=3, gt=0, description="Epochs without validation gain to stop.")
+    batch_size: int = Field(default=256, gt=0, description="Rows per step.")
+    learning_rate: float = Field(default=3e-3, gt=0, description="Peak AdamW learning rate.")
+    temperature: float = Field(default=2.0, gt=0, description="Softening of teacher logits.")
+    soft_weight: float = Field(
+        default=0.7, ge=0, le=1, description="Weight of the teacher's soft labels vs true labels."
+    )
+    quantization: Literal["dynamic", "static"] = Field(
+        default="dynamic", description="int8 method: dynamic, or static QDQ with calibration."
+    )
+    calibration_rows: int = Field(default=2000, gt=0, description="Training rows for static.")
+    gate: CompressionGateSpec = Field(default=CompressionGateSpec(), description="Ship criteria.")
+
+
 class Spec(_Section):
     """A dataset and how assay trains on it."""
 
@@ -179,6 +231,9 @@ class Spec(_Section):
     model: ModelSpec = Field(default=ModelSpec(), description="Encoder and tokenizer settings.")
     pretrain: PretrainSpec = Field(default=PretrainSpec(), description="Self-supervised stage.")
     finetune: FinetuneSpec = Field(default=FinetuneSpec(), description="Supervised stage.")
+    compression: CompressionSpec = Field(
+        default=CompressionSpec(), description="Student distillation, export and quantization."
+    )
     train_rows: int | None = Field(
         default=None, gt=0, description="Subsample train rows to this many (quick demos, tests)."
     )

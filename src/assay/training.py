@@ -29,6 +29,7 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "baseline": ("baseline",),
     "pretrain": ("train_rows", "model", "pretrain"),
     "fine-tune": ("train_rows", "model", "pretrain", "finetune"),
+    "compress": ("train_rows", "model", "pretrain", "finetune", "compression"),
 }
 
 
@@ -108,6 +109,8 @@ class TrainResult:
     reused_run: bool
     tracking_uri: str
     gate_report: str
+    compression_gate: str
+    student: str
     run_dir: str
 
     def summary(self) -> str:
@@ -132,6 +135,8 @@ class TrainResult:
             f"- MLflow run `{self.mlflow_run_id}` {state} in `{self.tracking_uri}`",
             f"  (browse: `mlflow ui --backend-store-uri {self.tracking_uri}`)",
             f"- Data gate report: `{self.gate_report}`",
+            f"- Compression gate: {self.compression_gate}",
+            f"- Deployable int8 student: `{self.student}` (`assay predict --model` takes it)",
             f"- Run files: `{self.run_dir}`",
         ]
         return "\n".join(lines)

@@ -10,27 +10,11 @@ import numpy as np
 import onnx
 import pytest
 
-from assay.compression.export import export_onnx, max_logit_difference
+from assay.compression.export import max_logit_difference
 from assay.compression.quantize import quantize
 from assay.compression.scorer import OnnxScorer
-from assay.modeling.encoder import EncoderConfig, predict_proba
-from assay.modeling.finetune import finetune
-from assay.modeling.tokenizer import RecordTokenizer
+from assay.modeling.encoder import predict_proba
 from tests.conftest import mixed_rows
-
-
-@pytest.fixture
-def exported(tmp_path, mixed_spec):
-    """A small fine-tuned classifier, its tokenizer folder and its fp32 ONNX file."""
-    train, test = mixed_rows(300, 0), mixed_rows(400, 1)
-    tokenizer = RecordTokenizer.fit(train, mixed_spec)
-    config = EncoderConfig.from_spec(mixed_spec.model, tokenizer.vocab_size, tokenizer.length)
-    y = (train["y"] == "yes").to_numpy(dtype=np.int64)
-    settings = mixed_spec.finetune.model_copy(update={"method": "full", "epochs": 4})
-    encoded = tokenizer.encode(train)
-    model = finetune(encoded, y, encoded, y, config, settings, seed=0).model
-    path = export_onnx(model, encoded, tmp_path / "model.onnx")
-    return model, tokenizer.save(tmp_path / "tokenizer"), path, tokenizer, test
 
 
 def test_fp32_onnx_matches_torch(exported):

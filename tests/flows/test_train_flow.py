@@ -46,11 +46,12 @@ def test_run_reaches_published_baseline_quality_on_adult_test(first_run):
     [run] = _runs(home)
     metrics = run.data.metrics
     assert metrics["baseline.test.rows"] == metrics["teacher.test.rows"] == 16281
+    assert metrics["student_int8.test.rows"] == 16281 and metrics["student.agreement"] >= 0.98
     assert metrics["baseline.test.accuracy"] >= 0.86
     assert metrics["baseline.test.roc_auc"] >= 0.92
     # The quick profile's teacher is small and trained on a subsample: it must learn, no more.
     assert metrics["teacher.test.roc_auc"] >= 0.8
-    for model in ("teacher", "baseline"):
+    for model in ("teacher", "student_int8", "baseline"):
         for metric in ("accuracy", "roc_auc", "pr_auc", "log_loss", "brier"):
             low, high = (
                 metrics[f"{model}.test.{metric}_low"],
@@ -77,7 +78,17 @@ def test_mlflow_run_holds_params_datasets_and_artifacts(first_run):
     assert all(i.dataset.digest for i in run.inputs.dataset_inputs)
     mlflow.set_tracking_uri(home.mlflow_uri)
     names = {a.path for a in MlflowClient(home.mlflow_uri).list_artifacts(run.info.run_id)}
-    assert {"data-gate.html", "metrics.json", "spec.json", "baseline", "teacher"} <= names
+    assert {
+        "data-gate.html",
+        "metrics.json",
+        "spec.json",
+        "baseline",
+        "teacher",
+        "student",
+    } <= names
+    assert run.data.tags["assay.gate.compression"] == "passed"
+    student = {a.path for a in client.list_artifacts(run.info.run_id, "student")}
+    assert {"student/model.int8.onnx", "student/spec.json", "student/gate.json"} <= student
     teacher = {a.path for a in client.list_artifacts(run.info.run_id, "teacher")}
     assert {"teacher/teacher.safetensors", "teacher/adapter", "teacher/tokenizer"} <= teacher
     assert str(home.root) in run.info.artifact_uri
@@ -89,7 +100,8 @@ def test_output_tells_the_user_where_to_look(first_run):
     assert "data-gate.html" in output and "Validation reports:" in output
     metrics = json.loads(next((home.root / "runs").glob("*/metrics.json")).read_text())
     assert metrics["split"]["test"] == 16281
-    assert set(metrics["test"]) == {"teacher", "baseline"}
+    assert set(metrics["test"]) == {"teacher", "student_int8", "baseline"}
+    assert "Compression gate: passed (5 checks)" in output
 
 
 def test_second_run_reuses_cached_stages_and_logs_nothing_new(first_run):
@@ -97,10 +109,10 @@ def test_second_run_reuses_cached_stages_and_logs_nothing_new(first_run):
     state = train(str(ADULT_SPEC), str(home.root), "quick", return_state=True)
     result = state.result()
     assert result.reused_run
-    assert result.cached == ["baseline", "pretrain", "fine-tune"]
-    assert "Cached stages reused: baseline, pretrain, fine-tune" in result.summary()
+    assert result.cached == ["baseline", "pretrain", "fine-tune", "compress"]
+    assert "Cached stages reused: baseline, pretrain, fine-tune, compress" in result.summary()
     runs = task_runs(state)
-    for name in ("fit-baseline", "data-gate", "pretrain", "fine-tune"):
+    for name in ("fit-baseline", "data-gate", "pretrain", "fine-tune", "compress"):
         assert runs[name].state.name == "Cached", name
     assert len(_runs(home)) == 1
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+import onnx
 from onnxruntime.quantization import (
     CalibrationDataReader,
     QuantFormat,
@@ -58,4 +59,14 @@ def quantize(
             weight_type=QuantType.QInt8,
         )
     prepared.unlink()
+    _strip(int8)
     return int8
+
+
+def _strip(path: Path) -> None:
+    """Drop what only tools read (inferred shapes, doc strings): it can double a small model."""
+    model = onnx.load(str(path))
+    model.graph.ClearField("value_info")
+    for node in model.graph.node:
+        node.ClearField("doc_string")
+    onnx.save(model, str(path))

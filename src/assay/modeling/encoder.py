@@ -60,7 +60,9 @@ class PeriodicValue(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         angle = 2 * math.pi * x.unsqueeze(-1) * self.frequencies  # [rows, length, k]
         periodic = torch.cat([angle.sin(), angle.cos()], dim=-1)  # [rows, length, 2k]
-        return torch.relu(torch.einsum("blk,lkh->blh", periodic, self.weight) + self.bias)
+        # A batched MatMul per position (not einsum), so int8 quantization can reach the weight.
+        projected = torch.matmul(periodic.transpose(0, 1), self.weight).transpose(0, 1)
+        return torch.relu(projected + self.bias)
 
 
 class RecordEncoder(nn.Module):

@@ -1,0 +1,108 @@
+"""Distillation: a small student learns the teacher's temperature-softened outputs, mixed with
+the true labels where rows have them. Unlabelled rows count too (soft labels only): they are
+what makes distillation cheap to feed."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from assay.config import CompressionSpec
+from assay.modeling.encoder import EncoderConfig, RecordClassifier, tensors
+from assay.modeling.loop import seed_everything, train_with_early_stopping
+from assay.modeling.tokenizer import Encoded
+
+UNLABELLED = -1  # label value for pool rows without a true label
+
+
+@dataclass
+class DistillResult:
+    model: RecordClassifier
+    params: int
+    best_epoch: int
+    history: dict[str, list[float]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def distillation_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor,
+    temperature: float,
+    soft_weight: float,
+) -> torch.Tensor:
+    """soft_weight * T² * KL(teacher_T || student_T) + (1 - soft_weight) * CE on labelled rows.
+    T² keeps the soft term's gradient scale independent of the temperature (Hinton et al.)."""
+    soft = F.kl_div(
+        F.log_softmax(student_logits / temperature, dim=-1),
+        F.log_softmax(teacher_logits / temperature, dim=-1),
+        log_target=True,
+        reduction="batchmean",
+    ) * (temperature**2)
+    labelled = labels != UNLABELLED
+    hard = (
+        F.cross_entropy(student_logits[labelled], labels[labelled])
+        if labelled.any()
+        else student_logits.sum() * 0
+    )
+    return soft_weight * soft + (1 - soft_weight) * hard
+
+
+def distill(
+    pool: Encoded,
+    teacher_logits: np.ndarray,
+    labels: np.ndarray,
+    valid: Encoded,
+    y_valid: np.ndarray,
+    config: EncoderConfig,
+    settings: CompressionSpec,
+    *,
+    seed: int,
+) -> DistillResult:
+    """Train a RecordClassifier of shape `config` on the pool; early-stop on valid ROC AUC."""
+    rng = seed_everything(seed)
+    student = RecordClassifier(config)
+    soft = torch.from_numpy(teacher_logits.astype(np.float32))
+    hard = torch.from_numpy(labels.astype(np.int64))
+    trainable = list(student.parameters())
+    started = time.perf_counter()
+    best_epoch, history = train_with_early_stopping(
+        student,
+        trainable,
+        lambda index: distillation_loss(
+            student(*tensors(pool.take(index))),
+            soft[index],
+            hard[index],
+            settings.temperature,
+            settings.soft_weight,
+        ),
+        len(pool),
+        valid,
+        y_valid,
+        settings,
+        rng,
+        "distill (student)",
+    )
+    student.eval()
+    return DistillResult(
+        model=student,
+        params=sum(p.numel() for p in trainable),
+        best_epoch=best_epoch,
+        history=history,
+        seconds=time.perf_counter() - started,
+    )
+
+
+@torch.no_grad()
+def logits(model: RecordClassifier, data: Encoded, batch_size: int = 4096) -> np.ndarray:
+    """Raw two-class logits, in row order (the teacher's soft targets)."""
+    model.eval()
+    out = [
+        model(*tensors(data.take(slice(i, i + batch_size))))
+        for i in range(0, len(data), batch_size)
+    ]
+    return torch.cat(out).numpy()

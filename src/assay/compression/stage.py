@@ -1,0 +1,132 @@
+"""The compression stage: distill the teacher into the student, export both to ONNX, quantize
+the student to int8, measure it on the test split and put it through the gate.
+
+The stage folder is the deployable package the predictor reads:
+  spec.json, tokenizer/, model.int8.onnx (what ships), model.fp32.onnx, teacher.fp32.onnx,
+  student_test_scores.npy, gate.json
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+from assay.compression.distill import UNLABELLED, distill, logits
+from assay.compression.export import export_onnx, max_logit_difference
+from assay.compression.gate import GateReport, compression_gate
+from assay.compression.quantize import quantize
+from assay.compression.scorer import OnnxScorer
+from assay.compression.timing import latency_ms, session
+from assay.config import Spec
+from assay.data.split import Split
+from assay.modeling.baseline import labels
+from assay.modeling.encoder import EncoderConfig
+from assay.modeling.teacher import Teacher, training_rows
+
+
+@dataclass(frozen=True)
+class CompressionOutcome:
+    folder: str
+    test_scores: str  # int8 student, positive-class probabilities on the test split
+    student_params: int
+    best_epoch: int
+    history: dict[str, list[float]]
+    seconds: float
+    sizes: dict[str, int]
+    measurements: dict[str, float]
+    gate: dict
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.gate["passed"])
+
+
+def student_config(teacher: EncoderConfig, spec: Spec) -> EncoderConfig:
+    """The teacher's vocabulary and length with the student's (smaller) shape."""
+    shape = spec.compression.student.model_dump()
+    return replace(teacher, **shape)
+
+
+def compress_stage(
+    split: Split, spec: Spec, teacher_folder: Path, folder: Path
+) -> CompressionOutcome:
+    """Distill, export, quantize, measure, gate; everything lands in `folder`."""
+    teacher = Teacher.load(teacher_folder)
+    tokenizer = teacher.tokenizer
+    settings = spec.compression
+
+    # Distil on labelled train rows plus every unlabelled row, with the teacher's soft labels
+    train = training_rows(split, spec)
+    pool = pd.concat([train, split.unlabelled], ignore_index=True)
+    hard = np.concatenate([labels(train, spec), np.full(len(split.unlabelled), UNLABELLED)])
+    encoded_pool = tokenizer.encode(pool)
+    config = student_config(teacher.model.encoder.config, spec)
+    result = distill(
+        encoded_pool,
+        logits(teacher.model, encoded_pool),
+        hard,
+        tokenizer.encode(split.valid),
+        labels(split.valid, spec),
+        config,
+        settings,
+        seed=spec.model.seed,
+    )
+
+    # Export both to ONNX, prove the student's export, quantize the student
+    test = tokenizer.encode(split.test)
+    teacher_onnx = export_onnx(teacher.model, test, folder / "teacher.fp32.onnx")
+    fp32 = export_onnx(result.model, test, folder / "model.fp32.onnx")
+    parity = max_logit_difference(result.model, fp32, test)
+    calibration = None
+    if settings.quantization == "static":
+        calibration = tokenizer.encode(train.head(settings.calibration_rows))
+    int8 = quantize(
+        fp32, folder / "model.int8.onnx", method=settings.quantization, calibration=calibration
+    )
+    tokenizer.save(folder / "tokenizer")
+    (folder / "spec.json").write_text(spec.model_dump_json(indent=2))
+
+    # Measure on the test split and gate
+    y_test = labels(split.test, spec)
+    p_fp32 = OnnxScorer(tokenizer, session(fp32, 0)).predict_proba(split.test)
+    p_int8 = OnnxScorer(tokenizer, session(int8, 0)).predict_proba(split.test)
+    scores = folder / "student_test_scores.npy"
+    np.save(scores, p_int8, allow_pickle=False)
+    p50, p95 = latency_ms(session(int8, 1), test)
+    measurements = {
+        "teacher_auc": float(roc_auc_score(y_test, teacher.predict_proba(split.test))),
+        "fp32_auc": float(roc_auc_score(y_test, p_fp32)),
+        "int8_auc": float(roc_auc_score(y_test, p_int8)),
+        "agreement": float(np.mean((p_fp32 >= 0.5) == (p_int8 >= 0.5))),
+        "parity": parity,
+        "latency_p50_ms": p50,
+        "latency_p95_ms": p95,
+    }
+    sizes = {p.name: p.stat().st_size for p in (teacher_onnx, fp32, int8)}
+    gate: GateReport = compression_gate(
+        settings.gate,
+        agreement=measurements["agreement"],
+        int8_auc=measurements["int8_auc"],
+        teacher_auc=measurements["teacher_auc"],
+        int8_bytes=sizes[int8.name],
+        teacher_bytes=sizes[teacher_onnx.name],
+        latency_ms=p50,
+        parity=parity,
+    )
+    (folder / "gate.json").write_text(json.dumps(gate.to_dict(), indent=2))
+    return CompressionOutcome(
+        folder=str(folder),
+        test_scores=str(scores),
+        student_params=result.params,
+        best_epoch=result.best_epoch,
+        history=result.history,
+        seconds=result.seconds,
+        sizes=sizes,
+        measurements=measurements,
+        gate=gate.to_dict(),
+    )

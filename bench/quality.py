@@ -40,7 +40,7 @@ VARIANTS = (
 
 def main(spec_path: str, profile: str | None = None) -> int:
     spec = load_spec(spec_path, profile)
-    split = _split(spec)
+    split = spec_split(spec)
     y_test = labels(split.test, spec)
     rows: dict[str, dict] = {}
 
@@ -110,7 +110,7 @@ def main(spec_path: str, profile: str | None = None) -> int:
     return 0
 
 
-def _split(spec: Spec) -> Split:
+def spec_split(spec: Spec) -> Split:
     """The spec's split of its bundled files, exactly as the train flow makes it."""
     batches = []
     for path in spec.bundled:

@@ -1,4 +1,4 @@
-"""The `assay` command: run, ingest, expectations suggest, bench.
+"""The `assay` command: run, ingest, expectations suggest, predict, bench.
 
 The flows live in the Prefect shell (flows/); they are imported only after the environment
 points Prefect's state at ASSAY_HOME, so a plain `assay run` needs no server and leaves
@@ -70,6 +70,20 @@ def _cmd_suggest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from assay.compression.predictor import predict_file
+
+    try:
+        rows = predict_file(args.model, args.input, args.out, args.chunk_rows)
+    except BrokenPipeError:
+        # Whoever read stdout (e.g. `| head`) stopped early; silence the flush at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    where = f" into {args.out}" if args.out else ""
+    print(f"scored {rows} rows from {args.input}{where}", file=sys.stderr)
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     try:
         module = importlib.import_module(f"bench.{args.name}")
@@ -121,8 +135,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_suggest)
 
+    p = sub.add_parser("predict", help="score a file with a deployed int8 model (no torch)")
+    p.add_argument(
+        "--model",
+        type=Path,
+        required=True,
+        help="model folder: spec.json, tokenizer/, model.int8.onnx",
+    )
+    p.add_argument("input", type=Path, help="CSV (optionally .gz), Parquet or JSON-lines rows")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="write here; format by suffix: .csv, .parquet, .jsonl (default: CSV on stdout)",
+    )
+    p.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=50_000,
+        help="rows read and scored at a time; bounds memory (default: 50000)",
+    )
+    p.set_defaults(func=_cmd_predict)
+
     p = sub.add_parser("bench", parents=[common], help="run a benchmark; last line is JSON")
-    p.add_argument("name", help="benchmark name (a module in bench/): ingest, quality")
+    p.add_argument("name", help="benchmark name (a module in bench/): ingest, quality, compression")
     p.add_argument("--profile", help="spec profile for benchmarks that train (default: full)")
     p.set_defaults(func=_cmd_bench)
     return parser

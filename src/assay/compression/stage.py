@@ -3,7 +3,8 @@ the student to int8, measure it on the test split and put it through the gate.
 
 The stage folder is the deployable package the predictor reads:
   spec.json, tokenizer/, model.int8.onnx (what ships), model.fp32.onnx, teacher.fp32.onnx,
-  student_test_scores.npy, gate.json
+  student.safetensors + encoder_config.json (for recovery training), student_test_scores.npy,
+  gate.json
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from assay.compression.timing import latency_ms, session
 from assay.config import Spec
 from assay.data.split import Split
 from assay.modeling.baseline import labels
-from assay.modeling.encoder import EncoderConfig
+from assay.modeling.encoder import EncoderConfig, save_module
 from assay.modeling.teacher import Teacher, training_rows
 
 
@@ -88,6 +89,7 @@ def compress_stage(
     int8 = quantize(
         fp32, folder / "model.int8.onnx", method=settings.quantization, calibration=calibration
     )
+    save_module(result.model, config, folder, "student")
     tokenizer.save(folder / "tokenizer")
     (folder / "spec.json").write_text(spec.model_dump_json(indent=2))
 

@@ -1,0 +1,264 @@
+"""`assay predict`: a deployed int8 model folder scores CSV, Parquet and JSON-lines files in
+chunks, carries the id column, writes atomically, and never imports torch."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from assay.cli import main
+from assay.compression import predictor
+from assay.compression.predictor import MODEL_FILE, SPEC_FILE, TOKENIZER_DIR, predict_file
+from assay.compression.scorer import OnnxScorer
+from assay.config import Spec
+from assay.errors import AssayError, ReadError
+from tests.conftest import mixed_rows
+
+ROWS = 60
+
+
+def _deploy(spec: Spec, folder: Path) -> Path:
+    """Train, export and quantize the tiny mixed-column model into a deployable folder.
+
+    Static (calibrated) int8: its activation scales are fixed, so a row's score does not depend
+    on the rows batched with it. (Dynamic int8 takes one scale per batch, so its scores shift
+    slightly with the chunk size, and chunked could not equal unchunked.)"""
+    from assay.compression.export import export_onnx
+    from assay.compression.quantize import quantize
+    from assay.modeling.encoder import EncoderConfig
+    from assay.modeling.finetune import finetune
+    from assay.modeling.tokenizer import RecordTokenizer
+
+    train = mixed_rows(300, 0)
+    tokenizer = RecordTokenizer.fit(train, spec)
+    config = EncoderConfig.from_spec(spec.model, tokenizer.vocab_size, tokenizer.length)
+    y = (train["y"] == spec.label.positive).to_numpy(dtype=np.int64)
+    settings = spec.finetune.model_copy(update={"method": "full", "epochs": 4})
+    encoded = tokenizer.encode(train)
+    model = finetune(encoded, y, encoded, y, config, settings, seed=0).model
+    fp32 = export_onnx(model, encoded, folder / "build" / "model.onnx")
+    quantize(fp32, folder / MODEL_FILE, method="static", calibration=encoded)
+    shutil.rmtree(folder / "build")
+    tokenizer.save(folder / TOKENIZER_DIR)
+    (folder / SPEC_FILE).write_text(spec.model_dump_json(), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _home(monkeypatch, tmp_path_factory):
+    """main() points ASSAY_HOME at the home it used; keep it out of the repo and other tests."""
+    monkeypatch.setenv("ASSAY_HOME", str(tmp_path_factory.mktemp("home")))
+
+
+@pytest.fixture(scope="module")
+def _trained() -> dict[str, Path]:
+    """One model per module: mixed_spec differs between tests only in its expectations path,
+    which scoring never reads, so training it again for every test would only cost time."""
+    return {}
+
+
+@pytest.fixture
+def model(_trained, mixed_spec, tmp_path_factory) -> Path:
+    if "folder" not in _trained:
+        _trained["folder"] = _deploy(mixed_spec, tmp_path_factory.mktemp("model"))
+    return _trained["folder"]
+
+
+@pytest.fixture
+def model_with_id(model, tmp_path) -> Path:
+    """The same model deployed with a spec that names an id column."""
+    folder = Path(shutil.copytree(model, tmp_path / "with-id"))
+    spec = Spec.model_validate_json((model / SPEC_FILE).read_text())
+    (folder / SPEC_FILE).write_text(spec.model_copy(update={"id_column": "rid"}).model_dump_json())
+    return folder
+
+
+@pytest.fixture
+def rows() -> pd.DataFrame:
+    """Rows to score: the label column is absent, as it usually is."""
+    return mixed_rows(ROWS, 1).drop(columns=["y"])
+
+
+def _expected(model: Path, rows: pd.DataFrame) -> np.ndarray:
+    return OnnxScorer.load(model / MODEL_FILE, model / TOKENIZER_DIR).predict_proba(rows)
+
+
+def _read(path: Path) -> pd.DataFrame:
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    if path.suffix == ".jsonl":
+        return pd.read_json(path, lines=True, dtype={"rid": str})
+    return pd.read_csv(path, dtype={"rid": str})
+
+
+@pytest.mark.parametrize("name", ["rows.csv", "rows.csv.gz", "rows.parquet", "rows.jsonl"])
+def test_scores_match_the_onnx_scorer(model, rows, tmp_path, name):
+    source = tmp_path / name
+    if name.endswith(".parquet"):
+        rows.to_parquet(source)
+    elif name.endswith(".jsonl"):
+        rows.to_json(source, orient="records", lines=True)
+    else:
+        rows.to_csv(source, index=False)
+    assert predict_file(model, source, tmp_path / "out.csv") == ROWS
+    out = _read(tmp_path / "out.csv")
+    assert list(out.columns) == ["probability", "prediction"]
+    np.testing.assert_allclose(out["probability"], _expected(model, rows), rtol=1e-6)
+    positive = out["probability"] >= 0.5
+    assert (out["prediction"] == np.where(positive, "yes", "no")).all()
+    assert set(out["prediction"]) == {"yes", "no"}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_chunked_scoring_equals_unchunked(model, rows, tmp_path, suffix, monkeypatch):
+    source = tmp_path / f"rows{suffix}"
+    rows.to_parquet(source) if suffix == ".parquet" else rows.to_csv(source, index=False)
+    predict_file(model, source, tmp_path / "whole.parquet")
+    monkeypatch.setattr(predictor, "SCORE_BATCH_ROWS", 3)  # onnxruntime runs within a chunk
+    predict_file(model, source, tmp_path / "chunked.parquet", chunk_rows=7)
+    whole, chunked = _read(tmp_path / "whole.parquet"), _read(tmp_path / "chunked.parquet")
+    assert len(chunked) == ROWS
+    np.testing.assert_allclose(chunked["probability"], whole["probability"], rtol=1e-6)
+    assert (chunked["prediction"] == whole["prediction"]).all()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_output_formats_carry_the_id_column_in_order(model_with_id, rows, tmp_path, suffix):
+    ids = [f"r{i:03d}" for i in range(ROWS)]
+    rows.assign(rid=ids, y="yes").to_csv(tmp_path / "rows.csv", index=False)  # label ignored
+    out = tmp_path / f"out{suffix}"
+    predict_file(model_with_id, tmp_path / "rows.csv", out, chunk_rows=7)
+    frame = _read(out)
+    assert list(frame.columns) == ["rid", "probability", "prediction"]
+    assert frame["rid"].tolist() == ids
+    np.testing.assert_allclose(frame["probability"], _expected(model_with_id, rows), rtol=1e-6)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-")] == []
+
+
+def test_csv_on_stdout_without_out(model, rows, tmp_path, capsys):
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    code = main(["predict", "--model", str(model), str(tmp_path / "rows.csv"), "--chunk-rows", "7"])
+    captured = capsys.readouterr()
+    assert code == 0
+    out = pd.read_csv(io.StringIO(captured.out))
+    assert len(out) == ROWS and list(out.columns) == ["probability", "prediction"]
+    np.testing.assert_allclose(out["probability"], _expected(model, rows), rtol=1e-6)
+    assert f"scored {ROWS} rows" in captured.err
+
+
+def test_the_spec_source_settings_are_used(model, rows, tmp_path):
+    """Header-less, ';'-separated, with comment lines and missing markers, as the spec says."""
+    spec = Spec.model_validate_json((model / SPEC_FILE).read_text())
+    source = spec.source.model_copy(
+        update={"header": False, "names": ["x", "colour", "note", "y"], "delimiter": ";"}
+    )
+    source = source.model_copy(update={"comment": "#", "missing_values": ["-"]})
+    folder = Path(shutil.copytree(model, tmp_path / "headerless"))
+    (folder / SPEC_FILE).write_text(spec.model_copy(update={"source": source}).model_dump_json())
+    rows.loc[3, "colour"] = pd.NA
+    text = rows.to_csv(sep=";", header=False, index=False, na_rep="-")
+    with gzip.open(tmp_path / "rows.csv.gz", "wt") as f:
+        f.write("# exported nightly\n" + text)
+    predict_file(folder, tmp_path / "rows.csv.gz", tmp_path / "out.csv")
+    expected = _expected(model, rows)
+    np.testing.assert_allclose(_read(tmp_path / "out.csv")["probability"], expected, rtol=1e-6)
+
+
+def _cli_error(capsys, *argv: str) -> str:
+    assert main(["predict", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err
+    return err
+
+
+def test_missing_input_column_is_named(model, rows, tmp_path, capsys):
+    rows.drop(columns=["colour"]).to_parquet(tmp_path / "rows.parquet")
+    out = tmp_path / "out.csv"
+    err = _cli_error(
+        capsys, "--model", str(model), str(tmp_path / "rows.parquet"), "--out", str(out)
+    )
+    assert "missing column(s): colour" in err and "rows.parquet" in err
+    assert list(tmp_path.iterdir()) == [tmp_path / "rows.parquet"], "no output, no temp file"
+
+
+def test_a_row_with_too_many_fields_is_named_by_line(model, rows, tmp_path, capsys):
+    lines = rows.to_csv(index=False).splitlines()
+    lines[12] += ",extra"
+    (tmp_path / "rows.csv").write_text("\n".join(lines) + "\n")
+    err = _cli_error(capsys, "--model", str(model), str(tmp_path / "rows.csv"), "--chunk-rows", "5")
+    assert "malformed CSV: Expected 3 fields in line 13, saw 4" in err
+
+
+def test_a_non_numeric_value_names_the_column_and_row(model, rows, tmp_path):
+    rows["x"] = rows["x"].astype(object)
+    rows.loc[20, "x"] = "lots"
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    with pytest.raises(
+        ReadError, match=r"column 'x': 1 value\(s\) are not numbers \('lots'\)"
+    ) as e:
+        predict_file(model, tmp_path / "rows.csv", tmp_path / "out.csv", chunk_rows=7)
+    assert "first in data row 21" in str(e.value)
+    assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(b"", "file is empty (0 bytes)"), (b"x,colour,note\n", "file has no data rows")],
+)
+def test_an_empty_input_is_an_error(model, tmp_path, content, reason):
+    (tmp_path / "rows.csv").write_bytes(content)
+    with pytest.raises(ReadError, match=re.escape(reason)):
+        predict_file(model, tmp_path / "rows.csv")
+
+
+def test_a_missing_model_folder_mentions_aliases(tmp_path, capsys):
+    (tmp_path / "rows.csv").write_text("x,colour,note\n1,red,hi\n")
+    err = _cli_error(capsys, "--model", "champion", str(tmp_path / "rows.csv"))
+    assert "model champion does not exist" in err
+    assert "registry aliases are not supported yet" in err
+
+
+def test_an_incomplete_model_folder_names_what_is_missing(model, tmp_path):
+    folder = Path(shutil.copytree(model, tmp_path / "partial"))
+    (folder / MODEL_FILE).unlink()
+    shutil.rmtree(folder / TOKENIZER_DIR)
+    (tmp_path / "rows.csv").write_text("x,colour,note\n1,red,hi\n")
+    with pytest.raises(AssayError, match=f"lacks {TOKENIZER_DIR}/, {MODEL_FILE}$"):
+        predict_file(folder, tmp_path / "rows.csv")
+
+
+def test_an_unknown_output_suffix_is_refused_before_scoring(model, tmp_path):
+    with pytest.raises(AssayError, match="unknown output format"):
+        predict_file(model, tmp_path / "absent.csv", tmp_path / "out.xlsx")
+
+
+def test_predict_never_imports_torch(model, rows, tmp_path):
+    rows.to_parquet(tmp_path / "rows.parquet")
+    out = tmp_path / "out.jsonl"
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from assay.cli import main
+        code = main(["predict", "--model", {str(model)!r}, {str(tmp_path / "rows.parquet")!r},
+                     "--out", {str(out)!r}])
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in
+                       {{"torch", "transformers", "peft", "prefect", "mlflow"}})
+        print(code, heavy)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "0 []"
+    assert len(pd.read_json(out, lines=True)) == ROWS

@@ -69,3 +69,18 @@ def test_bench_quality_quick_trains_every_model_in_one_run(capsys):
     assert result["teacher_minus_gbdt_auc"] == pytest.approx(
         result["teacher_auc"] - result["gbdt_auc"], abs=1e-3
     )
+
+
+def test_bench_compression_quick_measures_every_model_in_one_run(capsys):
+    assert main(["bench", "compression", "--profile", "quick", "--spec", str(ADULT_SPEC)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(result["models"]) == {
+        "torch fp32 teacher",
+        "torch fp32 student",
+        "onnx fp32 student",
+        "onnx int8 student (dynamic)",
+        "onnx int8 student (static QDQ)",
+    }
+    for row in result["models"].values():
+        assert row["bytes"] > 0 and row["p50_ms_1t"] > 0 and row["rows_per_s_1t"] > 0
+    assert result["parity_max_abs_logit"] <= 1e-4 and result["gate"].startswith("passed")

@@ -99,7 +99,17 @@ class BaselineSpec(_Section):
     seed: int = Field(default=0, description="Seed for the booster.")
 
 
-class ModelSpec(_Section):
+class _EncoderShape(_Section):
+    """Shared check for the teacher's and the student's network shape."""
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> _EncoderShape:
+        if self.hidden_size % self.num_heads:
+            raise ValueError("num_heads must divide hidden_size")
+        return self
+
+
+class ModelSpec(_EncoderShape):
     """The BERT-style encoder over record tokens; small, because a record is ~15 tokens."""
 
     hidden_size: int = Field(default=64, gt=0, description="Width of every token vector.")
@@ -124,12 +134,6 @@ class ModelSpec(_Section):
         default=None, description="Start from this pretrained encoder folder instead of random."
     )
     seed: int = Field(default=0, description="Seed for initialisation, masking and shuffling.")
-
-    @model_validator(mode="after")
-    def _heads_divide_width(self) -> ModelSpec:
-        if self.hidden_size % self.num_heads:
-            raise ValueError("num_heads must divide hidden_size")
-        return self
 
 
 class PretrainSpec(_Section):
@@ -158,7 +162,7 @@ class FinetuneSpec(_Section):
     class_weights: bool = Field(default=True, description="Weight the loss by inverse class size.")
 
 
-class StudentSpec(_Section):
+class StudentSpec(_EncoderShape):
     """The distilled student's shape: small enough to run in well under a millisecond."""
 
     hidden_size: int = Field(default=32, gt=0, description="Width of every token vector.")
@@ -166,12 +170,6 @@ class StudentSpec(_Section):
     num_heads: int = Field(default=2, gt=0, description="Attention heads (must divide hidden).")
     intermediate_size: int = Field(default=64, gt=0, description="Feed-forward width.")
     numeric_frequencies: int = Field(default=8, ge=0, description="Periodic value features.")
-
-    @model_validator(mode="after")
-    def _heads_divide_width(self) -> StudentSpec:
-        if self.hidden_size % self.num_heads:
-            raise ValueError("num_heads must divide hidden_size")
-        return self
 
 
 class CompressionGateSpec(_Section):

@@ -10,6 +10,7 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
+from assay.compression.timing import session
 from assay.modeling.tokenizer import RecordTokenizer
 
 
@@ -22,10 +23,8 @@ class OnnxScorer:
 
     @classmethod
     def load(cls, model: Path, tokenizer: Path, threads: int = 0) -> OnnxScorer:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-        return cls(RecordTokenizer.load(tokenizer), session)
+        """threads=0 lets onnxruntime use every core."""
+        return cls(RecordTokenizer.load(tokenizer), session(model, threads))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         logits = self.session.run(["logits"], self.tokenizer.encode(frame).feeds())[0]

@@ -27,7 +27,7 @@ from assay.config import Spec
 from assay.data.split import Split
 from assay.modeling.baseline import labels
 from assay.modeling.encoder import EncoderConfig, save_module
-from assay.modeling.teacher import Teacher, training_rows
+from assay.modeling.teacher import TEACHER_SCORES, Teacher, training_rows
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,10 @@ def compress_stage(
     np.save(scores, p_int8, allow_pickle=False)
     p50, p95 = latency_ms(session(int8, 1), test)
     measurements = {
-        "teacher_auc": float(roc_auc_score(y_test, teacher.predict_proba(split.test))),
+        # The fine-tune stage already scored the test split; its scores are the reference.
+        "teacher_auc": float(
+            roc_auc_score(y_test, np.load(teacher_folder / TEACHER_SCORES, allow_pickle=False))
+        ),
         "fp32_auc": float(roc_auc_score(y_test, p_fp32)),
         "int8_auc": float(roc_auc_score(y_test, p_int8)),
         "agreement": float(np.mean((p_fp32 >= 0.5) == (p_int8 >= 0.5))),

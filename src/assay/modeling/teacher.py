@@ -35,6 +35,8 @@ from assay.modeling.finetune import finetune
 from assay.modeling.pretrain import pretrain
 from assay.modeling.tokenizer import MASK, RecordTokenizer
 
+TEACHER_SCORES = "teacher_test_scores.npy"  # the teacher's probabilities on the test split
+
 
 @dataclass(frozen=True)
 class PretrainOutcome:
@@ -118,7 +120,7 @@ def finetune_stage(split: Split, spec: Spec, pretrained: Path, folder: Path) -> 
         (folder / "adapter").mkdir(parents=True, exist_ok=True)
         save_file(result.adapter_state, str(folder / "adapter" / "adapter_model.safetensors"))
         result.adapter_config.save_pretrained(str(folder / "adapter"))
-    scores = folder / "teacher_test_scores.npy"
+    scores = folder / TEACHER_SCORES
     np.save(scores, Teacher(tokenizer, result.model).predict_proba(split.test), allow_pickle=False)
     (folder / "history.json").write_text(json.dumps(result.history))
     return TeacherOutcome(

@@ -67,6 +67,7 @@ def train(spec_path: str, home: str | None = None, profile: str | None = None) -
         tracking_uri=tracking_uri(where),
         gate_report=gate.report_html,
         compression_gate=compressed.gate["reason"],
+        pruning=compressed.pruning["summary"] if compressed.pruning else "off",
         student=compressed.folder,
         run_dir=str(where.run_dir(snap.fingerprint)),
     )

@@ -83,7 +83,8 @@ def compress(
     create_table_artifact(
         key="compression-gate",
         table=outcome.gate["checks"],
-        description=f"**Compression gate**: {outcome.gate['reason']}",
+        description=f"**Compression gate**: {outcome.gate['reason']}"
+        + (f"\n\n**Pruning**: {outcome.pruning['summary']}" if outcome.pruning else ""),
     )
     return outcome
 
@@ -158,6 +159,11 @@ def log_mlflow(
             "distill.seconds": compressed.seconds,
             **{f"student.{k}": v for k, v in compressed.measurements.items()},
             **{f"size.{k}": v for k, v in compressed.sizes.items()},
+            **{
+                f"pruning.{k}": v
+                for k, v in (compressed.pruning or {}).items()
+                if isinstance(v, int | float)
+            },
         },
         curves=curves,
         tags={

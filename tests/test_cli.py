@@ -76,11 +76,15 @@ def test_bench_compression_quick_measures_every_model_in_one_run(capsys):
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(result["models"]) == {
         "torch fp32 teacher",
+        "torch fp32 student (unpruned)",
         "torch fp32 student",
         "onnx fp32 student",
+        "onnx int8 student (unpruned)",
         "onnx int8 student (dynamic)",
         "onnx int8 student (static QDQ)",
     }
     for row in result["models"].values():
         assert row["bytes"] > 0 and row["p50_ms_1t"] > 0 and row["rows_per_s_1t"] > 0
+        assert row["rows_per_s_all_cores"] > 0 and 0.5 < row["roc_auc"] <= 1
+    assert result["pruning"].startswith("heads 2->1, feed-forward units 64->32")
     assert result["parity_max_abs_logit"] <= 1e-4 and result["gate"].startswith("passed")

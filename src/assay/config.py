@@ -172,6 +172,32 @@ class StudentSpec(_EncoderShape):
     numeric_frequencies: int = Field(default=8, ge=0, description="Periodic value features.")
 
 
+class PruningSpec(_Section):
+    """Structured pruning of the distilled student: the least important attention heads and
+    feed-forward units of each block are removed, then a short distillation recovers."""
+
+    enabled: bool = Field(default=True, description="Prune the student after distillation.")
+    heads: float = Field(
+        default=0.5,
+        ge=0,
+        lt=1,
+        description="Share of each block's attention heads to remove "
+        "(rounded down; at least one head always stays).",
+    )
+    units: float = Field(
+        default=0.5, ge=0, lt=1, description="Share of each block's feed-forward units to remove."
+    )
+    importance_rows: int = Field(
+        default=4096, gt=0, description="Pool rows whose loss gradients score importance."
+    )
+    recovery_epochs: int = Field(
+        default=4, gt=0, description="Upper bound on recovery distillation passes."
+    )
+    recovery_learning_rate: float = Field(
+        default=1e-3, gt=0, description="Peak AdamW learning rate while recovering."
+    )
+
+
 class CompressionGateSpec(_Section):
     """What the int8 student must show before it may ship (checked on the test split)."""
 
@@ -201,6 +227,7 @@ class CompressionSpec(_Section):
     soft_weight: float = Field(
         default=0.7, ge=0, le=1, description="Weight of the teacher's soft labels vs true labels."
     )
+    pruning: PruningSpec = Field(default=PruningSpec(), description="Heads and units removed.")
     quantization: Literal["dynamic", "static"] = Field(
         default="dynamic", description="int8 method: dynamic, or static QDQ with calibration."
     )

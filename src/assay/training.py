@@ -110,6 +110,7 @@ class TrainResult:
     tracking_uri: str
     gate_report: str
     compression_gate: str
+    pruning: str
     student: str
     run_dir: str
 
@@ -136,6 +137,7 @@ class TrainResult:
             f"  (browse: `mlflow ui --backend-store-uri {self.tracking_uri}`)",
             f"- Data gate report: `{self.gate_report}`",
             f"- Compression gate: {self.compression_gate}",
+            f"- Student pruning: {self.pruning}",
             f"- Deployable int8 student: `{self.student}` (`assay predict --model` takes it)",
             f"- Run files: `{self.run_dir}`",
         ]

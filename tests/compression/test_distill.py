@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from assay.compression.distill import UNLABELLED, distill, distillation_loss, logits
+from assay.compression.distill import UNLABELLED, Targets, distill, distillation_loss, logits
 from assay.config import CompressionSpec
-from assay.modeling.encoder import EncoderConfig
+from assay.modeling.encoder import EncoderConfig, RecordClassifier
 from tests.conftest import mixed_rows
 
 
@@ -30,18 +30,13 @@ def test_student_learns_the_teachers_rule_from_soft_labels(exported, mixed_spec)
     config = EncoderConfig.from_spec(mixed_spec.model, tokenizer.vocab_size, tokenizer.length)
     settings = CompressionSpec(epochs=8, batch_size=32, learning_rate=5e-3, soft_weight=1.0)
     y_test = (test["y"] == "yes").to_numpy(dtype=np.int64)
-    result = distill(
-        encoded,
-        logits(model, encoded),
-        hard,
-        tokenizer.encode(test),
-        y_test,
-        config,
-        settings,
-        seed=0,
-    )
-    student = logits(result.model, tokenizer.encode(test)).argmax(axis=1)
+    targets = Targets.of(encoded, logits(model, encoded), hard, settings)
+    torch.manual_seed(0)
+    student = RecordClassifier(config)
+    result = distill(targets, tokenizer.encode(test), y_test, student, settings, seed=0)
+    assert result.model is student
+    learned = logits(student, tokenizer.encode(test)).argmax(axis=1)
     teacher = logits(model, tokenizer.encode(test)).argmax(axis=1)
     assert np.mean(teacher == y_test) > 0.9
-    assert np.mean(student == teacher) > 0.9
+    assert np.mean(learned == teacher) > 0.9
     assert result.history["valid_auc"][result.best_epoch - 1] == max(result.history["valid_auc"])

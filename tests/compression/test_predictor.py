@@ -43,7 +43,9 @@ def _deploy(spec: Spec, folder: Path) -> Path:
     tokenizer = RecordTokenizer.fit(train, spec)
     config = EncoderConfig.from_spec(spec.model, tokenizer.vocab_size, tokenizer.length)
     y = (train["y"] == spec.label.positive).to_numpy(dtype=np.int64)
-    settings = spec.finetune.model_copy(update={"method": "full", "epochs": 4})
+    settings = spec.finetune.model_copy(
+        update={"method": "full", "epochs": 6, "learning_rate": 5e-3}
+    )
     encoded = tokenizer.encode(train)
     model = finetune(encoded, y, encoded, y, config, settings, seed=0).model
     fp32 = export_onnx(model, encoded, folder / "build" / "model.onnx")

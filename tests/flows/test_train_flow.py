@@ -88,7 +88,15 @@ def test_mlflow_run_holds_params_datasets_and_artifacts(first_run):
     } <= names
     assert run.data.tags["assay.gate.compression"] == "passed"
     student = {a.path for a in client.list_artifacts(run.info.run_id, "student")}
-    assert {"student/model.int8.onnx", "student/spec.json", "student/gate.json"} <= student
+    assert {
+        "student/model.int8.onnx",
+        "student/spec.json",
+        "student/gate.json",
+        "student/pruning.json",
+        "student/unpruned",
+    } <= student
+    pruned = run.data.metrics
+    assert pruned["pruning.params_after"] < pruned["pruning.params_before"]
     teacher = {a.path for a in client.list_artifacts(run.info.run_id, "teacher")}
     assert {"teacher/teacher.safetensors", "teacher/adapter", "teacher/tokenizer"} <= teacher
     assert str(home.root) in run.info.artifact_uri
@@ -102,6 +110,7 @@ def test_output_tells_the_user_where_to_look(first_run):
     assert metrics["split"]["test"] == 16281
     assert set(metrics["test"]) == {"teacher", "student_int8", "baseline"}
     assert "Compression gate: passed (5 checks)" in output
+    assert "Student pruning: heads 2->1, feed-forward units 64->32" in output
 
 
 def test_second_run_reuses_cached_stages_and_logs_nothing_new(first_run):

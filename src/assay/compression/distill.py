@@ -12,8 +12,8 @@ import torch
 from torch.nn import functional as F
 
 from assay.config import CompressionSpec
-from assay.modeling.encoder import EncoderConfig, RecordClassifier, tensors
-from assay.modeling.loop import seed_everything, train_with_early_stopping
+from assay.modeling.encoder import RecordClassifier, tensors
+from assay.modeling.loop import Schedule, seed_everything, train_with_early_stopping
 from assay.modeling.tokenizer import Encoded
 
 UNLABELLED = -1  # label value for pool rows without a true label
@@ -52,40 +52,64 @@ def distillation_loss(
     return soft_weight * soft + (1 - soft_weight) * hard
 
 
+@dataclass(frozen=True)
+class Targets:
+    """What the student learns from: pool rows, the teacher's logits on them, the true labels
+    (UNLABELLED where there are none) and how the two are mixed."""
+
+    pool: Encoded
+    teacher_logits: torch.Tensor
+    labels: torch.Tensor
+    temperature: float
+    soft_weight: float
+
+    @classmethod
+    def of(
+        cls, pool: Encoded, teacher_logits: np.ndarray, labels: np.ndarray, spec: CompressionSpec
+    ) -> Targets:
+        return cls(
+            pool,
+            torch.from_numpy(teacher_logits.astype(np.float32)),
+            torch.from_numpy(labels.astype(np.int64)),
+            spec.temperature,
+            spec.soft_weight,
+        )
+
+    def loss(self, student: RecordClassifier, index: np.ndarray) -> torch.Tensor:
+        """The distillation loss of `student` on the pool rows at `index`."""
+        return distillation_loss(
+            student(*tensors(self.pool.take(index))),
+            self.teacher_logits[index],
+            self.labels[index],
+            self.temperature,
+            self.soft_weight,
+        )
+
+
 def distill(
-    pool: Encoded,
-    teacher_logits: np.ndarray,
-    labels: np.ndarray,
+    targets: Targets,
     valid: Encoded,
     y_valid: np.ndarray,
-    config: EncoderConfig,
-    settings: CompressionSpec,
+    student: RecordClassifier,
+    schedule: Schedule,
     *,
     seed: int,
+    desc: str = "distill (student)",
 ) -> DistillResult:
-    """Train a RecordClassifier of shape `config` on the pool; early-stop on valid ROC AUC."""
+    """Train `student` (in place) on the targets; early-stop on valid ROC AUC."""
     rng = seed_everything(seed)
-    student = RecordClassifier(config)
-    soft = torch.from_numpy(teacher_logits.astype(np.float32))
-    hard = torch.from_numpy(labels.astype(np.int64))
     trainable = list(student.parameters())
     started = time.perf_counter()
     best_epoch, history = train_with_early_stopping(
         student,
         trainable,
-        lambda index: distillation_loss(
-            student(*tensors(pool.take(index))),
-            soft[index],
-            hard[index],
-            settings.temperature,
-            settings.soft_weight,
-        ),
-        len(pool),
+        lambda index: targets.loss(student, index),
+        len(targets.pool),
         valid,
         y_valid,
-        settings,
+        schedule,
         rng,
-        "distill (student)",
+        desc,
     )
     student.eval()
     return DistillResult(

@@ -1,10 +1,10 @@
-"""The compression stage: distill the teacher into the student, export both to ONNX, quantize
-the student to int8, measure it on the test split and put it through the gate.
+"""The compression stage: distill the teacher into the student, prune the student, export both
+to ONNX, quantize the student to int8, measure it on the test split and put it through the gate.
 
 The stage folder is the deployable package the predictor reads:
   spec.json, tokenizer/, model.int8.onnx (what ships), model.fp32.onnx, teacher.fp32.onnx,
-  student.safetensors + encoder_config.json (for recovery training), student_test_scores.npy,
-  gate.json
+  student.safetensors + encoder_config.json (the pruned student, for further training),
+  unpruned/ (the student before pruning), pruning.json, student_test_scores.npy, gate.json
 """
 
 from __future__ import annotations
@@ -17,30 +17,36 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from assay.compression.distill import UNLABELLED, distill, logits
+from assay.compression.distill import UNLABELLED, DistillResult, Targets, distill, logits
 from assay.compression.export import export_onnx, max_logit_difference
 from assay.compression.gate import GateReport, compression_gate
+from assay.compression.prune import PruningReport, prune_and_recover
 from assay.compression.quantize import quantize
 from assay.compression.scorer import OnnxScorer
-from assay.compression.timing import latency_ms, session
+from assay.compression.timing import latency_ms, onnx_runner, session
 from assay.config import Spec
 from assay.data.split import Split
 from assay.modeling.baseline import labels
-from assay.modeling.encoder import EncoderConfig, save_module
+from assay.modeling.encoder import EncoderConfig, RecordClassifier, predict_proba, save_module
+from assay.modeling.loop import seed_everything
 from assay.modeling.teacher import TEACHER_SCORES, Teacher, training_rows
+from assay.modeling.tokenizer import Encoded
+
+UNPRUNED = "unpruned"  # subfolder: the distilled student before pruning (evidence, benchmark)
 
 
 @dataclass(frozen=True)
 class CompressionOutcome:
     folder: str
     test_scores: str  # int8 student, positive-class probabilities on the test split
-    student_params: int
+    student_params: int  # what ships (after pruning)
     best_epoch: int
     history: dict[str, list[float]]
-    seconds: float
+    seconds: float  # distillation plus pruning and recovery
     sizes: dict[str, int]
     measurements: dict[str, float]
     gate: dict
+    pruning: dict | None  # PruningReport.to_dict(), None when pruning is off
 
     @property
     def passed(self) -> bool:
@@ -53,58 +59,95 @@ def student_config(teacher: EncoderConfig, spec: Spec) -> EncoderConfig:
     return replace(teacher, **shape)
 
 
-def compress_stage(
-    split: Split, spec: Spec, teacher_folder: Path, folder: Path
-) -> CompressionOutcome:
-    """Distill, export, quantize, measure, gate; everything lands in `folder`."""
-    teacher = Teacher.load(teacher_folder)
-    tokenizer = teacher.tokenizer
-    settings = spec.compression
+@dataclass
+class _Student:
+    model: RecordClassifier
+    config: EncoderConfig
+    distilled: DistillResult
+    pruning: PruningReport | None
+    unpruned_test_auc: float
 
-    # Distil on labelled train rows plus every unlabelled row, with the teacher's soft labels
+    @property
+    def seconds(self) -> float:
+        return self.distilled.seconds + (self.pruning.seconds if self.pruning else 0.0)
+
+
+def _distill_and_prune(
+    split: Split, spec: Spec, teacher: Teacher, test: Encoded, y_test: np.ndarray, folder: Path
+) -> _Student:
+    """Distil on labelled train rows plus every unlabelled row with the teacher's soft labels;
+    then (when enabled) prune heads and feed-forward units and recover by distilling again."""
+    settings, seed, tokenizer = spec.compression, spec.model.seed, teacher.tokenizer
     train = training_rows(split, spec)
     pool = pd.concat([train, split.unlabelled], ignore_index=True)
     hard = np.concatenate([labels(train, spec), np.full(len(split.unlabelled), UNLABELLED)])
     encoded_pool = tokenizer.encode(pool)
+    targets = Targets.of(encoded_pool, logits(teacher.model, encoded_pool), hard, settings)
+    valid, y_valid = tokenizer.encode(split.valid), labels(split.valid, spec)
     config = student_config(teacher.model.encoder.config, spec)
-    result = distill(
-        encoded_pool,
-        logits(teacher.model, encoded_pool),
-        hard,
-        tokenizer.encode(split.valid),
-        labels(split.valid, spec),
-        config,
-        settings,
-        seed=spec.model.seed,
+    seed_everything(seed)
+    distilled = distill(targets, valid, y_valid, RecordClassifier(config), settings, seed=seed)
+    student = distilled.model
+    unpruned_auc = float(roc_auc_score(y_test, predict_proba(student, test).numpy()))
+    if not settings.pruning.enabled:
+        return _Student(student, config, distilled, None, unpruned_auc)
+    save_module(student, config, folder / UNPRUNED, "student")
+    recovery = settings.model_copy(
+        update={
+            "epochs": settings.pruning.recovery_epochs,
+            "learning_rate": settings.pruning.recovery_learning_rate,
+        }
     )
+    config, report = prune_and_recover(
+        student,
+        config,
+        targets,
+        valid,
+        y_valid,
+        settings.pruning,
+        lambda model: distill(targets, valid, y_valid, model, recovery, seed=seed, desc="recover"),
+        seed=seed,
+    )
+    return _Student(student, config, distilled, report, unpruned_auc)
+
+
+def compress_stage(
+    split: Split, spec: Spec, teacher_folder: Path, folder: Path
+) -> CompressionOutcome:
+    """Distill (and prune), export, quantize, measure, gate; everything lands in `folder`."""
+    teacher = Teacher.load(teacher_folder)
+    tokenizer = teacher.tokenizer
+    settings = spec.compression
+    test, y_test = tokenizer.encode(split.test), labels(split.test, spec)
+    made = _distill_and_prune(split, spec, teacher, test, y_test, folder)
+    student, config = made.model, made.config
 
     # Export both to ONNX, prove the student's export, quantize the student
-    test = tokenizer.encode(split.test)
     teacher_onnx = export_onnx(teacher.model, test, folder / "teacher.fp32.onnx")
-    fp32 = export_onnx(result.model, test, folder / "model.fp32.onnx")
-    parity = max_logit_difference(result.model, fp32, test)
+    fp32 = export_onnx(student, test, folder / "model.fp32.onnx")
+    parity = max_logit_difference(student, fp32, test)
     calibration = None
     if settings.quantization == "static":
-        calibration = tokenizer.encode(train.head(settings.calibration_rows))
+        calibration = tokenizer.encode(training_rows(split, spec).head(settings.calibration_rows))
     int8 = quantize(
         fp32, folder / "model.int8.onnx", method=settings.quantization, calibration=calibration
     )
-    save_module(result.model, config, folder, "student")
+    save_module(student, config, folder, "student")
     tokenizer.save(folder / "tokenizer")
     (folder / "spec.json").write_text(spec.model_dump_json(indent=2))
 
     # Measure on the test split and gate
-    y_test = labels(split.test, spec)
     p_fp32 = OnnxScorer(tokenizer, session(fp32, 0)).predict_proba(split.test)
     p_int8 = OnnxScorer(tokenizer, session(int8, 0)).predict_proba(split.test)
     scores = folder / "student_test_scores.npy"
     np.save(scores, p_int8, allow_pickle=False)
-    p50, p95 = latency_ms(session(int8, 1), test)
+    p50, p95 = latency_ms(onnx_runner(session(int8, 1)), test)
     measurements = {
         # The fine-tune stage already scored the test split; its scores are the reference.
         "teacher_auc": float(
             roc_auc_score(y_test, np.load(teacher_folder / TEACHER_SCORES, allow_pickle=False))
         ),
+        "unpruned_fp32_auc": made.unpruned_test_auc,
         "fp32_auc": float(roc_auc_score(y_test, p_fp32)),
         "int8_auc": float(roc_auc_score(y_test, p_int8)),
         "agreement": float(np.mean((p_fp32 >= 0.5) == (p_int8 >= 0.5))),
@@ -124,14 +167,17 @@ def compress_stage(
         parity=parity,
     )
     (folder / "gate.json").write_text(json.dumps(gate.to_dict(), indent=2))
+    if made.pruning:
+        (folder / "pruning.json").write_text(json.dumps(made.pruning.to_dict(), indent=2))
     return CompressionOutcome(
         folder=str(folder),
         test_scores=str(scores),
-        student_params=result.params,
-        best_epoch=result.best_epoch,
-        history=result.history,
-        seconds=result.seconds,
+        student_params=sum(p.numel() for p in student.parameters()),
+        best_epoch=made.distilled.best_epoch,
+        history=made.distilled.history,
+        seconds=made.seconds,
         sizes=sizes,
         measurements=measurements,
         gate=gate.to_dict(),
+        pruning=made.pruning.to_dict() if made.pruning else None,
     )

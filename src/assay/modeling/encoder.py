@@ -14,7 +14,10 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
+from torch.nn import functional as F
 from transformers import BertConfig, BertModel
+from transformers.models.bert.modeling_bert import BertLayer
+from transformers.pytorch_utils import prune_linear_layer
 
 from assay.config import ModelSpec
 from assay.modeling.tokenizer import Encoded
@@ -32,6 +35,10 @@ class EncoderConfig:
     intermediate_size: int
     dropout: float
     numeric_frequencies: int
+    # After structured pruning: attention heads and feed-forward units kept in each block
+    # (None: every block has num_heads and intermediate_size).
+    layer_heads: list[int] | None = None
+    layer_units: list[int] | None = None
 
     @classmethod
     def from_spec(cls, spec: ModelSpec, vocab_size: int, length: int) -> EncoderConfig:
@@ -66,7 +73,11 @@ class PeriodicValue(nn.Module):
 
 
 class RecordEncoder(nn.Module):
-    """Token embeddings (+ value embeddings at numeric cells) through a BERT stack."""
+    """Token embeddings (+ value embeddings at numeric cells) through a BERT stack.
+
+    The blocks are `transformers` BertLayers run in a loop here (not BertModel.forward) so that
+    a caller that reads only [CLS] can have the last block compute only the [CLS] row: the same
+    numbers, at a fraction of the last block's cost."""
 
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
@@ -91,6 +102,11 @@ class RecordEncoder(nn.Module):
             if config.numeric_frequencies
             else None
         )
+        if config.layer_heads is not None and config.layer_units is not None:
+            # A pruned network: blocks of the recorded sizes, for its saved weights to fill.
+            sizes = zip(config.layer_heads, config.layer_units, strict=True)
+            for layer, (heads, units) in zip(self.bert.encoder.layer, sizes, strict=True):
+                keep_heads_and_units(layer, list(range(heads)), list(range(units)))
 
     def forward(
         self,
@@ -98,11 +114,62 @@ class RecordEncoder(nn.Module):
         values: torch.Tensor,
         numeric: torch.Tensor,
         attention: torch.Tensor,
+        *,
+        cls_only: bool = False,
     ) -> torch.Tensor:
+        """Hidden states [rows, length, hidden], or [rows, 1, hidden] for [CLS] with cls_only."""
         embedded = self.bert.embeddings.word_embeddings(ids)
         if self.numeric_embedding is not None:
             embedded = embedded + self.numeric_embedding(values) * numeric.unsqueeze(-1)
-        return self.bert(inputs_embeds=embedded, attention_mask=attention).last_hidden_state
+        hidden = self.bert.embeddings(inputs_embeds=embedded)
+        # Additive mask [rows, 1, 1, length]: 0 where attended, a large negative at padding.
+        # Without padding it is left out (attention's fastest kernels take no mask), except
+        # while tracing for ONNX export, where the graph must keep it for every input.
+        mask = None
+        if torch.jit.is_tracing() or not bool(attention.all()):
+            fill = torch.finfo(hidden.dtype).min
+            mask = (1.0 - attention[:, None, None, :].to(hidden.dtype)) * fill
+        *inner, last = self.bert.encoder.layer
+        for layer in inner:
+            hidden = layer(hidden, mask)
+        return _cls_block(last, hidden, mask) if cls_only else last(hidden, mask)
+
+
+def _cls_block(layer: BertLayer, hidden: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """BertLayer's computation for the first position only: [CLS] attends to every position,
+    but no other position's output is computed."""
+    attention = layer.attention.self
+    rows = hidden.shape[0]
+    cls = hidden[:, :1].contiguous()  # a strided view takes a different (rounding) matmul path
+
+    def heads(x: torch.Tensor) -> torch.Tensor:
+        return x.view(rows, x.shape[1], -1, attention.attention_head_size).transpose(1, 2)
+
+    context = F.scaled_dot_product_attention(
+        heads(attention.query(cls)),
+        heads(attention.key(hidden)),
+        heads(attention.value(hidden)),
+        attn_mask=mask,
+        dropout_p=attention.dropout.p if attention.training else 0.0,
+    )
+    attended = layer.attention.output(context.transpose(1, 2).reshape(rows, 1, -1), cls)
+    return layer.output(layer.intermediate(attended), attended)
+
+
+def keep_heads_and_units(layer: BertLayer, heads: list[int], units: list[int]) -> None:
+    """Structurally shrink one block to the listed attention heads and feed-forward units:
+    the linear layers are replaced by smaller ones holding only the kept rows/columns."""
+    attention = layer.attention.self
+    size = attention.attention_head_size
+    dims = torch.tensor([h * size + i for h in heads for i in range(size)], dtype=torch.long)
+    for name in ("query", "key", "value"):
+        setattr(attention, name, prune_linear_layer(getattr(attention, name), dims))
+    layer.attention.output.dense = prune_linear_layer(layer.attention.output.dense, dims, dim=1)
+    attention.num_attention_heads = len(heads)
+    attention.all_head_size = len(dims)
+    kept = torch.tensor(units, dtype=torch.long)
+    layer.intermediate.dense = prune_linear_layer(layer.intermediate.dense, kept)
+    layer.output.dense = prune_linear_layer(layer.output.dense, kept, dim=1)
 
 
 class MaskedCellModel(nn.Module):
@@ -130,7 +197,7 @@ class RecordClassifier(nn.Module):
         )
 
     def forward(self, ids, values, numeric, attention) -> torch.Tensor:
-        return self.classifier(self.encoder(ids, values, numeric, attention)[:, 0])
+        return self.classifier(self.encoder(ids, values, numeric, attention, cls_only=True)[:, 0])
 
 
 def tensors(batch: Encoded) -> tuple[torch.Tensor, ...]:

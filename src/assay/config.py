@@ -235,6 +235,42 @@ class CompressionSpec(_Section):
     gate: CompressionGateSpec = Field(default=CompressionGateSpec(), description="Ship criteria.")
 
 
+DisparityMetric = Literal[
+    "demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference"
+]
+Mitigation = Literal[
+    "none", "demographic_parity", "equalized_odds", "true_positive_rate_parity", "reweighing"
+]
+
+
+class FairnessLimit(_Section):
+    """One fairness gate check: a disparity of one sensitive feature (or of the intersection,
+    named like `sex x race`) against a limit. Ratios must stay at or above it, differences at
+    or below it."""
+
+    feature: str = Field(description="A sensitive feature, or the intersection 'a x b'.")
+    metric: DisparityMetric = Field(description="The Fairlearn disparity measured on test.")
+    limit: float = Field(ge=0, description="Largest difference, or smallest ratio, allowed.")
+
+
+class FairnessSpec(_Section):
+    """The fairness assessment, the mitigation that ships with the model, and its gate."""
+
+    min_group_size: int = Field(
+        default=50, gt=0, description="Groups with fewer test rows are flagged as too small."
+    )
+    bootstrap: int = Field(default=200, gt=0, description="Resamples for disparity intervals.")
+    mitigation: Mitigation = Field(
+        default="none",
+        description="Shipped mitigation: a ThresholdOptimizer constraint, 'reweighing' "
+        "(the student is distilled with group-and-label weights) or 'none'.",
+    )
+    mitigate_on: str | None = Field(
+        default=None, description="Sensitive feature the mitigation uses (default: the first)."
+    )
+    gate: list[FairnessLimit] = Field(default=[], description="Checks every candidate must pass.")
+
+
 class Spec(_Section):
     """A dataset and how assay trains on it."""
 
@@ -259,6 +295,9 @@ class Spec(_Section):
     compression: CompressionSpec = Field(
         default=CompressionSpec(), description="Student distillation, export and quantization."
     )
+    fairness: FairnessSpec = Field(
+        default=FairnessSpec(), description="Fairness assessment, mitigation and gate."
+    )
     train_rows: int | None = Field(
         default=None, gt=0, description="Subsample train rows to this many (quick demos, tests)."
     )
@@ -282,7 +321,23 @@ class Spec(_Section):
             missing = [c for c in self.required_columns if c not in self.source.names]
             if missing:
                 raise ValueError(f"source.names lacks columns: {missing}")
+        self._fairness_names_sensitive_features()
         return self
+
+    def _fairness_names_sensitive_features(self) -> None:
+        fairness, sensitive = self.fairness, self.sensitive_features
+        if fairness.mitigation != "none" and not sensitive:
+            raise ValueError("fairness.mitigation needs sensitive_features")
+        if fairness.mitigate_on is not None and fairness.mitigate_on not in sensitive:
+            raise ValueError(
+                f"fairness.mitigate_on: {fairness.mitigate_on!r} is not a sensitive feature"
+            )
+        known = [*sensitive, " x ".join(sensitive)] if len(sensitive) > 1 else list(sensitive)
+        for limit in fairness.gate:
+            if limit.feature not in known:
+                raise ValueError(
+                    f"fairness.gate: {limit.feature!r} is not a sensitive feature (known: {known})"
+                )
 
     @property
     def feature_columns(self) -> list[str]:

@@ -22,6 +22,8 @@ from assay.compression.predictor import MODEL_FILE, SPEC_FILE, TOKENIZER_DIR, pr
 from assay.compression.scorer import OnnxScorer
 from assay.config import Spec
 from assay.errors import AssayError, ReadError
+from assay.responsible.calibration import apply_temperature
+from assay.responsible.decision import DecisionPolicy, GroupRule, GroupThresholds, Operation
 from tests.conftest import mixed_rows
 
 ROWS = 60
@@ -254,7 +256,8 @@ def test_predict_never_imports_torch(model, rows, tmp_path):
         code = main(["predict", "--model", {str(model)!r}, {str(tmp_path / "rows.parquet")!r},
                      "--out", {str(out)!r}])
         heavy = sorted(m for m in sys.modules if m.split(".")[0] in
-                       {{"torch", "transformers", "peft", "prefect", "mlflow"}})
+                       {{"torch", "transformers", "peft", "prefect", "mlflow", "fairlearn",
+                         "sklearn", "scipy", "matplotlib"}})
         print(code, heavy)
         """
     )
@@ -264,3 +267,52 @@ def test_predict_never_imports_torch(model, rows, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "0 []"
     assert len(pd.read_json(out, lines=True)) == ROWS
+
+
+def _with_policy(model: Path, folder: Path, policy: DecisionPolicy) -> Path:
+    deployed = Path(shutil.copytree(model, folder))
+    policy.save(deployed)
+    return deployed
+
+
+def test_predictor_applies_group_thresholds_and_temperature(model, rows, tmp_path):
+    """red rows always positive, blue never, green at 0.5 of the calibrated probability."""
+    always, never = Operation(">", -1.0), Operation(">", 2.0)
+    rules = GroupThresholds(
+        "colour",
+        "equalized_odds",
+        {
+            "red": GroupRule(1.0, always, never),
+            "blue": GroupRule(0.0, always, never),
+            "green": GroupRule(1.0, Operation(">", 0.5), never),
+        },
+    )
+    policy = DecisionPolicy(temperature=3.0, thresholds=rules)
+    folder = _with_policy(model, tmp_path / "mitigated", policy)
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    assert predict_file(folder, tmp_path / "rows.csv", tmp_path / "out.csv") == ROWS
+    out = _read(tmp_path / "out.csv")
+    logits = OnnxScorer.load(model / MODEL_FILE, model / TOKENIZER_DIR).logits(rows)
+    calibrated = apply_temperature(logits, 3.0)
+    np.testing.assert_allclose(out["probability"], calibrated, rtol=1e-6)
+    colour = rows["colour"].to_numpy()
+    assert (out["prediction"][colour == "red"] == "yes").all()
+    assert (out["prediction"][colour == "blue"] == "no").all()
+    green = colour == "green"
+    expected = np.where(calibrated[green] > 0.5, "yes", "no")
+    assert (out["prediction"][green].to_numpy() == expected).all()
+    assert "review" not in out.columns
+
+
+def test_predictor_flags_rows_for_review_with_a_conformal_policy(model, rows, tmp_path):
+    scores = _expected(model, rows)
+    qhat = float(np.median(np.minimum(scores, 1 - scores)))  # about half the rows are unsure
+    folder = _with_policy(model, tmp_path / "conformal", DecisionPolicy(coverage=0.9, qhat=qhat))
+    rows.to_parquet(tmp_path / "rows.parquet")
+    predict_file(folder, tmp_path / "rows.parquet", tmp_path / "out.parquet")
+    out = _read(tmp_path / "out.parquet")
+    # qhat < 0.5: a class is in the set when its probability is at least 1 - qhat, so a row
+    # sure of neither class gets an empty set
+    unsure = np.minimum(scores, 1 - scores) > qhat
+    np.testing.assert_array_equal(out["review"].to_numpy(), unsure)
+    assert 0 < out["review"].sum() < ROWS

@@ -3,53 +3,10 @@ budget and answer in time? Each check is a plain value; a failure names the chec
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 from assay.config import CompressionGateSpec
+from assay.gates import Check, GateReport
 
 PARITY_TOLERANCE = 1e-4  # fp32 ONNX vs torch, max abs logit difference
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    value: float
-    limit: float
-    rule: str  # ">=" or "<="
-
-    @property
-    def passed(self) -> bool:
-        return self.value >= self.limit if self.rule == ">=" else self.value <= self.limit
-
-    def describe(self) -> str:
-        verdict = "ok" if self.passed else "FAILED"
-        return f"{self.name} {self.value:.6g} (must be {self.rule} {self.limit:.6g}): {verdict}"
-
-
-@dataclass(frozen=True)
-class GateReport:
-    checks: tuple[Check, ...]
-
-    @property
-    def passed(self) -> bool:
-        return all(c.passed for c in self.checks)
-
-    @property
-    def failed(self) -> list[Check]:
-        return [c for c in self.checks if not c.passed]
-
-    @property
-    def reason(self) -> str:
-        if self.passed:
-            return f"passed ({len(self.checks)} checks)"
-        return "compression gate failed: " + "; ".join(c.describe() for c in self.failed)
-
-    def to_dict(self) -> dict:
-        return {
-            "passed": self.passed,
-            "reason": self.reason,
-            "checks": [{**asdict(c), "passed": c.passed} for c in self.checks],
-        }
 
 
 def compression_gate(
@@ -65,6 +22,7 @@ def compression_gate(
 ) -> GateReport:
     """Compare the measurements with the spec's limits (and the fixed export parity)."""
     return GateReport(
+        "compression",
         (
             Check("export parity (max abs logit diff)", parity, PARITY_TOLERANCE, "<="),
             Check("int8 vs fp32 agreement", agreement, limits.min_agreement, ">="),
@@ -76,5 +34,5 @@ def compression_gate(
                 "<=",
             ),
             Check("batch-1 p50 latency ms", latency_ms, limits.max_latency_ms, "<="),
-        )
+        ),
     )

@@ -1,7 +1,9 @@
 """Score a data file with a deployed int8 model, chunk by chunk, without torch.
 
 A deployable model folder holds what scoring needs and nothing more: the resolved spec (how
-files are read, which label value is positive), the record tokenizer and the int8 ONNX model.
+files are read, which label value is positive), the record tokenizer, the int8 ONNX model and,
+when the responsible stage made the folder, the decision policy (calibration temperature,
+fairness mitigation rules, conformal review threshold; see assay.responsible.decision).
 Files of any size are read, scored and written a chunk at a time, so memory stays bounded, and
 the output appears at its name only when complete.
 
@@ -29,6 +31,7 @@ from assay.config import Spec
 from assay.data.atomic import write_atomic
 from assay.data.reader import read_chunks
 from assay.errors import AssayError, ReadError
+from assay.responsible.decision import DecisionPolicy
 
 SPEC_FILE = "spec.json"
 TOKENIZER_DIR = "tokenizer"
@@ -46,10 +49,11 @@ class ModelFolderError(AssayError):
 
 @dataclass(frozen=True)
 class Predictor:
-    """A deployed model: the spec it was trained on and its torch-free scorer."""
+    """A deployed model: the spec it was trained on, its torch-free scorer and its policy."""
 
     spec: Spec
     scorer: OnnxScorer
+    policy: DecisionPolicy
 
     @classmethod
     def load(cls, folder: Path, threads: int = 0) -> Predictor:
@@ -57,22 +61,28 @@ class Predictor:
         return cls(
             _load_spec(folder / SPEC_FILE),
             OnnxScorer.load(folder / MODEL_FILE, folder / TOKENIZER_DIR, threads),
+            DecisionPolicy.load(folder),
         )
 
     def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
-        """The id (when the spec has one), P(positive) and the label predicted at 0.5."""
+        """The id (when the spec has one), calibrated P(positive), the label decided by the
+        policy and, with a conformal policy, whether the row needs human review."""
         probability = self.probabilities(rows)
         label = self.spec.label
         out = {self.spec.id_column: rows[self.spec.id_column]} if self.spec.id_column else {}
         out["probability"] = probability
-        out["prediction"] = np.where(probability >= 0.5, label.positive, label.negative)
+        decided = self.policy.decisions(probability, rows.reset_index(drop=True))
+        out["prediction"] = np.where(decided == 1, label.positive, label.negative)
+        review = self.policy.review(probability)
+        if review is not None:
+            out["review"] = review
         return pd.DataFrame(out).reset_index(drop=True)
 
     def probabilities(self, rows: pd.DataFrame) -> np.ndarray:
-        """P(positive) per row, scored SCORE_BATCH_ROWS rows per onnxruntime run."""
+        """Calibrated P(positive) per row, SCORE_BATCH_ROWS rows per onnxruntime run."""
         runs = range(0, len(rows), SCORE_BATCH_ROWS)
-        scored = [self.scorer.predict_proba(rows.iloc[i : i + SCORE_BATCH_ROWS]) for i in runs]
-        return np.concatenate(scored).astype(np.float64)
+        logits = [self.scorer.logits(rows.iloc[i : i + SCORE_BATCH_ROWS]) for i in runs]
+        return self.policy.probabilities(np.concatenate(logits)).astype(np.float64)
 
     def predict_chunks(self, source: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         """Predictions for `source`, one frame per chunk of input rows, in file order."""

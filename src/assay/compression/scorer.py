@@ -12,6 +12,7 @@ import pandas as pd
 
 from assay.compression.timing import session
 from assay.modeling.tokenizer import RecordTokenizer
+from assay.responsible.calibration import apply_temperature
 
 
 @dataclass
@@ -26,7 +27,9 @@ class OnnxScorer:
         """threads=0 lets onnxruntime use every core."""
         return cls(RecordTokenizer.load(tokenizer), session(model, threads))
 
+    def logits(self, frame: pd.DataFrame) -> np.ndarray:
+        """Two-class logits [rows, 2]."""
+        return self.session.run(["logits"], self.tokenizer.encode(frame).feeds())[0]
+
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        logits = self.session.run(["logits"], self.tokenizer.encode(frame).feeds())[0]
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return shifted[:, 1] / shifted.sum(axis=1)
+        return apply_temperature(self.logits(frame), 1.0)

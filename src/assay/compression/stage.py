@@ -19,13 +19,14 @@ from sklearn.metrics import roc_auc_score
 
 from assay.compression.distill import UNLABELLED, DistillResult, Targets, distill, logits
 from assay.compression.export import export_onnx, max_logit_difference
-from assay.compression.gate import GateReport, compression_gate
+from assay.compression.gate import compression_gate
 from assay.compression.prune import PruningReport, prune_and_recover
 from assay.compression.quantize import quantize
 from assay.compression.scorer import OnnxScorer
 from assay.compression.timing import latency_ms, onnx_runner, session
 from assay.config import Spec
 from assay.data.split import Split
+from assay.gates import GateReport
 from assay.modeling.baseline import labels
 from assay.modeling.encoder import EncoderConfig, RecordClassifier, predict_proba, save_module
 from assay.modeling.loop import seed_everything

@@ -1,0 +1,1 @@
+"""Fairness, calibration, uncertainty and explanations of a candidate model."""

@@ -1,0 +1,137 @@
+"""How a deployed model turns its logits into what the predictor outputs: a calibrated
+probability (temperature scaling), a decision (0.5, or the per-group rules of a fairness
+mitigation) and a flag for human review (split conformal prediction). Everything here is applied
+with numpy and pandas only, so the torch-free predictor needs neither Fairlearn nor scikit-learn.
+
+A rule for a group is Fairlearn's interpolation: with probability p0 apply threshold operation 0,
+otherwise operation 1 (and, where present, with probability p_ignore predict a constant). The
+random draw is a hash of the row's cells, so the same row always gets the same decision."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from assay.responsible.calibration import apply_temperature
+from assay.responsible.conformal import needs_review, prediction_sets
+
+DEFAULT_THRESHOLD = 0.5  # without a mitigation, and for a group the mitigation never saw
+POLICY_FILE = "decision.json"
+
+
+@dataclass(frozen=True)
+class Operation:
+    operator: str  # ">" or "<"
+    threshold: float
+
+    def __call__(self, scores: np.ndarray) -> np.ndarray:
+        return scores > self.threshold if self.operator == ">" else scores < self.threshold
+
+
+@dataclass(frozen=True)
+class GroupRule:
+    p0: float
+    operation0: Operation
+    operation1: Operation
+    p_ignore: float = 0.0
+    constant: float = 0.0
+
+    def positive_probability(self, scores: np.ndarray) -> np.ndarray:
+        mixed = self.p0 * self.operation0(scores) + (1 - self.p0) * self.operation1(scores)
+        return self.p_ignore * self.constant + (1 - self.p_ignore) * mixed
+
+
+@dataclass(frozen=True)
+class GroupThresholds:
+    """Per-group rules over one sensitive feature (the feature must be an input column)."""
+
+    feature: str
+    constraint: str
+    rules: dict[str, GroupRule]
+
+    def positive_probability(self, scores: np.ndarray, groups: pd.Series) -> np.ndarray:
+        """Probability of predicting positive per row; unseen groups use the plain threshold."""
+        keys = groups.astype("string").fillna("missing").to_numpy()
+        out = (scores > DEFAULT_THRESHOLD).astype(np.float64)
+        for group, rule in self.rules.items():
+            rows = keys == group
+            out[rows] = rule.positive_probability(scores[rows])
+        return out
+
+    def decide(self, scores: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
+        """0/1 decisions for the rows of `frame` (which holds the feature column)."""
+        probability = self.positive_probability(scores, frame[self.feature])
+        return (row_draws(frame) < probability).astype(np.int64)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> GroupThresholds:
+        rules = {
+            group: GroupRule(
+                p0=rule["p0"],
+                operation0=Operation(**rule["operation0"]),
+                operation1=Operation(**rule["operation1"]),
+                p_ignore=rule["p_ignore"],
+                constant=rule["constant"],
+            )
+            for group, rule in raw["rules"].items()
+        }
+        return cls(raw["feature"], raw["constraint"], rules)
+
+
+def row_draws(frame: pd.DataFrame) -> np.ndarray:
+    """A uniform [0, 1) number per row, fixed by the row's cells (not by its position or by
+    what else is in the batch): a stable seed for the randomized group rules."""
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
+    return (hashed >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+@dataclass(frozen=True)
+class DecisionPolicy:
+    """What ships beside the model: fitted on held-out rows, applied to every scored row."""
+
+    temperature: float = 1.0
+    thresholds: GroupThresholds | None = None
+    coverage: float | None = None  # conformal target; None: no review flag
+    qhat: float | None = None
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        return apply_temperature(logits, self.temperature)
+
+    def decisions(self, probability: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
+        if self.thresholds is None:
+            return (probability >= DEFAULT_THRESHOLD).astype(np.int64)
+        return self.thresholds.decide(probability, rows)
+
+    def review(self, probability: np.ndarray) -> np.ndarray | None:
+        """True where the conformal prediction set is not a single class."""
+        if self.qhat is None:
+            return None
+        return needs_review(prediction_sets(probability, self.qhat))
+
+    def save(self, folder: Path) -> Path:
+        raw = asdict(self)
+        path = folder / POLICY_FILE
+        path.write_text(json.dumps(raw, indent=2), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, folder: Path) -> DecisionPolicy:
+        """The folder's policy, or the plain one (T=1, threshold 0.5, no review) without it."""
+        path = folder / POLICY_FILE
+        if not path.is_file():
+            return cls()
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        thresholds = raw["thresholds"]
+        return cls(
+            temperature=raw["temperature"],
+            thresholds=GroupThresholds.from_dict(thresholds) if thresholds else None,
+            coverage=raw["coverage"],
+            qhat=raw["qhat"],
+        )

@@ -1,0 +1,118 @@
+"""Fairness assessment: Fairlearn's per-group figures match a hand-worked example, the fast
+bootstrap disparities equal Fairlearn's, small groups are flagged, and the gate names what fails."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from fairlearn.metrics import (
+    demographic_parity_difference,
+    demographic_parity_ratio,
+    equalized_odds_difference,
+)
+
+from assay.config import FairnessLimit
+from assay.responsible.fairness import _disparities, assess, sensitive_columns
+from assay.responsible.gate import fairness_gate
+
+# Two groups of four rows. a: positives predicted 1,0 / negatives 1,0; b: positive 1 / negatives
+# 1,1,0. Scores order a's pairs right 3 times in 4 and b's always.
+Y = np.array([1, 1, 0, 0, 1, 0, 0, 0])
+PRED = np.array([1, 0, 1, 0, 1, 1, 1, 0])
+SCORES = np.array([0.9, 0.4, 0.6, 0.1, 0.8, 0.7, 0.2, 0.3])
+FRAME = pd.DataFrame({"sex": list("aaaabbbb"), "race": list("xyxyxyxy")})
+
+
+def test_group_figures_match_the_hand_computed_example():
+    report = assess(Y, PRED, SCORES, sensitive_columns(FRAME, ["sex"]), min_group_size=5)
+    groups = {g["group"]: g for g in report.feature("sex").groups}
+    expected = {
+        "a": {"count": 4, "selection_rate": 0.5, "true_positive_rate": 0.5,
+              "false_positive_rate": 0.5, "accuracy": 0.5, "roc_auc": 0.75},
+        "b": {"count": 4, "selection_rate": 0.75, "true_positive_rate": 1.0,
+              "false_positive_rate": 2 / 3, "accuracy": 0.5, "roc_auc": 1.0},
+    }  # fmt: skip
+    for group, figures in expected.items():
+        for metric, value in figures.items():
+            assert groups[group][metric] == pytest.approx(value), (group, metric)
+        assert groups[group]["small"]  # 4 rows < min_group_size 5: flagged, still reported
+    sex = report.feature("sex")
+    assert sex.disparity("demographic_parity_difference").value == pytest.approx(0.25)
+    assert sex.disparity("demographic_parity_ratio").value == pytest.approx(2 / 3)
+    assert sex.disparity("equalized_odds_difference").value == pytest.approx(0.5)
+
+
+def test_intersection_is_assessed_beside_each_feature():
+    report = assess(Y, PRED, SCORES, sensitive_columns(FRAME, ["sex", "race"]), min_group_size=1)
+    assert [f.feature for f in report.features] == ["sex", "race", "sex x race"]
+    assert {g["group"] for g in report.feature("sex x race").groups} == {
+        "a x x",
+        "a x y",
+        "b x x",
+        "b x y",
+    }
+    assert not any(g["small"] for g in report.feature("sex").groups)
+
+
+def test_bootstrap_disparities_equal_fairlearns_definitions():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        n = 300
+        y, pred = rng.integers(0, 2, n), rng.integers(0, 2, n)
+        groups = pd.Series(rng.choice(["p", "q", "r"], n, p=[0.6, 0.3, 0.1]))
+        codes, uniques = pd.factorize(groups)
+        ours = _disparities(y, pred, codes, len(uniques))
+        theirs = [
+            demographic_parity_difference(y, pred, sensitive_features=groups),
+            demographic_parity_ratio(y, pred, sensitive_features=groups),
+            equalized_odds_difference(y, pred, sensitive_features=groups),
+        ]
+        np.testing.assert_allclose(ours, theirs, atol=1e-12)
+
+
+def test_intervals_bracket_the_estimate():
+    rng = np.random.default_rng(1)
+    n = 4000
+    frame = pd.DataFrame({"sex": rng.choice(["f", "m"], n)})
+    y = rng.integers(0, 2, n)
+    pred = np.where(frame["sex"] == "m", rng.random(n) < 0.6, rng.random(n) < 0.3).astype(int)
+    report = assess(
+        y, pred, pred.astype(float), sensitive_columns(frame, ["sex"]), min_group_size=30
+    )
+    for d in report.feature("sex").disparities:
+        assert d.low <= d.value <= d.high and d.high - d.low < 0.1
+
+
+def test_gate_fails_on_a_biased_model_and_names_feature_metric_value_and_limit():
+    rng = np.random.default_rng(2)
+    n = 2000
+    frame = pd.DataFrame({"sex": rng.choice(["Female", "Male"], n)})
+    y = rng.integers(0, 2, n)
+    biased = ((frame["sex"] == "Male") | (y == 1) & (rng.random(n) < 0.5)).to_numpy(dtype=int)
+    report = assess(
+        y, biased, biased.astype(float), sensitive_columns(frame, ["sex"]), min_group_size=30
+    )
+    limits = [
+        FairnessLimit(feature="sex", metric="equalized_odds_difference", limit=0.05),
+        FairnessLimit(feature="sex", metric="demographic_parity_ratio", limit=0.8),
+    ]
+    gate = fairness_gate(limits, report)
+    assert not gate.passed and len(gate.failed) == 2
+    eo = report.feature("sex").disparity("equalized_odds_difference").value
+    assert f"equalized_odds_difference on sex {eo:.6g} (must be <= 0.05): FAILED" in gate.reason
+    assert "demographic_parity_ratio on sex" in gate.reason and "(must be >= 0.8)" in gate.reason
+    assert gate.reason.startswith("fairness gate failed: ")
+
+
+def test_gate_passes_a_model_that_ignores_the_group():
+    rng = np.random.default_rng(3)
+    n = 4000
+    frame = pd.DataFrame({"sex": rng.choice(["Female", "Male"], n)})
+    y = rng.integers(0, 2, n)
+    fair = np.where(rng.random(n) < 0.9, y, 1 - y)
+    report = assess(
+        y, fair, fair.astype(float), sensitive_columns(frame, ["sex"]), min_group_size=30
+    )
+    limit = FairnessLimit(feature="sex", metric="equalized_odds_difference", limit=0.05)
+    assert fairness_gate([limit], report).passed

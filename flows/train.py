@@ -1,5 +1,6 @@
 """Train flow: snapshot -> data gate -> split -> baseline | pretrain -> fine-tune -> compress
-(distill, ONNX, int8, gate) -> evaluation -> MLflow. Fairness and registration come next."""
+(distill, prune, ONNX, int8, gate) -> responsible (calibration, conformal review, mitigation,
+fairness gate, explanations) | evaluation -> MLflow. Registration comes next."""
 
 from __future__ import annotations
 
@@ -45,16 +46,29 @@ def train(spec_path: str, home: str | None = None, profile: str | None = None) -
     fitted, tuned = states["baseline"].result(), states["fine-tune"].result()
     states["compress"] = t.compress(key["compress"], where, data, spec, tuned, return_state=True)
     compressed = states["compress"].result()
+    assessing = t.responsible.submit(key["responsible"], where, data, spec, compressed)
     scores = {
         "teacher": tuned.test_scores,
         "student_int8": compressed.test_scores,
         "baseline": fitted.test_scores,
     }
     metrics = t.evaluate(data, spec, scores)
+    responsible = assessing.result()
+    states["responsible"] = assessing.state
 
     # Load: one MLflow run per snapshot and code version
     run_id, reused = t.log_mlflow(
-        snap.fingerprint, where, spec, data, metrics, gate, fitted, pretrained, tuned, compressed
+        snap.fingerprint,
+        where,
+        spec,
+        data,
+        metrics,
+        gate,
+        fitted,
+        pretrained,
+        tuned,
+        compressed,
+        responsible,
     )
     result = TrainResult(
         spec=spec.name,
@@ -68,10 +82,12 @@ def train(spec_path: str, home: str | None = None, profile: str | None = None) -
         gate_report=gate.report_html,
         compression_gate=compressed.gate["reason"],
         pruning=compressed.pruning["summary"] if compressed.pruning else "off",
-        student=compressed.folder,
+        fairness_gate=responsible.gate["reason"],
+        student=responsible.folder,
         run_dir=str(where.run_dir(snap.fingerprint)),
     )
     t.publish_run_summary(result.summary())
-    if not compressed.passed:
-        raise GateFailed(f"{compressed.gate['reason']} (evidence in MLflow run {run_id})")
+    failed = [o.gate["reason"] for o in (compressed, responsible) if not o.passed]
+    if failed:
+        raise GateFailed(f"{'; '.join(failed)} (evidence in MLflow run {run_id})")
     return result

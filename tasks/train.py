@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 from prefect import task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_image_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 
 from assay import training
 from assay.compression.stage import CompressionOutcome, compress_stage
@@ -18,6 +22,9 @@ from assay.home import Home
 from assay.modeling import teacher
 from assay.provenance import code_digest, git_commit, package_versions
 from assay.registry.tracking import DatasetInput, find_run, log_run
+from assay.responsible.fairness import FairnessReport
+from assay.responsible.plots import png_data_url
+from assay.responsible.stage import ResponsibleOutcome, responsible_stage
 from assay.validation.suite import gx
 from tasks.ingest import publish_validation
 from tasks.policy import BY_FINGERPRINT, IO_RETRIES, RETRIES, UNCACHED
@@ -89,6 +96,63 @@ def compress(
     return outcome
 
 
+@task(name="responsible", cache_policy=BY_FINGERPRINT, **RETRIES)
+def responsible(
+    fingerprint: str, home: Home, data: Split, spec: Spec, compressed: CompressionOutcome
+) -> ResponsibleOutcome:
+    """Cached per (batches, every training section, fairness/uncertainty/explanation settings,
+    code). Publishes the fairness, mitigation, calibration and explanation evidence."""
+    outcome = responsible_stage(
+        data, spec, Path(compressed.folder), home.stage_dir("responsible", fingerprint)
+    )
+    publish_responsible(outcome)
+    return outcome
+
+
+def publish_responsible(outcome: ResponsibleOutcome) -> None:
+    """Tables and plots an operator reads in the Prefect UI without opening any file."""
+    fairness = FairnessReport.from_dict(outcome.fairness)
+    create_table_artifact(
+        key="fairness-gate",
+        table=outcome.gate["checks"] or [{"check": "none configured"}],
+        description=f"**Fairness gate**: {outcome.gate['reason']}; shipped mitigation: "
+        f"`{outcome.mitigation}`",
+    )
+    create_table_artifact(
+        key="fairness-disparities",
+        table=fairness.disparity_table(),
+        description="Disparities of the shipped decisions on the test split (bootstrap 95% CI)",
+    )
+    create_table_artifact(
+        key="mitigation-tradeoff",
+        table=[
+            {k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()}
+            for r in outcome.tradeoff
+        ],
+        description="Each mitigation option on the test split",
+    )
+    calibration, conformal = outcome.calibration, outcome.conformal
+    top = list(outcome.importance.items())[:5]
+    create_markdown_artifact(
+        key="calibration-uncertainty-explanations",
+        markdown="\n".join(
+            [
+                f"**Calibration**: temperature {calibration['temperature']:.3f}, ECE "
+                f"{calibration['ece_before']:.4f} -> {calibration['ece_after']:.4f} (test)",
+                "",
+                f"**Conformal review**: target coverage {conformal['target_coverage']:.2f}, "
+                f"empirical {conformal['empirical_coverage']:.4f}; "
+                f"{100 * conformal['review_share']:.1f}% of test rows flagged for review",
+                "",
+                "**Most important features** (occlusion): "
+                + ", ".join(f"{name} {value:.4f}" for name, value in top),
+            ]
+        ),
+    )
+    for name, path in outcome.plots.items():
+        create_image_artifact(image_url=png_data_url(Path(path)), key=f"plot-{name}".lower())
+
+
 @task(name="evaluate", **IO_RETRIES)
 def evaluate(data: Split, spec: Spec, score_paths: dict[str, str]) -> dict[str, dict[str, float]]:
     """Teacher and baseline side by side on the test split, as a table in the Prefect UI."""
@@ -116,9 +180,15 @@ def log_mlflow(
     pretrained: teacher.PretrainOutcome,
     tuned: teacher.TeacherOutcome,
     compressed: CompressionOutcome,
+    responsible: ResponsibleOutcome,
 ) -> tuple[str, bool]:
-    """One MLflow run per (snapshot, code): a rerun on unchanged data finds it, logs nothing."""
-    identity = {"assay.fingerprint": fingerprint, "assay.code": code_digest()}
+    """One MLflow run per (snapshot, spec, code): a rerun on unchanged data and settings finds
+    it and logs nothing."""
+    identity = {
+        "assay.fingerprint": fingerprint,
+        "assay.code": code_digest(),
+        "assay.spec_digest": spec.digest(),
+    }
     experiment = f"assay-{spec.name}"
     existing = find_run(home, experiment, identity)
     if existing is not None:
@@ -164,6 +234,7 @@ def log_mlflow(
                 for k, v in (compressed.pruning or {}).items()
                 if isinstance(v, int | float)
             },
+            **responsible_metrics(responsible),
         },
         curves=curves,
         tags={
@@ -173,6 +244,8 @@ def log_mlflow(
             "assay.profile": spec.profile,
             "assay.gate.data": "passed" if gate.passed else "failed",
             "assay.gate.compression": "passed" if compressed.passed else "failed",
+            "assay.gate.fairness": "passed" if responsible.passed else "failed",
+            "assay.mitigation": responsible.mitigation,
         },
         datasets=[
             DatasetInput(
@@ -189,9 +262,27 @@ def log_mlflow(
             ("baseline", Path(fitted.model_dir)),
             ("teacher", Path(tuned.folder)),
             ("student", Path(compressed.folder)),
+            ("responsible", Path(responsible.folder)),
         ],
     )
     return run_id, False
+
+
+def responsible_metrics(outcome: ResponsibleOutcome) -> dict[str, float]:
+    """Calibration, conformal, disparity (with interval) and importance figures, flat."""
+    out = {f"calibration.{k}": v for k, v in outcome.calibration.items()}
+    out |= {f"conformal.{k}": v for k, v in outcome.conformal.items()}
+    for d in FairnessReport.from_dict(outcome.fairness).features:
+        feature = d.feature.replace(" x ", "_x_")
+        for disparity in d.disparities:
+            name = f"fairness.{feature}.{disparity.metric}"
+            out |= {
+                name: disparity.value,
+                f"{name}_low": disparity.low,
+                f"{name}_high": disparity.high,
+            }
+    out |= {f"importance.{k}": v for k, v in outcome.importance.items()}
+    return out
 
 
 @task(name="publish-run-summary", **IO_RETRIES)

@@ -228,6 +228,11 @@ class CompressionSpec(_Section):
         default=0.7, ge=0, le=1, description="Weight of the teacher's soft labels vs true labels."
     )
     pruning: PruningSpec = Field(default=PruningSpec(), description="Heads and units removed.")
+    reweigh_on: str | None = Field(
+        default=None,
+        description="Distil with reweighing by this sensitive feature and the label "
+        "(Kamiran & Calders: weights make group and label independent); None: unweighted.",
+    )
     quantization: Literal["dynamic", "static"] = Field(
         default="dynamic", description="int8 method: dynamic, or static QDQ with calibration."
     )
@@ -238,9 +243,7 @@ class CompressionSpec(_Section):
 DisparityMetric = Literal[
     "demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference"
 ]
-Mitigation = Literal[
-    "none", "demographic_parity", "equalized_odds", "true_positive_rate_parity", "reweighing"
-]
+Mitigation = Literal["none", "demographic_parity", "equalized_odds", "true_positive_rate_parity"]
 
 
 class FairnessLimit(_Section):
@@ -262,13 +265,30 @@ class FairnessSpec(_Section):
     bootstrap: int = Field(default=200, gt=0, description="Resamples for disparity intervals.")
     mitigation: Mitigation = Field(
         default="none",
-        description="Shipped mitigation: a ThresholdOptimizer constraint, 'reweighing' "
-        "(the student is distilled with group-and-label weights) or 'none'.",
+        description="Post-processing that ships with the model: per-group thresholds from "
+        "Fairlearn's ThresholdOptimizer under this constraint, or 'none' (threshold 0.5). "
+        "Reweighing is a training choice: compression.reweigh_on.",
     )
     mitigate_on: str | None = Field(
         default=None, description="Sensitive feature the mitigation uses (default: the first)."
     )
     gate: list[FairnessLimit] = Field(default=[], description="Checks every candidate must pass.")
+
+
+class UncertaintySpec(_Section):
+    """Split conformal prediction: rows whose prediction set is not one class go to review."""
+
+    coverage: float = Field(
+        default=0.9, gt=0, lt=1, description="Target share of prediction sets holding the truth."
+    )
+
+
+class ExplanationSpec(_Section):
+    """Occlusion attributions on the shipped int8 model."""
+
+    rows: int = Field(default=2000, gt=0, description="Test rows explained (a seeded sample).")
+    top: int = Field(default=5, gt=0, description="Most important features in the report.")
+    examples: int = Field(default=3, gt=0, description="Rows explained one by one in the report.")
 
 
 class Spec(_Section):
@@ -297,6 +317,12 @@ class Spec(_Section):
     )
     fairness: FairnessSpec = Field(
         default=FairnessSpec(), description="Fairness assessment, mitigation and gate."
+    )
+    uncertainty: UncertaintySpec = Field(
+        default=UncertaintySpec(), description="Conformal prediction sets and review flags."
+    )
+    explanations: ExplanationSpec = Field(
+        default=ExplanationSpec(), description="Feature attributions in the report."
     )
     train_rows: int | None = Field(
         default=None, gt=0, description="Subsample train rows to this many (quick demos, tests)."
@@ -328,6 +354,9 @@ class Spec(_Section):
         fairness, sensitive = self.fairness, self.sensitive_features
         if fairness.mitigation != "none" and not sensitive:
             raise ValueError("fairness.mitigation needs sensitive_features")
+        reweigh_on = self.compression.reweigh_on
+        if reweigh_on is not None and reweigh_on not in sensitive:
+            raise ValueError(f"compression.reweigh_on: {reweigh_on!r} is not a sensitive feature")
         if fairness.mitigate_on is not None and fairness.mitigate_on not in sensitive:
             raise ValueError(
                 f"fairness.mitigate_on: {fairness.mitigate_on!r} is not a sensitive feature"

@@ -30,6 +30,10 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "pretrain": ("train_rows", "model", "pretrain"),
     "fine-tune": ("train_rows", "model", "pretrain", "finetune"),
     "compress": ("train_rows", "model", "pretrain", "finetune", "compression"),
+    "responsible": (
+        *("train_rows", "model", "pretrain", "finetune", "compression"),
+        *("sensitive_features", "fairness", "uncertainty", "explanations"),
+    ),
 }
 
 
@@ -111,6 +115,7 @@ class TrainResult:
     gate_report: str
     compression_gate: str
     pruning: str
+    fairness_gate: str
     student: str
     run_dir: str
 
@@ -138,7 +143,9 @@ class TrainResult:
             f"- Data gate report: `{self.gate_report}`",
             f"- Compression gate: {self.compression_gate}",
             f"- Student pruning: {self.pruning}",
-            f"- Deployable int8 student: `{self.student}` (`assay predict --model` takes it)",
+            f"- Fairness gate: {self.fairness_gate}",
+            f"- Deployable int8 student with its decision policy: `{self.student}` "
+            "(`assay predict --model` takes it)",
             f"- Run files: `{self.run_dir}`",
         ]
         return "\n".join(lines)

@@ -40,3 +40,16 @@ def test_student_learns_the_teachers_rule_from_soft_labels(exported, mixed_spec)
     assert np.mean(teacher == y_test) > 0.9
     assert np.mean(learned == teacher) > 0.9
     assert result.history["valid_auc"][result.best_epoch - 1] == max(result.history["valid_auc"])
+
+
+def test_weights_make_the_loss_a_weighted_mean():
+    torch.manual_seed(0)
+    student, teacher = torch.randn(6, 2), torch.randn(6, 2)
+    labels = torch.tensor([1, 0, UNLABELLED, 1, 0, UNLABELLED])
+    ones = distillation_loss(student, teacher, labels, 2.0, 0.7, torch.ones(6))
+    assert torch.isclose(ones, distillation_loss(student, teacher, labels, 2.0, 0.7))
+    # doubling the weight of row 0 is the same as listing row 0 twice
+    doubled = torch.tensor([2.0, 1, 1, 1, 1, 1])
+    again = torch.cat([student[:1], student]), torch.cat([teacher[:1], teacher])
+    repeated = distillation_loss(*again, torch.cat([labels[:1], labels]), 2.0, 0.7)
+    assert torch.isclose(distillation_loss(student, teacher, labels, 2.0, 0.7, doubled), repeated)

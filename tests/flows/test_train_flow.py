@@ -95,8 +95,24 @@ def test_mlflow_run_holds_params_datasets_and_artifacts(first_run):
         "student/pruning.json",
         "student/unpruned",
     } <= student
-    pruned = run.data.metrics
-    assert pruned["pruning.params_after"] < pruned["pruning.params_before"]
+    logged = run.data.metrics
+    assert logged["pruning.params_after"] < logged["pruning.params_before"]
+    assert run.data.tags["assay.gate.fairness"] == "passed"
+    assert run.data.tags["assay.mitigation"] == "equalized_odds"
+    assert logged["calibration.ece_after"] <= 0.05
+    assert abs(logged["conformal.empirical_coverage"] - 0.9) <= 0.03
+    eo = logged["fairness.sex.equalized_odds_difference"]
+    assert logged["fairness.sex.equalized_odds_difference_low"] <= eo <= 0.1
+    assert "fairness.sex_x_race.demographic_parity_difference" in logged
+    shipped = {a.path for a in client.list_artifacts(run.info.run_id, "responsible")}
+    assert {
+        "responsible/decision.json",
+        "responsible/model.int8.onnx",
+        "responsible/reliability.png",
+        "responsible/mitigation-tradeoff.png",
+        "responsible/importance.png",
+        "responsible/groups-sex.png",
+    } <= shipped
     teacher = {a.path for a in client.list_artifacts(run.info.run_id, "teacher")}
     assert {"teacher/teacher.safetensors", "teacher/adapter", "teacher/tokenizer"} <= teacher
     assert str(home.root) in run.info.artifact_uri
@@ -111,6 +127,7 @@ def test_output_tells_the_user_where_to_look(first_run):
     assert set(metrics["test"]) == {"teacher", "student_int8", "baseline"}
     assert "Compression gate: passed (5 checks)" in output
     assert "Student pruning: heads 2->1, feed-forward units 64->32" in output
+    assert "Fairness gate: passed (1 checks)" in output
 
 
 def test_second_run_reuses_cached_stages_and_logs_nothing_new(first_run):
@@ -118,10 +135,11 @@ def test_second_run_reuses_cached_stages_and_logs_nothing_new(first_run):
     state = train(str(ADULT_SPEC), str(home.root), "quick", return_state=True)
     result = state.result()
     assert result.reused_run
-    assert result.cached == ["baseline", "pretrain", "fine-tune", "compress"]
-    assert "Cached stages reused: baseline, pretrain, fine-tune, compress" in result.summary()
+    stages = ["baseline", "pretrain", "fine-tune", "compress", "responsible"]
+    assert result.cached == stages
+    assert f"Cached stages reused: {', '.join(stages)}" in result.summary()
     runs = task_runs(state)
-    for name in ("fit-baseline", "data-gate", "pretrain", "fine-tune", "compress"):
+    for name in ("fit-baseline", "data-gate", "pretrain", "fine-tune", "compress", "responsible"):
         assert runs[name].state.name == "Cached", name
     assert len(_runs(home)) == 1
 
@@ -149,3 +167,26 @@ def test_empty_store_fails_fast_without_retrying(tmp_path):
     with pytest.raises(GateFailed, match="no accepted batches"):
         state.result()
     assert task_runs(state)["take-snapshot"].run_count == 1
+
+
+def test_a_failing_fairness_limit_fails_the_run_and_names_it(first_run, tmp_path):
+    """Only the responsible stage reruns (its settings changed); the run is logged, failed."""
+    home, _ = first_run
+    spec = yaml.safe_load(ADULT_SPEC.read_text())
+    spec["expectations"] = str((ADULT_SPEC.parent / spec["expectations"]).resolve())
+    spec["bundled"] = []
+    spec["profiles"]["quick"]["fairness"]["gate"] = [
+        {"feature": "sex", "metric": "equalized_odds_difference", "limit": 0.0}
+    ]
+    (tmp_path / "strict.yaml").write_text(yaml.safe_dump(spec))
+    before = len(_runs(home))
+    with pytest.raises(
+        GateFailed,
+        match=r"fairness gate failed: equalized_odds_difference on sex [0-9.e-]+ "
+        r"\(must be <= 0\): FAILED",
+    ):
+        train(str(tmp_path / "strict.yaml"), str(home.root), "quick")
+    runs = _runs(home)
+    assert len(runs) == before + 1
+    newest = max(runs, key=lambda r: r.info.start_time)
+    assert newest.data.tags["assay.gate.fairness"] == "failed"

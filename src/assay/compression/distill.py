@@ -34,22 +34,28 @@ def distillation_loss(
     labels: torch.Tensor,
     temperature: float,
     soft_weight: float,
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """soft_weight * T² * KL(teacher_T || student_T) + (1 - soft_weight) * CE on labelled rows.
-    T² keeps the soft term's gradient scale independent of the temperature (Hinton et al.)."""
-    soft = F.kl_div(
-        F.log_softmax(student_logits / temperature, dim=-1),
-        F.log_softmax(teacher_logits / temperature, dim=-1),
-        log_target=True,
-        reduction="batchmean",
-    ) * (temperature**2)
+    T² keeps the soft term's gradient scale independent of the temperature (Hinton et al.).
+    With `weights` (one per row, e.g. fairness reweighing) both terms are weighted means."""
+    log_student = F.log_softmax(student_logits / temperature, dim=-1)
+    log_teacher = F.log_softmax(teacher_logits / temperature, dim=-1)
     labelled = labels != UNLABELLED
-    hard = (
-        F.cross_entropy(student_logits[labelled], labels[labelled])
-        if labelled.any()
-        else student_logits.sum() * 0
-    )
-    return soft_weight * soft + (1 - soft_weight) * hard
+    if weights is None:
+        soft = F.kl_div(log_student, log_teacher, log_target=True, reduction="batchmean")
+        hard = (
+            F.cross_entropy(student_logits[labelled], labels[labelled])
+            if labelled.any()
+            else student_logits.sum() * 0
+        )
+    else:
+        per_row = F.kl_div(log_student, log_teacher, log_target=True, reduction="none").sum(-1)
+        soft = (per_row * weights).sum() / weights.sum()
+        ce = F.cross_entropy(student_logits[labelled], labels[labelled], reduction="none")
+        kept = weights[labelled]
+        hard = (ce * kept).sum() / kept.sum() if labelled.any() else student_logits.sum() * 0
+    return soft_weight * (soft * (temperature**2)) + (1 - soft_weight) * hard
 
 
 @dataclass(frozen=True)
@@ -62,10 +68,16 @@ class Targets:
     labels: torch.Tensor
     temperature: float
     soft_weight: float
+    weights: torch.Tensor | None = None  # per pool row; None: every row counts the same
 
     @classmethod
     def of(
-        cls, pool: Encoded, teacher_logits: np.ndarray, labels: np.ndarray, spec: CompressionSpec
+        cls,
+        pool: Encoded,
+        teacher_logits: np.ndarray,
+        labels: np.ndarray,
+        spec: CompressionSpec,
+        weights: np.ndarray | None = None,
     ) -> Targets:
         return cls(
             pool,
@@ -73,6 +85,7 @@ class Targets:
             torch.from_numpy(labels.astype(np.int64)),
             spec.temperature,
             spec.soft_weight,
+            None if weights is None else torch.from_numpy(weights.astype(np.float32)),
         )
 
     def loss(self, student: RecordClassifier, index: np.ndarray) -> torch.Tensor:
@@ -83,6 +96,7 @@ class Targets:
             self.labels[index],
             self.temperature,
             self.soft_weight,
+            None if self.weights is None else self.weights[index],
         )
 
 

@@ -32,6 +32,7 @@ from assay.modeling.encoder import EncoderConfig, RecordClassifier, predict_prob
 from assay.modeling.loop import seed_everything
 from assay.modeling.teacher import TEACHER_SCORES, Teacher, training_rows
 from assay.modeling.tokenizer import Encoded
+from assay.responsible.mitigation import reweighing
 
 UNPRUNED = "unpruned"  # subfolder: the distilled student before pruning (evidence, benchmark)
 
@@ -83,7 +84,11 @@ def _distill_and_prune(
     pool = pd.concat([train, split.unlabelled], ignore_index=True)
     hard = np.concatenate([labels(train, spec), np.full(len(split.unlabelled), UNLABELLED)])
     encoded_pool = tokenizer.encode(pool)
-    targets = Targets.of(encoded_pool, logits(teacher.model, encoded_pool), hard, settings)
+    weights = None
+    if settings.reweigh_on is not None:
+        by_group = reweighing(labels(train, spec), train[settings.reweigh_on])
+        weights = np.concatenate([by_group, np.ones(len(split.unlabelled))])
+    targets = Targets.of(encoded_pool, logits(teacher.model, encoded_pool), hard, settings, weights)
     valid, y_valid = tokenizer.encode(split.valid), labels(split.valid, spec)
     config = student_config(teacher.model.encoder.config, spec)
     seed_everything(seed)

@@ -86,13 +86,9 @@ def reliability_diagram(
 ) -> Path:
     """Observed frequency against mean predicted probability per bin, before and after scaling,
     as a PNG a reviewer can read without running anything."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from assay.responsible.plots import new_axes
 
-    # A bare Figure on an Agg canvas leaves pyplot's global state (and backend) untouched.
-    figure = Figure(figsize=(5, 5))
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
+    figure, axes = new_axes(5, 5)
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
     for name, p in (("before", p_before), ("after", p_after)):
         _, mean_p, mean_y = _bin_stats(np.asarray(p, float), np.asarray(y, float), bins)

@@ -130,17 +130,11 @@ def _plain(value: object) -> int | float | str | None:
 
 
 def importance_plot(importance: pd.Series, path: Path, top: int = 10) -> Path:
-    """A PNG of the `top` features as horizontal bars, the most important at the top.
-
-    Drawn on a bare Figure with an Agg canvas instead of pyplot: no global figure registry to
-    leak into, nothing left to close, and no display backend needed on a server."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    """A PNG of the `top` features as horizontal bars, the most important at the top."""
+    from assay.responsible.plots import new_axes
 
     shown = importance.nlargest(top).iloc[::-1]  # barh draws the first bar at the bottom
-    figure = Figure(figsize=(6.0, 1.2 + 0.35 * len(shown)))
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
+    figure, axes = new_axes(6.0, 1.2 + 0.35 * len(shown))
     axes.barh([str(name) for name in shown.index], shown.to_numpy())
     axes.set_xlabel("mean |change in positive-class probability| when the feature is missing")
     axes.set_title("Feature importance by occlusion")

@@ -66,6 +66,14 @@ class FairnessReport:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, raw: dict) -> FairnessReport:
+        features = [
+            FeatureAssessment(f["feature"], f["groups"], [Disparity(**d) for d in f["disparities"]])
+            for f in raw["features"]
+        ]
+        return cls(features, raw["min_group_size"])
+
     def disparity_table(self) -> list[dict]:
         """One row per (feature, disparity): what the Prefect artifact and the card show."""
         return [

@@ -65,6 +65,10 @@ def main(spec_path: str, profile: str | None = None) -> int:
             "training": best["training"],
             eo: round(best[eo], 4),
             "accuracy_cost_points": round(100 * (baseline["accuracy"] - best["accuracy"]), 2),
+            # the same cost in expectation over the rules' random choices (as drawn: above)
+            "expected_accuracy_cost_points": round(
+                100 * (baseline["accuracy"] - best["expected_accuracy"]), 2
+            ),
         },
         "calibration": {k: round(v, 4) for k, v in main_outcome.calibration.items()},
         "conformal": {k: round(v, 4) for k, v in main_outcome.conformal.items()},

@@ -83,6 +83,7 @@ def train(spec_path: str, home: str | None = None, profile: str | None = None) -
         compression_gate=compressed.gate["reason"],
         pruning=compressed.pruning["summary"] if compressed.pruning else "off",
         fairness_gate=responsible.gate["reason"],
+        shipped=responsible.summary(),
         student=responsible.folder,
         run_dir=str(where.run_dir(snap.fingerprint)),
     )

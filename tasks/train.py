@@ -146,6 +146,16 @@ def publish_responsible(outcome: ResponsibleOutcome) -> None:
                 "",
                 "**Most important features** (occlusion): "
                 + ", ".join(f"{name} {value:.4f}" for name, value in top),
+                "",
+                "**Example explanations** (change in probability when the cell is missing):",
+                *(
+                    f"- row {e['row']}, probability {e['probability']:.3f}: "
+                    + ", ".join(
+                        f"{f['feature']}={f['value']} ({f['attribution']:+.3f})"
+                        for f in e["features"]
+                    )
+                    for e in outcome.examples
+                ),
             ]
         ),
     )

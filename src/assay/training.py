@@ -116,6 +116,7 @@ class TrainResult:
     compression_gate: str
     pruning: str
     fairness_gate: str
+    shipped: str
     student: str
     run_dir: str
 
@@ -144,6 +145,7 @@ class TrainResult:
             f"- Compression gate: {self.compression_gate}",
             f"- Student pruning: {self.pruning}",
             f"- Fairness gate: {self.fairness_gate}",
+            f"- Shipped decisions: {self.shipped}",
             f"- Deployable int8 student with its decision policy: `{self.student}` "
             "(`assay predict --model` takes it)",
             f"- Run files: `{self.run_dir}`",

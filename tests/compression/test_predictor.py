@@ -316,3 +316,20 @@ def test_predictor_flags_rows_for_review_with_a_conformal_policy(model, rows, tm
     unsure = np.minimum(scores, 1 - scores) > qhat
     np.testing.assert_array_equal(out["review"].to_numpy(), unsure)
     assert 0 < out["review"].sum() < ROWS
+
+
+def test_extra_columns_do_not_change_mitigated_decisions(model, rows, tmp_path):
+    """The randomized group rules draw from the row's features, not from an id or label."""
+    half = GroupRule(0.5, Operation(">", -1.0), Operation(">", 2.0))  # a coin flip per row
+    rules = GroupThresholds(
+        "colour", "equalized_odds", dict.fromkeys(["red", "blue", "green"], half)
+    )
+    folder = _with_policy(model, tmp_path / "coin", DecisionPolicy(thresholds=rules))
+    rows.to_csv(tmp_path / "bare.csv", index=False)
+    extra = rows.assign(y="yes", rid=[f"r{i}" for i in range(ROWS)])
+    extra.to_csv(tmp_path / "extra.csv", index=False)
+    predict_file(folder, tmp_path / "bare.csv", tmp_path / "bare-out.csv")
+    predict_file(folder, tmp_path / "extra.csv", tmp_path / "extra-out.csv")
+    bare, with_extra = _read(tmp_path / "bare-out.csv"), _read(tmp_path / "extra-out.csv")
+    assert (bare["prediction"] == with_extra["prediction"]).all()
+    assert 0 < (bare["prediction"] == "yes").sum() < ROWS

@@ -3,6 +3,8 @@ bootstrap disparities equal Fairlearn's, small groups are flagged, and the gate 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -36,7 +38,8 @@ def test_group_figures_match_the_hand_computed_example():
     for group, figures in expected.items():
         for metric, value in figures.items():
             assert groups[group][metric] == pytest.approx(value), (group, metric)
-        assert groups[group]["small"]  # 4 rows < min_group_size 5: flagged, still reported
+        assert groups[group]["small"] is True  # 4 rows < min_group_size 5: flagged, still there
+    assert json.loads(json.dumps(report.to_dict())) == report.to_dict()
     sex = report.feature("sex")
     assert sex.disparity("demographic_parity_difference").value == pytest.approx(0.25)
     assert sex.disparity("demographic_parity_ratio").value == pytest.approx(2 / 3)
@@ -116,3 +119,29 @@ def test_gate_passes_a_model_that_ignores_the_group():
     )
     limit = FairnessLimit(feature="sex", metric="equalized_odds_difference", limit=0.05)
     assert fairness_gate([limit], report).passed
+
+
+def test_gate_fails_a_trained_model_that_learned_the_group():
+    """A logistic regression trained where the historical label favours one group learns to
+    use `sex`; its decisions fail an equalized-odds limit and the gate names the metric."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(4)
+    n = 4000
+    male = rng.random(n) < 0.6
+    skill = rng.normal(size=n)
+    y = (skill + 1.5 * male + rng.normal(0, 0.5, n) > 1.0).astype(int)  # biased history
+    features = np.column_stack([skill, male])
+    model = LogisticRegression().fit(features, y)
+    assert model.coef_[0, 1] > 1  # it relies on the group
+    truth = (skill + rng.normal(0, 0.5, n) > 0.4).astype(int)  # what merit alone would give
+    decided = model.predict(features)
+    frame = pd.DataFrame({"sex": np.where(male, "Male", "Female")})
+    report = assess(
+        truth, decided, model.predict_proba(features)[:, 1], sensitive_columns(frame, ["sex"]),
+        min_group_size=30,
+    )  # fmt: skip
+    limit = FairnessLimit(feature="sex", metric="equalized_odds_difference", limit=0.05)
+    gate = fairness_gate([limit], report)
+    assert not gate.passed
+    assert gate.reason.startswith("fairness gate failed: equalized_odds_difference on sex ")

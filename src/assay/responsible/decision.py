@@ -62,16 +62,15 @@ class GroupThresholds:
             out[rows] = rule.positive_probability(scores[rows])
         return out
 
-    def decide(self, scores: np.ndarray, frame: pd.DataFrame) -> np.ndarray:
-        """0/1 decisions for the rows of `frame` (which holds the feature column)."""
-        probability = self.positive_probability(scores, frame[self.feature])
-        return (row_draws(frame) < probability).astype(np.int64)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def decide(self, scores: np.ndarray, features: pd.DataFrame) -> np.ndarray:
+        """0/1 decisions for rows given by their feature columns only (the row's random draw
+        hashes them: an id or label column beside them must not change a decision)."""
+        probability = self.positive_probability(scores, features[self.feature])
+        return (row_draws(features) < probability).astype(np.int64)
 
     @classmethod
     def from_dict(cls, raw: dict) -> GroupThresholds:
+        """Back from the JSON that DecisionPolicy.save wrote (dataclasses.asdict)."""
         rules = {
             group: GroupRule(
                 p0=rule["p0"],
@@ -104,10 +103,11 @@ class DecisionPolicy:
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         return apply_temperature(logits, self.temperature)
 
-    def decisions(self, probability: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
+    def decisions(self, probability: np.ndarray, features: pd.DataFrame) -> np.ndarray:
+        """0/1 per row; `features` holds the model's feature columns and nothing else."""
         if self.thresholds is None:
             return (probability >= DEFAULT_THRESHOLD).astype(np.int64)
-        return self.thresholds.decide(probability, rows)
+        return self.thresholds.decide(probability, features)
 
     def review(self, probability: np.ndarray) -> np.ndarray | None:
         """True where the conformal prediction set is not a single class."""

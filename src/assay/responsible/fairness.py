@@ -173,7 +173,7 @@ def assess(
             {
                 "group": str(g),
                 **{k: float(v) for k, v in m.items()},
-                "small": m["count"] < min_group_size,
+                "small": bool(m["count"] < min_group_size),
             }
             for g, m in table.iterrows()
         ]

@@ -45,13 +45,16 @@ def tradeoff_plot(rows: list[dict], feature: str, path: Path) -> Path:
 
 def group_plot(groups: list[dict], feature: str, path: Path) -> Path:
     """Selection rate, TPR and FPR per group of one sensitive feature (small groups marked *)."""
-    figure, axes = new_axes(max(5.0, 1.1 * len(groups) + 2), 4.0)
+    figure, axes = new_axes(max(5.0, 1.3 * len(groups) + 2), 4.5)
     metrics = ("selection_rate", "true_positive_rate", "false_positive_rate")
     width = 0.8 / len(metrics)
     for i, metric in enumerate(metrics):
         xs = [j + (i - 1) * width for j in range(len(groups))]
         axes.bar(xs, [g[metric] for g in groups], width, label=metric.replace("_", " "))
-    labels = [f"{g['group']}{'*' if g['small'] else ''}\nn={int(g['count'])}" for g in groups]
+    labels = [
+        f"{g['group'].replace(' x ', chr(10))}{'*' if g['small'] else ''}\nn={int(g['count'])}"
+        for g in groups
+    ]
     axes.set_xticks(range(len(groups)), labels, fontsize=7)
     axes.set_ylim(0, 1)
     axes.set_title(f"Shipped decisions by {feature} (test; * = small group)")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -79,19 +79,44 @@ class ResponsibleOutcome:
     def passed(self) -> bool:
         return bool(self.gate["passed"])
 
+    def summary(self) -> str:
+        """One line on what ships: decisions, fairness, calibration, review."""
+        shipped = next(r for r in self.tradeoff if r["option"] == self.mitigation)
+        gaps = ", ".join(
+            f"{k.replace('_difference', '')} {v:.4f}" for k, v in shipped.items() if "(" in k
+        )
+        return (
+            f"mitigation `{self.mitigation}`: test accuracy {shipped['accuracy']:.4f}; {gaps}; "
+            f"ECE {self.calibration['ece_before']:.4f} -> {self.calibration['ece_after']:.4f}; "
+            f"conformal coverage {self.conformal['empirical_coverage']:.4f} "
+            f"(target {self.conformal['target_coverage']:.2f}), "
+            f"{100 * self.conformal['review_share']:.1f}% of rows to review"
+        )
+
 
 def mitigation_feature(spec: Spec) -> str:
     return spec.fairness.mitigate_on or spec.sensitive_features[0]
 
 
 def _tradeoff_row(
-    option: str, y: np.ndarray, decided: np.ndarray, test: pd.DataFrame, spec: Spec
+    option: str,
+    rules: GroupThresholds | None,
+    y: np.ndarray,
+    p_test: np.ndarray,
+    test: pd.DataFrame,
+    spec: Spec,
 ) -> dict:
+    """The option's test accuracy (as drawn, and its expectation over the rules' random
+    choices) and its disparities on every sensitive feature."""
+    policy = DecisionPolicy(thresholds=rules)
+    decided = policy.decisions(p_test, test[spec.feature_columns])
+    positive = rules.positive_probability(p_test, test[rules.feature]) if rules else decided
     reweighed = spec.compression.reweigh_on
     row: dict = {
         "option": option,
         "training": f"reweighing by {reweighed}" if reweighed else "unweighted",
         "accuracy": float(accuracy_score(y, decided)),
+        "expected_accuracy": float(np.mean(np.where(y == 1, positive, 1 - positive))),
     }
     for feature in spec.sensitive_features:
         groups = test[feature].astype("string").fillna("missing")
@@ -166,11 +191,9 @@ def responsible_stage(
     train = training_rows(split, spec).reset_index(drop=True)
     p_train = apply_temperature(scorer.logits(train), temperature)
     options = _options(p_train, labels(train, spec), train, spec)
-    decided = {
-        name: (rules.decide(p_test, test) if rules else (p_test >= 0.5).astype(np.int64))
-        for name, rules in options.items()
-    }
-    tradeoff = [_tradeoff_row(name, y_test, d, test, spec) for name, d in decided.items()]
+    tradeoff = [
+        _tradeoff_row(name, rules, y_test, p_test, test, spec) for name, rules in options.items()
+    ]
     shipped = spec.fairness.mitigation if spec.fairness.mitigation in options else "none"
     if spec.sensitive_features:
         plots["tradeoff"] = tradeoff_plot(
@@ -179,9 +202,12 @@ def responsible_stage(
 
     # Fairness of what ships, and the gate
     sensitive = sensitive_columns(test, spec.sensitive_features)
+    shipped_decisions = DecisionPolicy(thresholds=options[shipped]).decisions(
+        p_test, test[spec.feature_columns]
+    )
     report = assess(
         y_test,
-        decided[shipped],
+        shipped_decisions,
         p_test,
         sensitive,
         min_group_size=spec.fairness.min_group_size,
@@ -228,5 +254,5 @@ def responsible_stage(
         examples=examples,
         plots={name: str(path) for name, path in plots.items()},
     )
-    (folder / REPORT_FILE).write_text(json.dumps(outcome.__dict__, indent=2, default=str))
+    (folder / REPORT_FILE).write_text(json.dumps(asdict(outcome), indent=2))
     return outcome

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -143,3 +144,32 @@ def mixed_rows(n: int, seed: int) -> pd.DataFrame:
             "y": pd.array(y, dtype="string"),
         }
     )
+
+
+def deploy_tiny_model(spec: Spec, folder: Path) -> Path:
+    """Train, export and quantize the tiny mixed-column model into a deployable folder.
+
+    Static (calibrated) int8: its activation scales are fixed, so a row's score does not depend
+    on the rows batched with it. (Dynamic int8 takes one scale per batch, so its scores shift
+    slightly with the chunk size, and chunked could not equal unchunked.)"""
+    from assay.compression.export import export_onnx
+    from assay.compression.quantize import quantize
+    from assay.modeling.encoder import EncoderConfig
+    from assay.modeling.finetune import finetune
+    from assay.modeling.tokenizer import RecordTokenizer
+
+    train = mixed_rows(300, 0)
+    tokenizer = RecordTokenizer.fit(train, spec)
+    config = EncoderConfig.from_spec(spec.model, tokenizer.vocab_size, tokenizer.length)
+    y = (train["y"] == spec.label.positive).to_numpy(dtype=np.int64)
+    settings = spec.finetune.model_copy(
+        update={"method": "full", "epochs": 6, "learning_rate": 5e-3}
+    )
+    encoded = tokenizer.encode(train)
+    model = finetune(encoded, y, encoded, y, config, settings, seed=0).model
+    fp32 = export_onnx(model, encoded, folder / "build" / "model.onnx")
+    quantize(fp32, folder / "model.int8.onnx", method="static", calibration=encoded)
+    shutil.rmtree(folder / "build")
+    tokenizer.save(folder / "tokenizer")
+    (folder / "spec.json").write_text(spec.model_dump_json(), encoding="utf-8")
+    return folder

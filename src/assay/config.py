@@ -291,6 +291,20 @@ class ExplanationSpec(_Section):
     examples: int = Field(default=3, gt=0, description="Rows explained one by one in the report.")
 
 
+class RegistrySpec(_Section):
+    """Registration and promotion in the MLflow model registry."""
+
+    model_name: str | None = Field(
+        default=None, description="Registered model name (default: assay-<spec name>)."
+    )
+    promotion_margin: float = Field(
+        default=0.005,
+        ge=0,
+        description="Largest ROC AUC a candidate may lose to the champion, both scored on the "
+        "same test rows in the same run, and still take `champion`.",
+    )
+
+
 class Spec(_Section):
     """A dataset and how assay trains on it."""
 
@@ -323,6 +337,9 @@ class Spec(_Section):
     )
     explanations: ExplanationSpec = Field(
         default=ExplanationSpec(), description="Feature attributions in the report."
+    )
+    registry: RegistrySpec = Field(
+        default=RegistrySpec(), description="Model registry name and promotion rule."
     )
     train_rows: int | None = Field(
         default=None, gt=0, description="Subsample train rows to this many (quick demos, tests)."
@@ -367,6 +384,10 @@ class Spec(_Section):
                 raise ValueError(
                     f"fairness.gate: {limit.feature!r} is not a sensitive feature (known: {known})"
                 )
+
+    @property
+    def registered_name(self) -> str:
+        return self.registry.model_name or f"assay-{self.name}"
 
     @property
     def feature_columns(self) -> list[str]:

@@ -24,38 +24,9 @@ from assay.config import Spec
 from assay.errors import AssayError, ReadError
 from assay.responsible.calibration import apply_temperature
 from assay.responsible.decision import DecisionPolicy, GroupRule, GroupThresholds, Operation
-from tests.conftest import mixed_rows
+from tests.conftest import deploy_tiny_model, mixed_rows
 
 ROWS = 60
-
-
-def _deploy(spec: Spec, folder: Path) -> Path:
-    """Train, export and quantize the tiny mixed-column model into a deployable folder.
-
-    Static (calibrated) int8: its activation scales are fixed, so a row's score does not depend
-    on the rows batched with it. (Dynamic int8 takes one scale per batch, so its scores shift
-    slightly with the chunk size, and chunked could not equal unchunked.)"""
-    from assay.compression.export import export_onnx
-    from assay.compression.quantize import quantize
-    from assay.modeling.encoder import EncoderConfig
-    from assay.modeling.finetune import finetune
-    from assay.modeling.tokenizer import RecordTokenizer
-
-    train = mixed_rows(300, 0)
-    tokenizer = RecordTokenizer.fit(train, spec)
-    config = EncoderConfig.from_spec(spec.model, tokenizer.vocab_size, tokenizer.length)
-    y = (train["y"] == spec.label.positive).to_numpy(dtype=np.int64)
-    settings = spec.finetune.model_copy(
-        update={"method": "full", "epochs": 6, "learning_rate": 5e-3}
-    )
-    encoded = tokenizer.encode(train)
-    model = finetune(encoded, y, encoded, y, config, settings, seed=0).model
-    fp32 = export_onnx(model, encoded, folder / "build" / "model.onnx")
-    quantize(fp32, folder / MODEL_FILE, method="static", calibration=encoded)
-    shutil.rmtree(folder / "build")
-    tokenizer.save(folder / TOKENIZER_DIR)
-    (folder / SPEC_FILE).write_text(spec.model_dump_json(), encoding="utf-8")
-    return folder
 
 
 @pytest.fixture(autouse=True)
@@ -74,7 +45,7 @@ def _trained() -> dict[str, Path]:
 @pytest.fixture
 def model(_trained, mixed_spec, tmp_path_factory) -> Path:
     if "folder" not in _trained:
-        _trained["folder"] = _deploy(mixed_spec, tmp_path_factory.mktemp("model"))
+        _trained["folder"] = deploy_tiny_model(mixed_spec, tmp_path_factory.mktemp("model"))
     return _trained["folder"]
 
 

@@ -30,8 +30,13 @@ class DatasetInput:
     target: str | None = None
 
 
+# The operator's MLFLOW_TRACKING_URI, read once at startup: mlflow.set_tracking_uri writes the
+# same variable, so reading it later would return whatever store was used last.
+SERVER_URI = os.environ.get("MLFLOW_TRACKING_URI")
+
+
 def tracking_uri(home: Home) -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or home.mlflow_uri
+    return SERVER_URI or home.mlflow_uri
 
 
 def ensure_experiment(home: Home, name: str) -> str:

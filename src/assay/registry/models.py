@@ -1,0 +1,237 @@
+"""The model registry: one registered model per dataset, every candidate a version, and the
+aliases `challenger` and `champion` (MLflow 3 deprecates stages; aliases only).
+
+Order makes promotion safe to interrupt: a version is created only after its artifacts are
+uploaded, an alias moves only onto a version that exists, and the audit record comes last and is
+written again by a rerun that finds it missing. So a crash at any point leaves `champion` on a
+complete version, and rerunning the same snapshot finishes the job without a second version."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import mlflow
+import mlflow.onnx
+import onnx
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from assay.compression.predictor import MODEL_FILE
+from assay.compression.scorer import OnnxScorer
+from assay.errors import AssayError
+from assay.home import Home
+from assay.modeling.tokenizer import Encoded
+from assay.registry.audit import AuditEntry, AuditLog
+from assay.registry.tracking import tracking_uri
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+PACKAGE = "package"  # run artifact folder holding the deployable package
+IDENTITY_TAGS = ("assay.fingerprint", "assay.spec_digest", "assay.code")
+
+
+class RegistryError(AssayError):
+    """A registry request that cannot be met (unknown alias or version, nothing to roll back)."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    version: str
+    run_id: str
+    reused: bool  # found by fingerprint: nothing was registered
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether a candidate takes `champion`, why, and the figures it was decided on."""
+
+    promoted: bool
+    reason: str
+    evidence: dict
+
+
+def client(home: Home) -> MlflowClient:
+    return MlflowClient(tracking_uri(home))
+
+
+def find_version(home: Home, name: str, identity: dict[str, str]) -> ModelVersion | None:
+    """The version registered for this snapshot, spec and code, if any."""
+    query = " and ".join(f"tags.`{k}` = '{identity[k]}'" for k in IDENTITY_TAGS)
+    try:
+        found = client(home).search_model_versions(f"name = '{name}' and {query}")
+    except MlflowException:
+        return None  # no such registered model yet
+    return found[0] if found else None
+
+
+def register(
+    home: Home,
+    name: str,
+    run_id: str,
+    package: Path,
+    sample: Encoded,
+    tags: dict[str, str],
+) -> Candidate:
+    """Upload the package under the run, then create the version (ONNX flavor with signature
+    and input example; the whole package beside it). Reuses the version of the same identity."""
+    existing = find_version(home, name, tags)
+    if existing is not None:
+        return Candidate(name, str(existing.version), existing.run_id, True)
+    mlflow.set_tracking_uri(tracking_uri(home))
+    feeds = sample.take(slice(0, 2)).feeds()
+    logits = OnnxScorer.load(package / MODEL_FILE, package / "tokenizer").session.run(
+        ["logits"], feeds
+    )[0]
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_artifacts(str(package), artifact_path=PACKAGE)
+        logged = mlflow.onnx.log_model(
+            onnx.load(str(package / MODEL_FILE)),
+            name="model",
+            signature=infer_signature(feeds, {"logits": logits}),
+            input_example=feeds,
+            onnx_execution_providers=["CPUExecutionProvider"],
+            save_as_external_data=False,
+        )
+    version = mlflow.register_model(logged.model_uri, name, tags=tags)
+    return Candidate(name, str(version.version), run_id, False)
+
+
+def alias_version(home: Home, name: str, alias: str) -> ModelVersion | None:
+    try:
+        return client(home).get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def holder(home: Home, name: str, alias: str) -> str | None:
+    """The version number (as text, like the audit log) holding `alias`, if any."""
+    found = alias_version(home, name, alias)
+    return None if found is None else str(found.version)
+
+
+def decide(
+    gates: dict[str, dict], candidate_auc: float, champion_auc: float | None, margin: float
+) -> Decision:
+    """Champion only if every gate passed and, on the same test rows, the candidate's ROC AUC
+    is not below the current champion's by more than `margin`."""
+    evidence = {
+        "gates": {k: g["reason"] for k, g in gates.items()},
+        "candidate_roc_auc": candidate_auc,
+        "champion_roc_auc": champion_auc,
+        "margin": margin,
+    }
+    failed = [g["reason"] for g in gates.values() if not g["passed"]]
+    if failed:
+        return Decision(False, "; ".join(failed), evidence)
+    if champion_auc is not None and candidate_auc < champion_auc - margin:
+        return Decision(
+            False,
+            f"ROC AUC {candidate_auc:.4f} is more than {margin} below the champion's "
+            f"{champion_auc:.4f} on the same test rows",
+            evidence,
+        )
+    return Decision(True, "every gate passed and not worse than the champion", evidence)
+
+
+def promote(home: Home, candidate: Candidate, decision: Decision, audit: AuditLog) -> None:
+    """challenger := candidate; champion := candidate when the decision says so; the decision
+    on the version; then the audit record (unless a previous attempt already wrote it)."""
+    registry = client(home)
+    name, version = candidate.name, candidate.version
+    registry.set_registered_model_alias(name, CHALLENGER, version)
+    action = "promoted" if decision.promoted else "not-promoted"
+    registry.set_model_version_tag(name, version, "assay.decision", action)
+    registry.set_model_version_tag(name, version, "assay.decision.reason", decision.reason[:5000])
+    registry.set_model_version_tag(
+        name, version, "assay.decision.evidence", json.dumps(decision.evidence)[:5000]
+    )
+    if decision.promoted:
+        registry.set_registered_model_alias(name, CHAMPION, version)
+    _record_once(home, audit, AuditEntry(action, decision.reason, name, version, decision.evidence))
+
+
+def rollback(home: Home, name: str, reason: str, audit: AuditLog, to: str | None = None) -> str:
+    """Move `champion` to `to`, or to the version that held it before the current one."""
+    current = holder(home, name, CHAMPION)
+    if current is None:
+        raise RegistryError(f"{name} has no champion to roll back")
+    target = to or _previous_champion(audit, name, current)
+    if target is None:
+        raise RegistryError(f"{name}: no earlier champion than version {current}")
+    try:
+        client(home).get_model_version(name, target)
+    except MlflowException:
+        raise RegistryError(f"{name} has no version {target}") from None
+    if target == current:
+        raise RegistryError(f"version {target} of {name} is already the champion")
+    client(home).set_registered_model_alias(name, CHAMPION, target)
+    entry = AuditEntry("rolled-back", reason, name, target, {"from": current, "to": target})
+    _record_once(home, audit, entry)
+    return target
+
+
+def _previous_champion(audit: AuditLog, name: str, current: str) -> str | None:
+    """The champion before `current`: replay the audit log's champion moves as a stack
+    (a promotion pushes, a rollback pops back to its target)."""
+    stack: list[str] = []
+    for e in audit.entries():
+        if e.model != name:
+            continue
+        if e.action == "promoted" and (not stack or stack[-1] != e.version):
+            stack.append(e.version)
+        elif e.action == "rolled-back":
+            if e.version in stack:
+                del stack[len(stack) - stack[::-1].index(e.version) :]
+            else:
+                stack.append(e.version)
+    return stack[-2] if len(stack) >= 2 and stack[-1] == current else None
+
+
+def _record_once(home: Home, audit: AuditLog, entry: AuditEntry) -> None:
+    """Append the audit entry unless the latest entry for this version already says the same,
+    and mirror it as a tag on the version."""
+    latest = [e for e in audit.entries() if (e.model, e.version) == (entry.model, entry.version)]
+    if latest and (latest[-1].action, latest[-1].reason) == (entry.action, entry.reason):
+        return
+    written = audit.append(entry)
+    client(home).set_model_version_tag(
+        entry.model,
+        entry.version,
+        f"assay.audit.{written.time}.{written.action}",
+        json.dumps({k: v for k, v in asdict(written).items() if k != "evidence"}),
+    )
+
+
+def download(home: Home, name: str, alias_or_version: str) -> Path:
+    """The deployable package of a version (by alias or number), cached under ASSAY_HOME."""
+    version = (
+        alias_version(home, name, alias_or_version)
+        if not alias_or_version.isdigit()
+        else _version(home, name, alias_or_version)
+    )
+    if version is None:
+        raise RegistryError(f"{name} has no model version or alias '{alias_or_version}'")
+    folder = home.root / "models" / name / f"v{version.version}"
+    if folder.is_dir():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent) as scratch:
+        mlflow.set_tracking_uri(tracking_uri(home))
+        fetched = mlflow.artifacts.download_artifacts(
+            run_id=version.run_id, artifact_path=PACKAGE, dst_path=scratch
+        )
+        shutil.move(fetched, folder)  # a rename within one folder: whole or absent
+    return folder
+
+
+def _version(home: Home, name: str, number: str) -> ModelVersion | None:
+    try:
+        return client(home).get_model_version(name, number)
+    except MlflowException:
+        return None

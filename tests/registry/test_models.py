@@ -1,0 +1,190 @@
+"""The registry: a candidate becomes a version once per identity, aliases move only as the
+decision says, rollback walks back the champion history, every move is audited once, and a
+crash at either step of a promotion leaves a consistent registry that a rerun completes."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import pytest
+
+from assay.compression.predictor import Predictor
+from assay.modeling.tokenizer import RecordTokenizer
+from assay.registry import models
+from assay.registry.audit import AuditLog
+from assay.registry.models import (
+    CHALLENGER,
+    CHAMPION,
+    RegistryError,
+    decide,
+    download,
+    holder,
+    promote,
+    register,
+    rollback,
+)
+from assay.registry.tracking import ensure_experiment, tracking_uri
+from assay.responsible.decision import DecisionPolicy
+from tests.conftest import deploy_tiny_model, mixed_rows
+
+NAME = "assay-toy"
+PASS = {"compression": {"passed": True, "reason": "passed (5 checks)"}}
+FAIL = {"fairness": {"passed": False, "reason": "fairness gate failed: eo on sex 0.2"}}
+
+
+@pytest.fixture
+def deployed(mixed_spec, tmp_path):
+    folder = deploy_tiny_model(mixed_spec, tmp_path / "package")
+    DecisionPolicy(temperature=1.5).save(folder)
+    return folder
+
+
+@pytest.fixture
+def sample(deployed):
+    return RecordTokenizer.load(deployed / "tokenizer").encode(mixed_rows(4, 9))
+
+
+def _run(home, name: str = "train") -> str:
+    mlflow.set_tracking_uri(tracking_uri(home))
+    with mlflow.start_run(experiment_id=ensure_experiment(home, "assay-toy"), run_name=name) as run:
+        return run.info.run_id
+
+
+def _identity(n: int) -> dict[str, str]:
+    return {"assay.fingerprint": f"f{n}", "assay.spec_digest": "s", "assay.code": "c"}
+
+
+def _candidate(home, deployed, sample, n: int):
+    return register(home, NAME, _run(home), deployed, sample, _identity(n))
+
+
+def test_a_candidate_is_registered_once_per_identity(home, deployed, sample):
+    first = _candidate(home, deployed, sample, 1)
+    again = _candidate(home, deployed, sample, 1)
+    assert (first.version, first.reused) == ("1", False)
+    assert (again.version, again.reused) == ("1", True)
+    versions = models.client(home).search_model_versions(f"name = '{NAME}'")
+    assert len(versions) == 1 and versions[0].tags["assay.fingerprint"] == "f1"
+    flavor = mlflow.models.get_model_info(versions[0].source)
+    assert "onnx" in flavor.flavors and flavor.signature is not None
+    assert {i.name for i in flavor.signature.inputs.inputs} == {
+        "ids",
+        "values",
+        "numeric",
+        "attention",
+    }
+
+
+def test_decide_needs_every_gate_and_no_regression_beyond_the_margin():
+    assert decide(PASS, 0.90, None, 0.005).promoted
+    assert decide(PASS, 0.896, 0.90, 0.005).promoted
+    worse = decide(PASS, 0.89, 0.90, 0.005)
+    assert not worse.promoted and "more than 0.005 below the champion's 0.9000" in worse.reason
+    failed = decide({**PASS, **FAIL}, 0.99, 0.90, 0.005)
+    assert not failed.promoted and failed.reason == "fairness gate failed: eo on sex 0.2"
+    assert failed.evidence["gates"]["compression"] == "passed (5 checks)"
+
+
+def test_promotion_moves_aliases_as_decided_and_audits_each_move(home, deployed, sample):
+    audit = AuditLog(home.root / "audit.jsonl")
+    first = _candidate(home, deployed, sample, 1)
+    promote(home, first, decide(PASS, 0.90, None, 0.005), audit)
+    second = _candidate(home, deployed, sample, 2)
+    promote(home, second, decide({**PASS, **FAIL}, 0.91, 0.90, 0.005), audit)
+    assert holder(home, NAME, CHAMPION) == "1"
+    assert holder(home, NAME, CHALLENGER) == "2"
+    entries = audit.entries()
+    assert [(e.action, e.version) for e in entries] == [("promoted", "1"), ("not-promoted", "2")]
+    assert entries[1].reason == "fairness gate failed: eo on sex 0.2" and entries[1].actor
+    tags = models.client(home).get_model_version(NAME, "2").tags
+    assert tags["assay.decision"] == "not-promoted"
+    assert json.loads(tags["assay.decision.evidence"])["candidate_roc_auc"] == 0.91
+    assert any(k.startswith("assay.audit.") and k.endswith(".not-promoted") for k in tags)
+
+
+def test_rollback_walks_back_the_champions_and_then_refuses(home, deployed, sample):
+    audit = AuditLog(home.root / "audit.jsonl")
+    for n in (1, 2, 3):
+        promote(home, _candidate(home, deployed, sample, n), decide(PASS, 0.9, None, 0.0), audit)
+    assert rollback(home, NAME, "v3 misbehaves", audit) == "2"
+    assert rollback(home, NAME, "v2 too", audit) == "1"
+    with pytest.raises(RegistryError, match="no earlier champion than version 1"):
+        rollback(home, NAME, "again", audit)
+    assert rollback(home, NAME, "back to the newest", audit, to="3") == "3"
+    with pytest.raises(RegistryError, match="has no version 9"):
+        rollback(home, NAME, "typo", audit, to="9")
+    moves = [(e.action, e.version, e.evidence.get("from")) for e in audit.entries()][3:]
+    assert moves == [
+        ("rolled-back", "2", "3"),
+        ("rolled-back", "1", "2"),
+        ("rolled-back", "3", "1"),
+    ]
+
+
+def test_rollback_without_a_champion_is_refused(home):
+    with pytest.raises(RegistryError, match="has no champion to roll back"):
+        rollback(home, NAME, "nothing yet", AuditLog(home.root / "audit.jsonl"))
+
+
+def test_the_champion_downloads_as_a_working_package(home, deployed, sample):
+    audit = AuditLog(home.root / "audit.jsonl")
+    promote(home, _candidate(home, deployed, sample, 1), decide(PASS, 0.9, None, 0.0), audit)
+    folder = download(home, NAME, CHAMPION)
+    assert folder == download(home, NAME, "1")  # cached, by number too
+    predictor = Predictor.load(folder)
+    assert predictor.policy.temperature == 1.5
+    assert len(predictor.predict(mixed_rows(5, 3).drop(columns=["y"]))) == 5
+    with pytest.raises(RegistryError, match="no model version or alias 'nightly'"):
+        download(home, NAME, "nightly")
+
+
+class Crash(Exception):
+    """An injected fault."""
+
+
+def test_a_crash_before_the_alias_move_leaves_the_old_champion_and_a_rerun_completes(
+    home, deployed, sample, monkeypatch
+):
+    audit = AuditLog(home.root / "audit.jsonl")
+    promote(home, _candidate(home, deployed, sample, 1), decide(PASS, 0.9, None, 0.0), audit)
+    original = models.MlflowClient.set_registered_model_alias
+
+    def crash(self, *args, **kwargs):
+        raise Crash("killed after the upload, before the alias move")
+
+    monkeypatch.setattr(models.MlflowClient, "set_registered_model_alias", crash)
+    candidate = _candidate(home, deployed, sample, 2)  # artifacts uploaded, version created
+    with pytest.raises(Crash):
+        promote(home, candidate, decide(PASS, 0.9, 0.9, 0.0), audit)
+    assert holder(home, NAME, CHAMPION) == "1"  # complete, untouched
+    monkeypatch.setattr(models.MlflowClient, "set_registered_model_alias", original)
+    rerun = _candidate(home, deployed, sample, 2)
+    promote(home, rerun, decide(PASS, 0.9, 0.9, 0.0), audit)
+    assert rerun.reused and holder(home, NAME, CHAMPION) == "2"
+    assert [(e.action, e.version) for e in audit.entries()] == [
+        ("promoted", "1"),
+        ("promoted", "2"),
+    ]
+
+
+def test_a_crash_before_the_audit_record_is_completed_by_the_rerun(
+    home, deployed, sample, monkeypatch
+):
+    audit = AuditLog(home.root / "audit.jsonl")
+    candidate = _candidate(home, deployed, sample, 1)
+
+    def crash(self, entry):
+        raise Crash("killed after the alias move, before the audit record")
+
+    monkeypatch.setattr(AuditLog, "append", crash)
+    with pytest.raises(Crash):
+        promote(home, candidate, decide(PASS, 0.9, None, 0.0), audit)
+    assert holder(home, NAME, CHAMPION) == "1" and audit.entries() == []
+    monkeypatch.undo()
+    rerun = _candidate(home, deployed, sample, 1)
+    promote(home, rerun, decide(PASS, 0.9, None, 0.0), audit)
+    promote(home, rerun, decide(PASS, 0.9, None, 0.0), audit)  # and again: still one record
+    assert rerun.reused
+    assert [(e.action, e.version) for e in audit.entries()] == [("promoted", "1")]
+    assert len(models.client(home).search_model_versions(f"name = '{NAME}'")) == 1

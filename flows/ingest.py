@@ -11,7 +11,14 @@ from assay.data.fingerprint import file_digest
 from assay.home import Home
 from assay.ingest import IngestOutcome, not_found
 from assay.validation.suite import gx, load_suite
-from tasks.ingest import accept_batch, parse_file, publish_summary, quarantine_file, validate_batch
+from tasks.ingest import (
+    accept_batch,
+    parse_file,
+    publish_summary,
+    quarantine_file,
+    record_quarantine,
+    validate_batch,
+)
 
 
 @flow(name="ingest", log_prints=True)
@@ -24,6 +31,8 @@ def ingest(paths: list[str], spec_path: str, home: str | None = None) -> list[In
     for raw in paths:
         outcome = settle(Path(raw).resolve(), spec, suite, where)
         print(f"{outcome.status:>11}  {Path(raw).name}: {outcome.reason}")
+        if outcome.status == "quarantined":
+            record_quarantine(where, outcome)
         outcomes.append(outcome)
     publish_summary(outcomes)
     return outcomes

@@ -4,6 +4,8 @@ fairness gate, explanations) | evaluation -> MLflow. Registration comes next."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from prefect import flow
 
 from assay.config import load_spec
@@ -13,6 +15,7 @@ from assay.home import Home
 from assay.registry.tracking import tracking_uri
 from assay.training import STAGE_SECTIONS, TrainResult
 from assay.validation.suite import load_suite, suite_digest
+from tasks import registry as r
 from tasks import train as t
 
 
@@ -32,7 +35,9 @@ def train(spec_path: str, home: str | None = None, profile: str | None = None) -
     data_key = stage_key(snap, spec)
     gate = t.data_gate(data_key, suite_digest(suite), where, batches, suite)
     if not gate.passed:
-        raise GateFailed(f"data gate: {gate.reason} (report: {gate.report_html})")
+        reason = f"data gate: {gate.reason} (report: {gate.report_html})"
+        r.record_gate_failure(where, spec, reason)
+        raise GateFailed(reason)
 
     # Transform: split, then the baseline and the teacher (pretrain -> fine-tune)
     data = t.split(batches, spec)
@@ -70,6 +75,13 @@ def train(spec_path: str, home: str | None = None, profile: str | None = None) -
         compressed,
         responsible,
     )
+
+    # Register: a version per candidate; aliases move only as the gates and the champion allow
+    candidate = r.register_candidate(
+        where, spec, run_id, data, responsible, t.run_identity(snap.fingerprint, spec)
+    )
+    gates = {"data": asdict(gate), "compression": compressed.gate, "fairness": responsible.gate}
+    decision = r.settle_promotion(where, spec, candidate, gates, data, responsible)
     result = TrainResult(
         spec=spec.name,
         profile=spec.profile,
@@ -84,6 +96,9 @@ def train(spec_path: str, home: str | None = None, profile: str | None = None) -
         pruning=compressed.pruning["summary"] if compressed.pruning else "off",
         fairness_gate=responsible.gate["reason"],
         shipped=responsible.summary(),
+        registered=f"{candidate.name} version {candidate.version}"
+        + (" (already registered)" if candidate.reused else ""),
+        promotion=("champion: " if decision.promoted else "not champion: ") + decision.reason,
         student=responsible.folder,
         run_dir=str(where.run_dir(snap.fingerprint)),
     )

@@ -10,6 +10,7 @@ from prefect.artifacts import create_table_artifact
 
 from assay import ingest as core
 from assay.home import Home
+from assay.registry.audit import AuditEntry, AuditLog
 from assay.validation.check import ValidationReport, check
 from assay.validation.report import write_report
 from assay.validation.suite import gx
@@ -19,6 +20,18 @@ from tasks.policy import IO_RETRIES
 parse_file = task(core.parse, name="parse-file", **IO_RETRIES)
 accept_batch = task(core.accept, name="accept-batch", **IO_RETRIES)
 quarantine_file = task(core.quarantine, name="quarantine-file", **IO_RETRIES)
+
+
+@task(name="record-quarantine", **IO_RETRIES)
+def record_quarantine(home: Home, outcome: core.IngestOutcome) -> None:
+    """Every quarantine is an audit record beside the promotions and rollbacks."""
+    AuditLog(home.audit).append(
+        AuditEntry(
+            "quarantined",
+            outcome.reason,
+            evidence={"file": str(outcome.path), "quarantine": str(outcome.quarantine_dir)},
+        )
+    )
 
 
 @task(name="validate-batch", **IO_RETRIES)

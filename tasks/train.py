@@ -178,6 +178,15 @@ def evaluate(data: Split, spec: Spec, score_paths: dict[str, str]) -> dict[str, 
     return table
 
 
+def run_identity(fingerprint: str, spec: Spec) -> dict[str, str]:
+    """What makes a training run (and its model version) the same as an earlier one."""
+    return {
+        "assay.fingerprint": fingerprint,
+        "assay.code": code_digest(),
+        "assay.spec_digest": spec.digest(),
+    }
+
+
 @task(name="log-to-mlflow", **IO_RETRIES)
 def log_mlflow(
     fingerprint: str,
@@ -194,11 +203,7 @@ def log_mlflow(
 ) -> tuple[str, bool]:
     """One MLflow run per (snapshot, spec, code): a rerun on unchanged data and settings finds
     it and logs nothing."""
-    identity = {
-        "assay.fingerprint": fingerprint,
-        "assay.code": code_digest(),
-        "assay.spec_digest": spec.digest(),
-    }
+    identity = run_identity(fingerprint, spec)
     experiment = f"assay-{spec.name}"
     existing = find_run(home, experiment, identity)
     if existing is not None:

@@ -1,4 +1,4 @@
-"""The `assay` command: run, ingest, expectations suggest, predict, bench.
+"""The `assay` command: run, ingest, expectations suggest, predict, history, rollback, bench.
 
 The flows live in the Prefect shell (flows/); they are imported only after the environment
 points Prefect's state at ASSAY_HOME, so a plain `assay run` needs no server and leaves
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from assay.errors import AssayError
 from assay.home import Home
 
 DEFAULT_SPEC = "configs/adult.yaml"
+REGISTRY_ALIASES = ("champion", "challenger")
 
 
 def prepare_environment(home: Home) -> None:
@@ -70,17 +72,54 @@ def _cmd_suggest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_folder(args: argparse.Namespace) -> Path:
+    """A folder as given, or the package of a registry alias (champion, challenger) or
+    version number of the spec's registered model, fetched into ASSAY_HOME."""
+    given = Path(args.model)
+    if given.exists() or not (args.model in REGISTRY_ALIASES or args.model.isdigit()):
+        return given
+    from assay.config import load_spec
+    from assay.registry.models import download
+
+    name = load_spec(args.spec).registered_name
+    folder = download(args.home, name, args.model)
+    print(f"model: {name} {args.model} = {folder.name} ({folder})", file=sys.stderr)
+    return folder
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from assay.compression.predictor import predict_file
 
     try:
-        rows = predict_file(args.model, args.input, args.out, args.chunk_rows)
+        rows = predict_file(_model_folder(args), args.input, args.out, args.chunk_rows)
     except BrokenPipeError:
         # Whoever read stdout (e.g. `| head`) stopped early; silence the flush at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     where = f" into {args.out}" if args.out else ""
     print(f"scored {rows} rows from {args.input}{where}", file=sys.stderr)
+    return 0
+
+
+def _cmd_history(args: argparse.Namespace) -> int:
+    from assay.registry.audit import AuditLog
+
+    entries = AuditLog(args.home.audit).entries()
+    if not entries:
+        print(f"no promotions, rollbacks, quarantines or gate failures yet in {args.home.root}")
+        return 0
+    for e in entries:
+        model = f"{e.model} v{e.version}" if e.version else e.model
+        print(f"{e.time}  {e.actor:<12} {e.action:<13} {model:<18} {e.reason}")
+        if e.evidence:
+            print(f"{'':22}evidence: {json.dumps(e.evidence, sort_keys=True)}")
+    return 0
+
+
+def _cmd_rollback(args: argparse.Namespace) -> int:
+    from flows.rollback import rollback
+
+    rollback(reason=args.reason, to=args.to, spec_path=str(args.spec), home=str(args.home.root))
     return 0
 
 
@@ -135,12 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_suggest)
 
-    p = sub.add_parser("predict", help="score a file with a deployed int8 model (no torch)")
+    p = sub.add_parser(
+        "predict", parents=[common], help="score a file with a deployed int8 model (no torch)"
+    )
     p.add_argument(
         "--model",
-        type=Path,
         required=True,
-        help="model folder: spec.json, tokenizer/, model.int8.onnx",
+        help="a model folder (spec.json, tokenizer/, model.int8.onnx[, decision.json]), or "
+        "champion, challenger or a version number of the spec's registered model",
     )
     p.add_argument("input", type=Path, help="CSV (optionally .gz), Parquet or JSON-lines rows")
     p.add_argument(
@@ -155,6 +196,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="rows read and scored at a time; bounds memory (default: 50000)",
     )
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser(
+        "history", parents=[common], help="every promotion, rollback, quarantine, gate failure"
+    )
+    p.set_defaults(func=_cmd_history)
+
+    p = sub.add_parser("rollback", parents=[common], help="move champion back, with a reason")
+    p.add_argument("--reason", required=True, help="why (kept in the audit log)")
+    p.add_argument("--to", help="version to make champion (default: the previous champion)")
+    p.set_defaults(func=_cmd_rollback)
 
     p = sub.add_parser("bench", parents=[common], help="run a benchmark; last line is JSON")
     p.add_argument(

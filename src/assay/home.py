@@ -26,6 +26,11 @@ class Home:
         return self.root / "quarantine"
 
     @property
+    def audit(self) -> Path:
+        """The append-only audit log (promotions, rollbacks, quarantines, gate failures)."""
+        return self.root / "store" / "audit.jsonl"
+
+    @property
     def landing(self) -> Path:
         return self.root / "landing"
 

@@ -117,6 +117,8 @@ class TrainResult:
     pruning: str
     fairness_gate: str
     shipped: str
+    registered: str
+    promotion: str
     student: str
     run_dir: str
 
@@ -146,6 +148,7 @@ class TrainResult:
             f"- Student pruning: {self.pruning}",
             f"- Fairness gate: {self.fairness_gate}",
             f"- Shipped decisions: {self.shipped}",
+            f"- Registered: {self.registered}; {self.promotion}",
             f"- Deployable int8 student with its decision policy: `{self.student}` "
             "(`assay predict --model` takes it)",
             f"- Run files: `{self.run_dir}`",

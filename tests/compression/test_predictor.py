@@ -198,9 +198,15 @@ def test_an_empty_input_is_an_error(model, tmp_path, content, reason):
 
 def test_a_missing_model_folder_mentions_aliases(tmp_path, capsys):
     (tmp_path / "rows.csv").write_text("x,colour,note\n1,red,hi\n")
+    err = _cli_error(capsys, "--model", "nosuch", str(tmp_path / "rows.csv"))
+    assert "model nosuch does not exist: pass a model folder" in err
+    assert "or champion, challenger or a registered version number" in err
+
+
+def test_an_alias_without_a_registered_model_is_named(tmp_path, capsys):
+    (tmp_path / "rows.csv").write_text("x,colour,note\n1,red,hi\n")
     err = _cli_error(capsys, "--model", "champion", str(tmp_path / "rows.csv"))
-    assert "model champion does not exist" in err
-    assert "registry aliases are not supported yet" in err
+    assert "no model registry in" in err and "run `assay run` first" in err
 
 
 def test_an_incomplete_model_folder_names_what_is_missing(model, tmp_path):

@@ -10,6 +10,7 @@ import pytest
 from assay.data.fingerprint import file_digest
 from assay.data.reader import read_table
 from assay.data.store import BatchStore
+from assay.registry.audit import AuditLog
 from flows.ingest import ingest
 from tests.conftest import ADULT_SPEC
 from tests.flows.helpers import artifacts, task_runs
@@ -97,6 +98,9 @@ def _assert_quarantined(path, reason, home):
     assert reason_lines == [outcome.reason]
     assert (folder / "report.json").is_file()
     assert BatchStore(home.batches).records() == []
+    [entry] = AuditLog(home.audit).entries()
+    assert (entry.action, entry.reason) == ("quarantined", outcome.reason)
+    assert entry.evidence["quarantine"] == outcome.quarantine_dir
 
 
 def test_good_file_is_accepted_and_stored_once(home, write, tmp_path, adult_spec, adult_lines):

@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 from assay.cli import main
 from assay.errors import GateFailed
 from assay.home import Home
+from assay.registry.audit import AuditLog
 from flows.train import train
 from tests.conftest import ADULT_SPEC
 from tests.flows.helpers import task_runs
@@ -128,6 +129,7 @@ def test_output_tells_the_user_where_to_look(first_run):
     assert "Compression gate: passed (5 checks)" in output
     assert "Student pruning: heads 2->1, feed-forward units 64->32" in output
     assert "Fairness gate: passed (1 checks)" in output
+    assert "Registered: assay-adult version 1; champion: every gate passed" in output
 
 
 def test_second_run_reuses_cached_stages_and_logs_nothing_new(first_run):
@@ -142,6 +144,9 @@ def test_second_run_reuses_cached_stages_and_logs_nothing_new(first_run):
     for name in ("fit-baseline", "data-gate", "pretrain", "fine-tune", "compress", "responsible"):
         assert runs[name].state.name == "Cached", name
     assert len(_runs(home)) == 1
+    assert "Registered: assay-adult version 1 (already registered); champion" in result.summary()
+    assert len(MlflowClient(home.mlflow_uri).search_model_versions("name = 'assay-adult'")) == 1
+    assert [e.action for e in AuditLog(home.audit).entries()] == ["promoted"]
 
 
 def test_data_gate_rechecks_the_snapshot_with_the_current_suite(first_run, tmp_path):
@@ -190,3 +195,49 @@ def test_a_failing_fairness_limit_fails_the_run_and_names_it(first_run, tmp_path
     assert len(runs) == before + 1
     newest = max(runs, key=lambda r: r.info.start_time)
     assert newest.data.tags["assay.gate.fairness"] == "failed"
+    registry = MlflowClient(home.mlflow_uri)
+    assert registry.get_model_version_by_alias("assay-adult", "challenger").version == 2
+    assert registry.get_model_version_by_alias("assay-adult", "champion").version == 1
+    last = AuditLog(home.audit).entries()[-1]
+    assert (last.action, last.version) == ("not-promoted", "2")
+    assert last.reason.startswith("fairness gate failed: equalized_odds_difference on sex")
+
+
+def test_predict_serves_the_champion_and_rollback_moves_it_back(first_run, tmp_path, capsys):
+    """A new spec (a wider promotion margin) makes a third candidate from the cached stages; it
+    passes and takes champion; rollback hands champion back to version 1."""
+    home, _ = first_run
+    spec = yaml.safe_load(ADULT_SPEC.read_text())
+    spec["expectations"] = str((ADULT_SPEC.parent / spec["expectations"]).resolve())
+    spec["bundled"] = []
+    spec["registry"] = {"promotion_margin": 0.01}
+    path = tmp_path / "wider.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    result = train(str(path), str(home.root), "quick")
+    assert "assay-adult version 3; champion" in result.summary()
+    rows = tmp_path / "rows.csv"
+    rows.write_text(  # the Adult spec reads headerless CSV, like the UCI files
+        "52,Self-emp-inc,287927,HS-grad,9,Married-civ-spouse,Exec-managerial,Wife,White,"
+        "Female,15024,0,40,United-States\n"
+    )
+    capsys.readouterr()
+    common = ["--home", str(home.root), "--spec", str(path)]
+    assert main(["predict", "--model", "champion", *common, str(rows)]) == 0
+    served = capsys.readouterr()
+    assert "model: assay-adult champion = v3" in served.err
+    assert served.out.splitlines()[0] == "probability,prediction,review"
+    assert main(["rollback", "--reason", "v3 answers slowly", *common]) == 0
+    assert main(["predict", "--model", "champion", *common, str(rows)]) == 0
+    assert "model: assay-adult champion = v1" in capsys.readouterr().err
+    assert main(["history", *common]) == 0
+    history = capsys.readouterr().out
+    lines = [line for line in history.splitlines() if not line.startswith(" ")]
+    assert [line.split()[2:4] for line in lines] == [
+        ["promoted", "assay-adult"],
+        ["gate-failed", "assay-adult"],  # the data gate test above
+        ["not-promoted", "assay-adult"],
+        ["promoted", "assay-adult"],
+        ["rolled-back", "assay-adult"],
+    ]
+    assert "v3 answers slowly" in lines[-1] and "fairness gate failed" in lines[2]
+    assert "data gate: failed critical expectation" in lines[1]

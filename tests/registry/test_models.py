@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 
 import mlflow
+import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from assay.compression.predictor import Predictor
-from assay.modeling.tokenizer import RecordTokenizer
 from assay.registry import models
 from assay.registry.audit import AuditLog
 from assay.registry.models import (
@@ -24,6 +25,7 @@ from assay.registry.models import (
     register,
     rollback,
 )
+from assay.registry.promotion import settle
 from assay.registry.tracking import ensure_experiment, tracking_uri
 from assay.responsible.decision import DecisionPolicy
 from tests.conftest import deploy_tiny_model, mixed_rows
@@ -41,8 +43,8 @@ def deployed(mixed_spec, tmp_path):
 
 
 @pytest.fixture
-def sample(deployed):
-    return RecordTokenizer.load(deployed / "tokenizer").encode(mixed_rows(4, 9))
+def sample():
+    return mixed_rows(4, 9)
 
 
 def _run(home, name: str = "train") -> str:
@@ -87,7 +89,7 @@ def test_decide_needs_every_gate_and_no_regression_beyond_the_margin():
 
 
 def test_promotion_moves_aliases_as_decided_and_audits_each_move(home, deployed, sample):
-    audit = AuditLog(home.root / "audit.jsonl")
+    audit = AuditLog(home.audit)
     first = _candidate(home, deployed, sample, 1)
     promote(home, first, decide(PASS, 0.90, None, 0.005), audit)
     second = _candidate(home, deployed, sample, 2)
@@ -104,7 +106,7 @@ def test_promotion_moves_aliases_as_decided_and_audits_each_move(home, deployed,
 
 
 def test_rollback_walks_back_the_champions_and_then_refuses(home, deployed, sample):
-    audit = AuditLog(home.root / "audit.jsonl")
+    audit = AuditLog(home.audit)
     for n in (1, 2, 3):
         promote(home, _candidate(home, deployed, sample, n), decide(PASS, 0.9, None, 0.0), audit)
     assert rollback(home, NAME, "v3 misbehaves", audit) == "2"
@@ -124,11 +126,11 @@ def test_rollback_walks_back_the_champions_and_then_refuses(home, deployed, samp
 
 def test_rollback_without_a_champion_is_refused(home):
     with pytest.raises(RegistryError, match="has no champion to roll back"):
-        rollback(home, NAME, "nothing yet", AuditLog(home.root / "audit.jsonl"))
+        rollback(home, NAME, "nothing yet", AuditLog(home.audit))
 
 
 def test_the_champion_downloads_as_a_working_package(home, deployed, sample):
-    audit = AuditLog(home.root / "audit.jsonl")
+    audit = AuditLog(home.audit)
     promote(home, _candidate(home, deployed, sample, 1), decide(PASS, 0.9, None, 0.0), audit)
     folder = download(home, NAME, CHAMPION)
     assert folder == download(home, NAME, "1")  # cached, by number too
@@ -146,7 +148,7 @@ class Crash(Exception):
 def test_a_crash_before_the_alias_move_leaves_the_old_champion_and_a_rerun_completes(
     home, deployed, sample, monkeypatch
 ):
-    audit = AuditLog(home.root / "audit.jsonl")
+    audit = AuditLog(home.audit)
     promote(home, _candidate(home, deployed, sample, 1), decide(PASS, 0.9, None, 0.0), audit)
     original = models.MlflowClient.set_registered_model_alias
 
@@ -171,7 +173,7 @@ def test_a_crash_before_the_alias_move_leaves_the_old_champion_and_a_rerun_compl
 def test_a_crash_before_the_audit_record_is_completed_by_the_rerun(
     home, deployed, sample, monkeypatch
 ):
-    audit = AuditLog(home.root / "audit.jsonl")
+    audit = AuditLog(home.audit)
     candidate = _candidate(home, deployed, sample, 1)
 
     def crash(self, entry):
@@ -188,3 +190,35 @@ def test_a_crash_before_the_audit_record_is_completed_by_the_rerun(
     assert rerun.reused
     assert [(e.action, e.version) for e in audit.entries()] == [("promoted", "1")]
     assert len(models.client(home).search_model_versions(f"name = '{NAME}'")) == 1
+
+
+def test_a_rerun_of_a_decided_version_does_not_undo_a_rollback(home, deployed, sample):
+    audit = AuditLog(home.audit)
+    rows = mixed_rows(40, 11)
+    y = (rows["y"] == "yes").to_numpy(dtype=int)
+    scores = Predictor.load(deployed).probabilities(rows)
+    for n in (1, 2):
+        candidate = _candidate(home, deployed, sample, n)
+        assert settle(home, candidate, PASS, rows, y, scores, 0.005, audit).promoted
+    assert rollback(home, NAME, "v2 is slow", audit) == "1"
+    rerun = _candidate(home, deployed, sample, 2)  # the nightly run on unchanged data
+    decision = settle(home, rerun, PASS, rows, y, scores, 0.005, audit)
+    assert rerun.reused and decision.promoted  # its recorded decision...
+    assert holder(home, NAME, CHAMPION) == "1"  # ...but the rollback stands
+    assert [e.action for e in audit.entries()] == ["promoted", "promoted", "rolled-back"]
+
+
+def test_the_champion_is_scored_on_the_same_rows_in_the_same_run(home, deployed, sample):
+    audit = AuditLog(home.audit)
+    rows = mixed_rows(60, 12)
+    y = (rows["y"] == "yes").to_numpy(dtype=int)
+    good = Predictor.load(deployed).probabilities(rows)
+    settle(home, _candidate(home, deployed, sample, 1), PASS, rows, y, good, 0.005, audit)
+    noise = np.random.default_rng(0).random(len(rows))
+    decision = settle(
+        home, _candidate(home, deployed, sample, 2), PASS, rows, y, noise, 0.005, audit
+    )
+    assert not decision.promoted and "below the champion's" in decision.reason
+    assert decision.evidence["champion_version"] == "1"
+    assert decision.evidence["champion_roc_auc"] == pytest.approx(roc_auc_score(y, good))
+    assert holder(home, NAME, CHAMPION) == "1" and holder(home, NAME, CHALLENGER) == "2"

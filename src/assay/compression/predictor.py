@@ -131,7 +131,7 @@ def _check_model_folder(folder: Path) -> None:
         problem = "is not a folder" if folder.exists() else "does not exist"
         raise ModelFolderError(
             f"model {folder} {problem}: pass a model folder (with {SPEC_FILE}, {TOKENIZER_DIR}/ "
-            f"and {MODEL_FILE}); registry aliases are not supported yet"
+            f"and {MODEL_FILE}), or champion, challenger or a registered version number"
         )
     expected = {
         SPEC_FILE: (folder / SPEC_FILE).is_file(),

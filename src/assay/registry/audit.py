@@ -1,5 +1,5 @@
 """The audit log: promotions, rollbacks, quarantines and gate failures, one JSON line each,
-appended and never rewritten. It lives in the store (ASSAY_HOME/audit.jsonl); the registry
+appended and never rewritten. It lives in the store (ASSAY_HOME/store/audit.jsonl); the registry
 mirrors each model entry as a tag on the version it concerns.
 
 An entry is written with a single O_APPEND write and fsync'd, so a crash leaves either the

@@ -17,18 +17,18 @@ from pathlib import Path
 import mlflow
 import mlflow.onnx
 import onnx
+import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from assay.compression.predictor import MODEL_FILE
+from assay.compression.predictor import MODEL_FILE, TOKENIZER_DIR
 from assay.compression.scorer import OnnxScorer
 from assay.errors import AssayError
 from assay.home import Home
-from assay.modeling.tokenizer import Encoded
 from assay.registry.audit import AuditEntry, AuditLog
-from assay.registry.tracking import tracking_uri
+from assay.registry.tracking import SERVER_URI, tracking_uri
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 PACKAGE = "package"  # run artifact folder holding the deployable package
@@ -75,19 +75,19 @@ def register(
     name: str,
     run_id: str,
     package: Path,
-    sample: Encoded,
+    example: pd.DataFrame,
     tags: dict[str, str],
 ) -> Candidate:
     """Upload the package under the run, then create the version (ONNX flavor with signature
-    and input example; the whole package beside it). Reuses the version of the same identity."""
+    and an input example encoded from `example` rows; the whole package beside it). Reuses the
+    version of the same identity."""
     existing = find_version(home, name, tags)
     if existing is not None:
         return Candidate(name, str(existing.version), existing.run_id, True)
     mlflow.set_tracking_uri(tracking_uri(home))
-    feeds = sample.take(slice(0, 2)).feeds()
-    logits = OnnxScorer.load(package / MODEL_FILE, package / "tokenizer").session.run(
-        ["logits"], feeds
-    )[0]
+    scorer = OnnxScorer.load(package / MODEL_FILE, package / TOKENIZER_DIR)
+    feeds = scorer.tokenizer.encode(example.head(2)).feeds()
+    logits = scorer.session.run(["logits"], feeds)[0]
     with mlflow.start_run(run_id=run_id):
         mlflow.log_artifacts(str(package), artifact_path=PACKAGE)
         logged = mlflow.onnx.log_model(
@@ -140,20 +140,51 @@ def decide(
 
 
 def promote(home: Home, candidate: Candidate, decision: Decision, audit: AuditLog) -> None:
-    """challenger := candidate; champion := candidate when the decision says so; the decision
-    on the version; then the audit record (unless a previous attempt already wrote it)."""
+    """challenger := candidate; champion := candidate when the decision says so; then the
+    decision on the version (its tag `assay.decision` written last marks the promotion done);
+    then the audit record (unless a previous attempt already wrote it)."""
     registry = client(home)
     name, version = candidate.name, candidate.version
     registry.set_registered_model_alias(name, CHALLENGER, version)
-    action = "promoted" if decision.promoted else "not-promoted"
-    registry.set_model_version_tag(name, version, "assay.decision", action)
+    if decision.promoted:
+        registry.set_registered_model_alias(name, CHAMPION, version)
     registry.set_model_version_tag(name, version, "assay.decision.reason", decision.reason[:5000])
     registry.set_model_version_tag(
         name, version, "assay.decision.evidence", json.dumps(decision.evidence)[:5000]
     )
-    if decision.promoted:
-        registry.set_registered_model_alias(name, CHAMPION, version)
-    _record_once(home, audit, AuditEntry(action, decision.reason, name, version, decision.evidence))
+    registry.set_model_version_tag(name, version, "assay.decision", _action(decision))
+    _record_once(home, audit, _entry(candidate, decision))
+
+
+def recorded_decision(home: Home, candidate: Candidate) -> Decision | None:
+    """The decision a finished promotion left on the version, if it finished."""
+    tags = client(home).get_model_version(candidate.name, candidate.version).tags
+    if "assay.decision" not in tags:
+        return None
+    return Decision(
+        tags["assay.decision"] == "promoted",
+        tags["assay.decision.reason"],
+        json.loads(tags["assay.decision.evidence"]),
+    )
+
+
+def finish_recorded(home: Home, candidate: Candidate, audit: AuditLog) -> Decision | None:
+    """For a version found again by identity: its recorded decision stands (aliases are not
+    moved again, so a rerun never undoes a rollback); only a missing audit record is added."""
+    decision = recorded_decision(home, candidate)
+    if decision is not None:
+        _record_once(home, audit, _entry(candidate, decision))
+    return decision
+
+
+def _action(decision: Decision) -> str:
+    return "promoted" if decision.promoted else "not-promoted"
+
+
+def _entry(candidate: Candidate, decision: Decision) -> AuditEntry:
+    return AuditEntry(
+        _action(decision), decision.reason, candidate.name, candidate.version, decision.evidence
+    )
 
 
 def rollback(home: Home, name: str, reason: str, audit: AuditLog, to: str | None = None) -> str:
@@ -210,6 +241,11 @@ def _record_once(home: Home, audit: AuditLog, entry: AuditEntry) -> None:
 
 def download(home: Home, name: str, alias_or_version: str) -> Path:
     """The deployable package of a version (by alias or number), cached under ASSAY_HOME."""
+    if SERVER_URI is None and not (home.root / "mlflow.db").is_file():
+        raise RegistryError(
+            f"no model registry in {home.root} yet: run `assay run` first, or point --home "
+            f"(or MLFLOW_TRACKING_URI) at the one that holds {name}"
+        )
     version = (
         alias_version(home, name, alias_or_version)
         if not alias_or_version.isdigit()

@@ -1,0 +1,97 @@
+"""Prefect tasks for the registry: register the candidate, settle its promotion, roll back; each
+move is an audit record and a Prefect event (`assay.model.promoted`, `assay.model.rolled-back`,
+`assay.gate.failed`) that shows in the UI's event feed and can drive automations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.events import emit_event
+
+from assay.config import Spec
+from assay.data.split import Split
+from assay.home import Home
+from assay.modeling.baseline import labels
+from assay.registry.audit import AuditEntry, AuditLog
+from assay.registry.models import Candidate, Decision, register, rollback
+from assay.registry.promotion import settle
+from assay.responsible.stage import ResponsibleOutcome
+from tasks.policy import IO_RETRIES
+
+
+def audit_log(home: Home) -> AuditLog:
+    return AuditLog(home.audit)
+
+
+def _emit(event: str, name: str, version: str, payload: dict) -> None:
+    emit_event(
+        event=event,
+        resource={"prefect.resource.id": f"assay.model.{name}", "assay.version": version},
+        payload=payload,
+    )
+
+
+@task(name="register-candidate", **IO_RETRIES)
+def register_candidate(
+    home: Home, spec: Spec, run_id: str, data: Split, shipped: ResponsibleOutcome, identity: dict
+) -> Candidate:
+    """A new version for a new (snapshot, spec, code); the existing one otherwise."""
+    return register(home, spec.registered_name, run_id, Path(shipped.folder), data.test, identity)
+
+
+@task(name="settle-promotion", **IO_RETRIES)
+def settle_promotion(
+    home: Home,
+    spec: Spec,
+    candidate: Candidate,
+    gates: dict[str, dict],
+    data: Split,
+    shipped: ResponsibleOutcome,
+) -> Decision:
+    """challenger, and champion if every gate passed and it is not worse than the champion."""
+    decision = settle(
+        home,
+        candidate,
+        gates,
+        data.test,
+        labels(data.test, spec),
+        np.load(shipped.test_scores, allow_pickle=False),
+        spec.registry.promotion_margin,
+        audit_log(home),
+    )
+    name, version = candidate.name, candidate.version
+    payload = {"reason": decision.reason, "evidence": decision.evidence}
+    if not candidate.reused:
+        if decision.promoted:
+            _emit("assay.model.promoted", name, version, payload)
+        failed = {k: g["reason"] for k, g in gates.items() if not g["passed"]}
+        if failed:
+            _emit("assay.gate.failed", name, version, {"gates": failed})
+    verdict = "**champion**" if decision.promoted else "challenger only"
+    create_markdown_artifact(
+        key="promotion",
+        markdown=f"**{name} version {version}**: {verdict}. {decision.reason}\n\n"
+        + "\n".join(f"- {k}: {v}" for k, v in decision.evidence.items()),
+    )
+    return decision
+
+
+@task(name="record-gate-failure", **IO_RETRIES)
+def record_gate_failure(home: Home, spec: Spec, reason: str) -> None:
+    """A gate that stops a run before there is a candidate (the data gate)."""
+    audit_log(home).append(AuditEntry("gate-failed", reason, spec.registered_name))
+    _emit("assay.gate.failed", spec.registered_name, "", {"reason": reason})
+
+
+@task(name="roll-back", **IO_RETRIES)
+def roll_back(home: Home, spec: Spec, reason: str, to: str | None) -> str:
+    name = spec.registered_name
+    version = rollback(home, name, reason, audit_log(home), to)
+    _emit("assay.model.rolled-back", name, version, {"reason": reason})
+    create_markdown_artifact(
+        key="rollback", markdown=f"**{name}**: champion is now version {version}. {reason}"
+    )
+    return version

@@ -12,6 +12,7 @@ from assay.config import load_spec
 from assay.data.snapshot import stage_key
 from assay.errors import GateFailed
 from assay.home import Home
+from assay.registry.card import CardEvidence
 from assay.registry.tracking import tracking_uri
 from assay.training import STAGE_SECTIONS, TrainResult
 from assay.validation.suite import load_suite, suite_digest
@@ -77,11 +78,27 @@ def train(spec_path: str, home: str | None = None, profile: str | None = None) -
     )
 
     # Register: a version per candidate; aliases move only as the gates and the champion allow
-    candidate = r.register_candidate(
-        where, spec, run_id, data, responsible, t.run_identity(snap.fingerprint, spec)
-    )
     gates = {"data": asdict(gate), "compression": compressed.gate, "fairness": responsible.gate}
+    verdicts = {f"assay.gate.{k}": "passed" if g["passed"] else "failed" for k, g in gates.items()}
+    candidate = r.register_candidate(
+        where, spec, run_id, data, responsible, t.run_identity(snap.fingerprint, spec) | verdicts
+    )
     decision = r.settle_promotion(where, spec, candidate, gates, data, responsible)
+    card = where.run_dir(snap.fingerprint) / "model-card"
+    if not (candidate.reused and card.is_dir()):
+        evidence = CardEvidence(
+            spec,
+            candidate.name,
+            candidate.version,
+            snap.fingerprint,
+            data.sizes(),
+            metrics,
+            asdict(gate),
+            asdict(compressed),
+            asdict(responsible),
+            decision,
+        )
+        r.publish_model_card(where, evidence, run_id, card)
     result = TrainResult(
         spec=spec.name,
         profile=spec.profile,

@@ -16,7 +16,8 @@ from assay.data.split import Split
 from assay.home import Home
 from assay.modeling.baseline import labels
 from assay.registry.audit import AuditEntry, AuditLog
-from assay.registry.models import Candidate, Decision, register, rollback
+from assay.registry.card import CardEvidence, write_card
+from assay.registry.models import Candidate, Decision, attach_card, register, rollback
 from assay.registry.promotion import settle
 from assay.responsible.stage import ResponsibleOutcome
 from tasks.policy import IO_RETRIES
@@ -95,3 +96,12 @@ def roll_back(home: Home, spec: Spec, reason: str, to: str | None) -> str:
         key="rollback", markdown=f"**{name}**: champion is now version {version}. {reason}"
     )
     return version
+
+
+@task(name="publish-model-card", **IO_RETRIES)
+def publish_model_card(home: Home, evidence: CardEvidence, run_id: str, folder: Path) -> Path:
+    """The card beside the run's files, attached to the version, and as a Prefect artifact."""
+    markdown, html = write_card(evidence, folder)
+    attach_card(home, evidence.name, evidence.version, run_id, folder)
+    create_markdown_artifact(key="model-card", markdown=markdown.read_text(encoding="utf-8"))
+    return html

@@ -132,6 +132,38 @@ def test_output_tells_the_user_where_to_look(first_run):
     assert "Registered: assay-adult version 1; champion: every gate passed" in output
 
 
+def test_the_model_card_is_rendered_from_the_logged_figures(first_run):
+    home, _ = first_run
+    [run] = _runs(home)
+    logged = run.data.metrics
+    html = next((home.root / "runs").glob("*/model-card/model-card.html")).read_text()
+    assert html.startswith("<!doctype html>") and "<table>" in html
+    for figure in (
+        logged["student_int8.test.roc_auc"],
+        logged["student_int8.test.roc_auc_low"],
+        logged["baseline.test.accuracy"],
+        logged["calibration.ece_after"],
+        logged["conformal.empirical_coverage"],
+        logged["fairness.sex.equalized_odds_difference"],
+        logged["fairness.sex_x_race.demographic_parity_difference"],
+    ):
+        assert f"{figure:.4f}" in html, figure
+    for section in ("Intended use", "Limitations", "Gate decisions", "Explanations", "Fairness"):
+        assert f"<h2>{section}" in html
+    assert '<img src="groups-sex.png"' in html
+    registry = MlflowClient(home.mlflow_uri)
+    version = registry.get_model_version("assay-adult", "1")
+    assert version.description.startswith("# Model card: assay-adult version 1")
+    card = {a.path for a in registry.list_artifacts(run.info.run_id, "model-card")}
+    assert {"model-card/model-card.html", "model-card/model-card.md"} <= card
+    assert version.tags["assay.model_card"] == "model-card/model-card.html"
+    assert version.tags["assay.fingerprint"] == run.data.tags["assay.fingerprint"]
+    gates = {k: v for k, v in version.tags.items() if k.startswith("assay.gate.")}
+    assert gates == dict.fromkeys(
+        ["assay.gate.data", "assay.gate.compression", "assay.gate.fairness"], "passed"
+    )
+
+
 def test_second_run_reuses_cached_stages_and_logs_nothing_new(first_run):
     home, _ = first_run
     state = train(str(ADULT_SPEC), str(home.root), "quick", return_state=True)

@@ -102,6 +102,18 @@ def register(
     return Candidate(name, str(version.version), run_id, False)
 
 
+def attach_card(home: Home, name: str, version: str, run_id: str, folder: Path) -> None:
+    """The model card folder in the version's run (`model-card/`), its Markdown as the
+    version's description (shown on the version page of the MLflow UI)."""
+    mlflow.set_tracking_uri(tracking_uri(home))
+    with mlflow.start_run(run_id=run_id):
+        mlflow.log_artifacts(str(folder), artifact_path="model-card")
+    markdown = (folder / "model-card.md").read_text(encoding="utf-8")
+    registry = client(home)
+    registry.update_model_version(name, version, description=markdown[:20000])
+    registry.set_model_version_tag(name, version, "assay.model_card", "model-card/model-card.html")
+
+
 def alias_version(home: Home, name: str, alias: str) -> ModelVersion | None:
     try:
         return client(home).get_model_version_by_alias(name, alias)

@@ -8,9 +8,11 @@ import pandas as pd
 from prefect import task
 from prefect.artifacts import (
     create_image_artifact,
+    create_link_artifact,
     create_markdown_artifact,
     create_table_artifact,
 )
+from prefect.runtime import flow_run
 
 from assay import training
 from assay.compression.stage import CompressionOutcome, compress_stage
@@ -21,7 +23,7 @@ from assay.data.store import BatchRecord, BatchStore
 from assay.home import Home
 from assay.modeling import teacher
 from assay.provenance import code_digest, git_commit, package_versions
-from assay.registry.tracking import DatasetInput, find_run, log_run
+from assay.registry.tracking import DatasetInput, StageRun, find_run, log_run, run_url
 from assay.responsible.fairness import FairnessReport
 from assay.responsible.plots import png_data_url
 from assay.responsible.stage import ResponsibleOutcome, responsible_stage
@@ -222,7 +224,7 @@ def log_mlflow(
         params={
             **{
                 f"{section}.{k}": v
-                for section in ("baseline", "model", "pretrain", "finetune")
+                for section in ("baseline", "model", "pretrain", "finetune", "compression")
                 for k, v in getattr(spec, section).model_dump().items()
             },
             **{f"split.{k}": v for k, v in data.sizes().items()},
@@ -233,6 +235,8 @@ def log_mlflow(
         },
         metrics={
             **{f"{model}.test.{k}": v for model, m in metrics.items() for k, v in m.items()},
+            "data_gate.passed": float(gate.passed),
+            "data_gate.warnings": gate.warnings,
             "teacher.trainable_params": tuned.trainable_params,
             "teacher.total_params": tuned.total_params,
             "teacher.trainable_fraction": tuned.trainable_fraction,
@@ -261,6 +265,7 @@ def log_mlflow(
             "assay.gate.compression": "passed" if compressed.passed else "failed",
             "assay.gate.fairness": "passed" if responsible.passed else "failed",
             "assay.mitigation": responsible.mitigation,
+            **prefect_links(),
         },
         datasets=[
             DatasetInput(
@@ -279,8 +284,52 @@ def log_mlflow(
             ("student", Path(compressed.folder)),
             ("responsible", Path(responsible.folder)),
         ],
+        stages=stage_runs(gate, tuned, compressed, responsible),
+    )
+    create_link_artifact(
+        key="mlflow-run",
+        link=run_url(home, run_id),
+        link_text=f"MLflow run {run_id[:8]}",
+        description="The MLflow run of this training (parent run; one nested run per stage)",
     )
     return run_id, False
+
+
+def stage_runs(
+    gate: training.GateResult,
+    tuned: teacher.TeacherOutcome,
+    compressed: CompressionOutcome,
+    responsible: ResponsibleOutcome,
+) -> list[StageRun]:
+    """The nested run of each stage: which logged names belong to it, and its own files."""
+    return [
+        StageRun("validation", ("data_gate.",), (("", Path(gate.report_html)),)),
+        StageRun("pretraining", ("pretrain.", "model.")),
+        StageRun(
+            "fine-tuning",
+            ("finetune.", "teacher."),
+            tuple(("adapter", a) for a in [Path(tuned.folder) / "adapter"] if a.is_dir()),
+        ),
+        StageRun("distillation", ("distill.", "pruning.", "student.params", "compression.")),
+        StageRun(
+            "quantization",
+            ("student.", "size."),
+            (("", Path(compressed.folder) / "gate.json"),),
+        ),
+        StageRun(
+            "fairness",
+            ("fairness.", "calibration.", "conformal.", "importance."),
+            tuple(("plots", Path(p)) for p in responsible.plots.values()),
+        ),
+    ]
+
+
+def prefect_links() -> dict[str, str]:
+    """Tags that lead from the MLflow run back to the Prefect flow run."""
+    links = {"prefect.flow_run_id": str(flow_run.id)} if flow_run.id else {}
+    if flow_run.ui_url:
+        links["prefect.flow_run_url"] = flow_run.ui_url
+    return links
 
 
 def responsible_metrics(outcome: ResponsibleOutcome) -> dict[str, float]:

@@ -36,10 +36,12 @@ def first_run(tmp_path_factory, prefect_api):
     return home, out.getvalue()
 
 
-def _runs(home: Home):
+def _runs(home: Home, nested: bool = False):
+    """The training (parent) runs, or with nested=True the per-stage runs under them."""
     client = MlflowClient(home.mlflow_uri)
     experiment = client.get_experiment_by_name("assay-adult")
-    return client.search_runs([experiment.experiment_id])
+    runs = client.search_runs([experiment.experiment_id])
+    return [r for r in runs if ("mlflow.parentRunId" in r.data.tags) == nested]
 
 
 def test_run_reaches_published_baseline_quality_on_adult_test(first_run):
@@ -117,6 +119,17 @@ def test_mlflow_run_holds_params_datasets_and_artifacts(first_run):
     teacher = {a.path for a in client.list_artifacts(run.info.run_id, "teacher")}
     assert {"teacher/teacher.safetensors", "teacher/adapter", "teacher/tokenizer"} <= teacher
     assert str(home.root) in run.info.artifact_uri
+    assert run.data.tags["prefect.flow_run_id"]
+    stages = {r.data.tags["mlflow.runName"]: r for r in _runs(home, nested=True)}
+    assert set(stages) == {
+        "validation", "pretraining", "fine-tuning", "distillation", "quantization", "fairness"
+    }  # fmt: skip
+    assert all(r.data.tags["mlflow.parentRunId"] == run.info.run_id for r in stages.values())
+    assert "finetune.seconds" in stages["fine-tuning"].data.metrics
+    assert "fairness.sex.equalized_odds_difference" in stages["fairness"].data.metrics
+    assert stages["validation"].data.metrics["data_gate.passed"] == 1.0
+    adapter = client.list_artifacts(stages["fine-tuning"].info.run_id, "adapter")
+    assert {a.path for a in adapter} >= {"adapter/adapter_model.safetensors"}
 
 
 def test_output_tells_the_user_where_to_look(first_run):

@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import mlflow.data
@@ -33,6 +34,22 @@ class DatasetInput:
 # The operator's MLFLOW_TRACKING_URI, read once at startup: mlflow.set_tracking_uri writes the
 # same variable, so reading it later would return whatever store was used last.
 SERVER_URI = os.environ.get("MLFLOW_TRACKING_URI")
+
+
+LOCAL_UI = "http://127.0.0.1:5000"  # `mlflow ui --backend-store-uri <home store>`
+
+
+@dataclass(frozen=True)
+class StageRun:
+    """A nested run for one pipeline stage: the params, metrics and curves whose names start
+    with one of `prefixes`, and the stage's own artifacts."""
+
+    name: str
+    prefixes: tuple[str, ...]
+    artifacts: tuple[tuple[str, Path], ...] = ()
+
+    def pick(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in values.items() if k.startswith(self.prefixes)}
 
 
 def tracking_uri(home: Home) -> str:
@@ -60,9 +77,11 @@ def log_run(
     curves: Mapping[str, Sequence[float]] | None = None,
     datasets: Sequence[DatasetInput] = (),
     artifacts: Sequence[tuple[str, Path]] = (),
+    stages: Sequence[StageRun] = (),
 ) -> str:
     """Log one finished run and return its id. Curves are per-epoch series (step = epoch);
-    artifacts are (folder in the run, file or folder here) pairs, "" meaning the top."""
+    artifacts are (folder in the run, file or folder here) pairs, "" meaning the top. Each
+    stage becomes a nested run holding its share of the params, metrics and curves."""
     mlflow.set_tracking_uri(tracking_uri(home))
     experiment_id = ensure_experiment(home, experiment)
     with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
@@ -81,12 +100,33 @@ def log_run(
                     d.frame, source=d.source, name=d.name, targets=d.target
                 )
             mlflow.log_input(dataset, context=d.context)
-        for folder, path in artifacts:
-            if path.is_dir():
-                mlflow.log_artifacts(str(path), artifact_path=folder or None)
-            else:
-                mlflow.log_artifact(str(path), artifact_path=folder or None)
+        _log_artifacts(artifacts)
+        for stage in stages:
+            with mlflow.start_run(experiment_id=experiment_id, run_name=stage.name, nested=True):
+                mlflow.log_params({k: str(v) for k, v in stage.pick(params).items()})
+                mlflow.log_metrics(stage.pick(metrics))
+                for name, series in stage.pick(curves or {}).items():
+                    for epoch, value in enumerate(series, start=1):
+                        mlflow.log_metric(name, value, step=epoch)
+                mlflow.set_tags({"assay.stage": stage.name})
+                _log_artifacts(stage.artifacts)
         return run.info.run_id
+
+
+def _log_artifacts(artifacts: Sequence[tuple[str, Path]]) -> None:
+    for folder, path in artifacts:
+        if path.is_dir():
+            mlflow.log_artifacts(str(path), artifact_path=folder or None)
+        else:
+            mlflow.log_artifact(str(path), artifact_path=folder or None)
+
+
+def run_url(home: Home, run_id: str) -> str:
+    """Where the run shows in the MLflow UI: the tracking server, or `mlflow ui` on its
+    default address for the local store."""
+    run = MlflowClient(tracking_uri(home)).get_run(run_id)
+    base = SERVER_URI if SERVER_URI and SERVER_URI.startswith("http") else LOCAL_UI
+    return f"{base.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{run_id}"
 
 
 def find_run(home: Home, experiment: str, tags: Mapping[str, str]) -> str | None:

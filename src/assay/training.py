@@ -151,6 +151,7 @@ class TrainResult:
             f"- Registered: {self.registered}; {self.promotion}",
             f"- Deployable int8 student with its decision policy: `{self.student}` "
             "(`assay predict --model` takes it)",
+            f"- Model card: `{self.run_dir}/model-card/model-card.html`",
             f"- Run files: `{self.run_dir}`",
         ]
         return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Reading what Prefect recorded about a flow run (task states, retry counts)."""
+"""Reading what Prefect recorded about a flow run (task states, artifacts) and events."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterId,
 )
+from prefect.events.filters import EventFilter, EventNameFilter
 from prefect.states import State
 
 
@@ -30,3 +31,12 @@ def artifacts(state: State) -> dict[str, object]:
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
         )
     return {a.key: a for a in found}
+
+
+def events(*names: str) -> list[object]:
+    """Events of these names the API has stored (what the UI's event feed shows)."""
+    with get_client(sync_client=True) as client:
+        page = client.read_events(
+            filter=EventFilter(event=EventNameFilter(name=list(names))), limit=50
+        )
+    return page.events

@@ -195,6 +195,9 @@ def model_card(e: CardEvidence) -> str:
         "realized accuracy and disparities scatter around their expectation.",
         "- Dynamic int8 quantization scales activations per batch: a row's score can move by "
         "about 1e-3 with the rows scored beside it.",
+        "- Explanations occlude a cell by marking it missing; for a column that was never "
+        "missing in training the model never learned what missing means there, so its "
+        "attribution can overstate the column's importance.",
         "",
         *_gates(e),
     ]

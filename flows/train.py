@@ -5,6 +5,7 @@ fairness gate, explanations) | evaluation -> MLflow. Registration comes next."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 
 from prefect import flow
 
@@ -80,8 +81,19 @@ def train(spec_path: str, home: str | None = None, profile: str | None = None) -
     # Register: a version per candidate; aliases move only as the gates and the champion allow
     gates = {"data": asdict(gate), "compression": compressed.gate, "fairness": responsible.gate}
     verdicts = {f"assay.gate.{k}": "passed" if g["passed"] else "failed" for k, g in gates.items()}
+    evidence_files = [
+        ("adapter", Path(tuned.folder) / "adapter"),
+        ("reports", Path(gate.report_html)),
+        *(("reports", Path(compressed.folder) / f) for f in ("gate.json", "pruning.json")),
+    ]
     candidate = r.register_candidate(
-        where, spec, run_id, data, responsible, t.run_identity(snap.fingerprint, spec) | verdicts
+        where,
+        spec,
+        run_id,
+        data,
+        responsible,
+        t.run_identity(snap.fingerprint, spec) | verdicts,
+        [(folder, path) for folder, path in evidence_files if path.exists()],
     )
     decision = r.settle_promotion(where, spec, candidate, gates, data, responsible)
     card = where.run_dir(snap.fingerprint) / "model-card"

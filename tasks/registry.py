@@ -37,10 +37,19 @@ def _emit(event: str, name: str, version: str, payload: dict) -> None:
 
 @task(name="register-candidate", **IO_RETRIES)
 def register_candidate(
-    home: Home, spec: Spec, run_id: str, data: Split, shipped: ResponsibleOutcome, identity: dict
+    home: Home,
+    spec: Spec,
+    run_id: str,
+    data: Split,
+    shipped: ResponsibleOutcome,
+    tags: dict,
+    extras: list[tuple[str, Path]],
 ) -> Candidate:
-    """A new version for a new (snapshot, spec, code); the existing one otherwise."""
-    return register(home, spec.registered_name, run_id, Path(shipped.folder), data.test, identity)
+    """A new version for a new (snapshot, spec, code); the existing one otherwise. `tags` hold
+    the identity and every gate's verdict; `extras` go into the version's package."""
+    return register(
+        home, spec.registered_name, run_id, Path(shipped.folder), data.test, tags, extras
+    )
 
 
 @task(name="settle-promotion", **IO_RETRIES)

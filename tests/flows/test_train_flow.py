@@ -172,6 +172,14 @@ def test_the_model_card_is_rendered_from_the_logged_figures(first_run):
     assert {"model-card/model-card.html", "model-card/model-card.md"} <= card
     assert version.tags["assay.model_card"] == "model-card/model-card.html"
     assert version.tags["assay.fingerprint"] == run.data.tags["assay.fingerprint"]
+    package = {a.path for a in registry.list_artifacts(run.info.run_id, "package")}
+    assert {
+        "package/model.int8.onnx",
+        "package/decision.json",
+        "package/tokenizer",
+        "package/adapter",
+        "package/reports",
+    } <= package
     gates = {k: v for k, v in version.tags.items() if k.startswith("assay.gate.")}
     assert gates == dict.fromkeys(
         ["assay.gate.data", "assay.gate.compression", "assay.gate.fairness"], "passed"

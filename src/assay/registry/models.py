@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -77,10 +78,12 @@ def register(
     package: Path,
     example: pd.DataFrame,
     tags: dict[str, str],
+    extras: Sequence[tuple[str, Path]] = (),
 ) -> Candidate:
-    """Upload the package under the run, then create the version (ONNX flavor with signature
-    and an input example encoded from `example` rows; the whole package beside it). Reuses the
-    version of the same identity."""
+    """Upload the package (plus `extras`: (subfolder, file or folder) pairs such as the LoRA
+    adapter and the gate reports) under the run, then create the version (ONNX flavor with
+    signature and an input example encoded from `example` rows). Reuses the version of the
+    same identity."""
     existing = find_version(home, name, tags)
     if existing is not None:
         return Candidate(name, str(existing.version), existing.run_id, True)
@@ -90,6 +93,12 @@ def register(
     logits = scorer.session.run(["logits"], feeds)[0]
     with mlflow.start_run(run_id=run_id):
         mlflow.log_artifacts(str(package), artifact_path=PACKAGE)
+        for folder, path in extras:
+            where = f"{PACKAGE}/{folder}"
+            if path.is_dir():
+                mlflow.log_artifacts(str(path), artifact_path=where)
+            else:
+                mlflow.log_artifact(str(path), artifact_path=where)
         logged = mlflow.onnx.log_model(
             onnx.load(str(package / MODEL_FILE)),
             name="model",

@@ -1,6 +1,7 @@
 """Train flow: snapshot -> data gate -> split -> baseline | pretrain -> fine-tune -> compress
 (distill, prune, ONNX, int8, gate) -> responsible (calibration, conformal review, mitigation,
-fairness gate, explanations) | evaluation -> MLflow. Registration comes next."""
+fairness gate, explanations) | evaluation -> MLflow (a parent run, a nested run per stage) ->
+registry (version, gated champion/challenger, model card)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,18 @@ from pathlib import Path
 
 from prefect import flow
 
-from assay.config import load_spec
+from assay.compression.stage import CompressionOutcome
+from assay.config import Spec, load_spec
 from assay.data.snapshot import stage_key
+from assay.data.split import Split
 from assay.errors import GateFailed
 from assay.home import Home
+from assay.modeling.teacher import TeacherOutcome
 from assay.registry.card import CardEvidence
+from assay.registry.models import Candidate, Decision
 from assay.registry.tracking import tracking_uri
-from assay.training import STAGE_SECTIONS, TrainResult
+from assay.responsible.stage import ResponsibleOutcome
+from assay.training import STAGE_SECTIONS, GateResult, TrainResult
 from assay.validation.suite import load_suite, suite_digest
 from tasks import registry as r
 from tasks import train as t
@@ -79,38 +85,9 @@ def train(spec_path: str, home: str | None = None, profile: str | None = None) -
     )
 
     # Register: a version per candidate; aliases move only as the gates and the champion allow
-    gates = {"data": asdict(gate), "compression": compressed.gate, "fairness": responsible.gate}
-    verdicts = {f"assay.gate.{k}": "passed" if g["passed"] else "failed" for k, g in gates.items()}
-    evidence_files = [
-        ("adapter", Path(tuned.folder) / "adapter"),
-        ("reports", Path(gate.report_html)),
-        *(("reports", Path(compressed.folder) / f) for f in ("gate.json", "pruning.json")),
-    ]
-    candidate = r.register_candidate(
-        where,
-        spec,
-        run_id,
-        data,
-        responsible,
-        t.run_identity(snap.fingerprint, spec) | verdicts,
-        [(folder, path) for folder, path in evidence_files if path.exists()],
+    candidate, decision = register_and_promote(
+        where, spec, snap.fingerprint, data, run_id, metrics, gate, tuned, compressed, responsible
     )
-    decision = r.settle_promotion(where, spec, candidate, gates, data, responsible)
-    card = where.run_dir(snap.fingerprint) / "model-card"
-    if not (candidate.reused and card.is_dir()):
-        evidence = CardEvidence(
-            spec,
-            candidate.name,
-            candidate.version,
-            snap.fingerprint,
-            data.sizes(),
-            metrics,
-            asdict(gate),
-            asdict(compressed),
-            asdict(responsible),
-            decision,
-        )
-        r.publish_model_card(where, evidence, run_id, card)
     result = TrainResult(
         spec=spec.name,
         profile=spec.profile,
@@ -136,3 +113,51 @@ def train(spec_path: str, home: str | None = None, profile: str | None = None) -
     if failed:
         raise GateFailed(f"{'; '.join(failed)} (evidence in MLflow run {run_id})")
     return result
+
+
+def register_and_promote(
+    where: Home,
+    spec: Spec,
+    fingerprint: str,
+    data: Split,
+    run_id: str,
+    metrics: dict[str, dict[str, float]],
+    gate: GateResult,
+    tuned: TeacherOutcome,
+    compressed: CompressionOutcome,
+    responsible: ResponsibleOutcome,
+) -> tuple[Candidate, Decision]:
+    """Register the candidate with its evidence, settle its promotion, publish its model card."""
+    gates = {"data": asdict(gate), "compression": compressed.gate, "fairness": responsible.gate}
+    verdicts = {f"assay.gate.{k}": "passed" if g["passed"] else "failed" for k, g in gates.items()}
+    evidence_files = [
+        ("adapter", Path(tuned.folder) / "adapter"),
+        ("reports", Path(gate.report_html)),
+        *(("reports", Path(compressed.folder) / f) for f in ("gate.json", "pruning.json")),
+    ]
+    candidate = r.register_candidate(
+        where,
+        spec,
+        run_id,
+        data,
+        responsible,
+        t.run_identity(fingerprint, spec) | verdicts,
+        [(folder, path) for folder, path in evidence_files if path.exists()],
+    )
+    decision = r.settle_promotion(where, spec, candidate, gates, data, responsible)
+    card = where.run_dir(fingerprint) / "model-card"
+    if not (candidate.reused and card.is_dir()):
+        evidence = CardEvidence(
+            spec,
+            candidate.name,
+            candidate.version,
+            fingerprint,
+            data.sizes(),
+            metrics,
+            asdict(gate),
+            asdict(compressed),
+            asdict(responsible),
+            decision,
+        )
+        r.publish_model_card(where, evidence, run_id, card)
+    return candidate, decision

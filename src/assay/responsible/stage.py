@@ -101,6 +101,7 @@ def mitigation_feature(spec: Spec) -> str:
 def _tradeoff_row(
     option: str,
     rules: GroupThresholds | None,
+    decided: np.ndarray,
     y: np.ndarray,
     p_test: np.ndarray,
     test: pd.DataFrame,
@@ -108,8 +109,6 @@ def _tradeoff_row(
 ) -> dict:
     """The option's test accuracy (as drawn, and its expectation over the rules' random
     choices) and its disparities on every sensitive feature."""
-    policy = DecisionPolicy(thresholds=rules)
-    decided = policy.decisions(p_test, test[spec.feature_columns])
     positive = rules.positive_probability(p_test, test[rules.feature]) if rules else decided
     reweighed = spec.compression.reweigh_on
     row: dict = {
@@ -191,8 +190,14 @@ def responsible_stage(
     train = training_rows(split, spec).reset_index(drop=True)
     p_train = apply_temperature(scorer.logits(train), temperature)
     options = _options(p_train, labels(train, spec), train, spec)
+    features = test[spec.feature_columns]
+    decided = {
+        name: DecisionPolicy(thresholds=rules).decisions(p_test, features)
+        for name, rules in options.items()
+    }
     tradeoff = [
-        _tradeoff_row(name, rules, y_test, p_test, test, spec) for name, rules in options.items()
+        _tradeoff_row(name, rules, decided[name], y_test, p_test, test, spec)
+        for name, rules in options.items()
     ]
     shipped = spec.fairness.mitigation if spec.fairness.mitigation in options else "none"
     if spec.sensitive_features:
@@ -202,12 +207,9 @@ def responsible_stage(
 
     # Fairness of what ships, and the gate
     sensitive = sensitive_columns(test, spec.sensitive_features)
-    shipped_decisions = DecisionPolicy(thresholds=options[shipped]).decisions(
-        p_test, test[spec.feature_columns]
-    )
     report = assess(
         y_test,
-        shipped_decisions,
+        decided[shipped],
         p_test,
         sensitive,
         min_group_size=spec.fairness.min_group_size,

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint format bench-ingest clean
+.PHONY: run test lint format bench-ingest serve screenshot chromium clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml requirements.lock
 run: $(STAMP)
 	$(BIN)/assay run
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
@@ -26,6 +26,20 @@ lint: $(STAMP)
 
 bench-ingest: $(STAMP)
 	$(BIN)/assay bench ingest
+
+serve: $(STAMP)
+	$(BIN)/assay serve
+
+# Headless Chromium (Debian's package) draws the Prefect UI screenshots; the test that checks
+# them is skipped where it cannot be installed (no root, no Debian).
+chromium:
+	@command -v chromium >/dev/null || (apt-get install -y -q chromium >/dev/null 2>&1 \
+	  || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1)) \
+	  || echo "chromium not installed: the Prefect UI screenshot test will be skipped"
+
+# With `assay serve` running and a completed train run: docs/prefect-*.png
+screenshot: $(STAMP) chromium
+	$(BIN)/python -m deployments.screenshot --api $${PREFECT_API_URL:-http://127.0.0.1:4200/api} --out docs
 
 clean:
 	rm -rf $(VENV) .assay

@@ -24,7 +24,7 @@ from assay.compression.quantize import quantize
 from assay.compression.stage import UNPRUNED, compress_stage
 from assay.compression.timing import Runner, latency_ms, onnx_runner, session, throughput
 from assay.config import load_spec
-from assay.modeling.baseline import labels
+from assay.data.labels import labels
 from assay.modeling.encoder import (
     RecordClassifier,
     load_config,

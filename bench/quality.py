@@ -22,10 +22,11 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from assay.config import Spec, load_spec
 from assay.data.fingerprint import frame_digest
+from assay.data.labels import labels
 from assay.data.reader import read_table
 from assay.data.split import Split, split_batches
 from assay.data.store import BatchRecord
-from assay.modeling.baseline import fit_baseline, labels
+from assay.modeling.baseline import fit_baseline
 from assay.modeling.evaluation import binary_metrics
 from assay.modeling.teacher import finetune_stage, pretrain_stage, training_rows
 

@@ -1,4 +1,6 @@
-"""Ingest flow: each file is parsed, validated, then accepted or quarantined with its reason."""
+"""Ingest flow: each file is parsed, validated, then accepted or quarantined with its reason;
+what was accepted is checked for drift, and the retraining policy decides whether to ask for a
+new training (`assay.retrain.requested`)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from assay.data.fingerprint import file_digest
 from assay.home import Home
 from assay.ingest import IngestOutcome, not_found
 from assay.validation.suite import gx, load_suite
+from flows.monitor import check_and_alert
 from tasks.ingest import (
     accept_batch,
     parse_file,
@@ -19,6 +22,7 @@ from tasks.ingest import (
     record_quarantine,
     validate_batch,
 )
+from tasks.monitor import request_retrain, rows_of
 
 
 @flow(name="ingest", log_prints=True)
@@ -35,6 +39,14 @@ def ingest(paths: list[str], spec_path: str, home: str | None = None) -> list[In
             record_quarantine(where, outcome)
         outcomes.append(outcome)
     publish_summary(outcomes)
+
+    # Follow up: does what was accepted drift, and does it call for a retrain?
+    accepted = [o for o in outcomes if o.status == "accepted" and o.batch]
+    if accepted:
+        frame = rows_of(where, [o.batch for o in accepted])
+        names = ", ".join(Path(o.path).name for o in accepted)
+        found = check_and_alert(where, spec, frame, f"just accepted: {names}")
+        request_retrain(where, spec, bool(found and found.detected))
     return outcomes
 
 

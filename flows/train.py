@@ -25,14 +25,21 @@ from assay.training import STAGE_SECTIONS, GateResult, TrainResult
 from assay.validation.suite import load_suite, suite_digest
 from tasks import registry as r
 from tasks import train as t
+from tasks.concurrency import training_slot
 
 
 @flow(name="train", log_prints=True)
 def train(spec_path: str, home: str | None = None, profile: str | None = None) -> TrainResult:
-    """Train on every accepted batch; unchanged data reuses each cached stage."""
+    """Train on every accepted batch; unchanged data reuses each cached stage. One training
+    runs at a time: a second one waits here for the first to finish."""
     spec = load_spec(spec_path, profile)
+    with training_slot():
+        return train_snapshot(spec, Home.from_env(home))
+
+
+def train_snapshot(spec: Spec, where: Home) -> TrainResult:
+    """The pipeline on the store's current snapshot (the train flow, holding its slot)."""
     suite = load_suite(spec.expectations)
-    where = Home.from_env(home)
 
     # Extract: the snapshot and its rows
     snap = t.snapshot(spec, where)
@@ -109,6 +116,7 @@ def train(spec_path: str, home: str | None = None, profile: str | None = None) -
         run_dir=str(where.run_dir(snap.fingerprint)),
     )
     t.publish_run_summary(result.summary())
+    t.record_training(where, snap, responsible.folder)
     failed = [o.gate["reason"] for o in (compressed, responsible) if not o.passed]
     if failed:
         raise GateFailed(f"{'; '.join(failed)} (evidence in MLflow run {run_id})")

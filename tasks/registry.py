@@ -8,17 +8,22 @@ from pathlib import Path
 
 import numpy as np
 from prefect import task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 from prefect.events import emit_event
 
 from assay.config import Spec
+from assay.data.labels import labels
 from assay.data.split import Split
 from assay.home import Home
-from assay.modeling.baseline import labels
 from assay.registry.audit import AuditEntry, AuditLog
 from assay.registry.card import CardEvidence, write_card
 from assay.registry.models import Candidate, Decision, attach_card, register, rollback
 from assay.registry.promotion import settle
+from assay.registry.tracking import model_version_url
 from assay.responsible.stage import ResponsibleOutcome
 from tasks.policy import IO_RETRIES
 
@@ -81,6 +86,27 @@ def settle_promotion(
         if failed:
             _emit("assay.gate.failed", name, version, {"gates": failed})
     verdict = "**champion**" if decision.promoted else "challenger only"
+    create_table_artifact(
+        key="gates",
+        table=[
+            *(
+                {"gate": k, "result": "pass" if g["passed"] else "FAIL", "why": g["reason"]}
+                for k, g in gates.items()
+            ),
+            {
+                "gate": "promotion",
+                "result": "champion" if decision.promoted else "not champion",
+                "why": decision.reason,
+            },
+        ],
+        description=f"**{name} version {version}**: every gate, and the promotion decision",
+    )
+    create_link_artifact(
+        key="model-version",
+        link=model_version_url(home, name, version),
+        link_text=f"{name} version {version}",
+        description="The registered version: package, model card, gate verdicts in its tags",
+    )
     create_markdown_artifact(
         key="promotion",
         markdown=f"**{name} version {version}**: {verdict}. {decision.reason}\n\n"

@@ -22,6 +22,7 @@ from assay.data.split import Split, split_batches
 from assay.data.store import BatchRecord, BatchStore
 from assay.home import Home
 from assay.modeling import teacher
+from assay.monitoring.policy import LastTraining
 from assay.provenance import code_digest, git_commit, package_versions
 from assay.registry.tracking import DatasetInput, StageRun, find_run, log_run, run_url
 from assay.responsible.fairness import FairnessReport
@@ -36,7 +37,31 @@ Batches = list[tuple[BatchRecord, pd.DataFrame]]
 
 @task(name="take-snapshot", **IO_RETRIES)
 def snapshot(spec: Spec, home: Home) -> Snapshot:
-    return take_snapshot(BatchStore(home.batches), spec)
+    """The accepted batches this run trains on, listed in the UI: what data."""
+    snap = take_snapshot(BatchStore(home.batches), spec)
+    create_table_artifact(
+        key="training-data",
+        table=[
+            {
+                "batch": b.hash[:12],
+                "source": b.source,
+                "rows": b.rows,
+                "labelled": b.labelled,
+                "accepted": b.accepted_at,
+            }
+            for b in snap.batches
+        ],
+        description=f"**Snapshot {snap.fingerprint[:12]}**: {len(snap.batches)} accepted "
+        f"batch(es), {snap.rows:,} rows",
+    )
+    return snap
+
+
+@task(name="record-training", **IO_RETRIES)
+def record_training(home: Home, snap: Snapshot, package: str) -> None:
+    """What 'new since the last training' is measured from (retraining policy, monitor)."""
+    batches = tuple(b.hash for b in snap.batches)
+    LastTraining(snap.fingerprint, batches, snap.rows, package).save(home.last_training)
 
 
 @task(name="load-batches", **IO_RETRIES)
@@ -162,7 +187,11 @@ def publish_responsible(outcome: ResponsibleOutcome) -> None:
         ),
     )
     for name, path in outcome.plots.items():
-        create_image_artifact(image_url=png_data_url(Path(path)), key=f"plot-{name}".lower())
+        create_image_artifact(
+            image_url=png_data_url(Path(path)),
+            key=f"plot-{name}".lower(),
+            description=f"`{Path(path).name}` of the shipped int8 model, on the test split",
+        )
 
 
 @task(name="evaluate", **IO_RETRIES)
@@ -209,6 +238,7 @@ def log_mlflow(
     experiment = f"assay-{spec.name}"
     existing = find_run(home, experiment, identity)
     if existing is not None:
+        publish_run_link(home, existing)
         return existing, True
     run_dir = home.run_dir(fingerprint)
     record = training.write_run_record(
@@ -286,13 +316,17 @@ def log_mlflow(
         ],
         stages=stage_runs(gate, tuned, compressed, responsible),
     )
+    publish_run_link(home, run_id)
+    return run_id, False
+
+
+def publish_run_link(home: Home, run_id: str) -> None:
     create_link_artifact(
         key="mlflow-run",
         link=run_url(home, run_id),
         link_text=f"MLflow run {run_id[:8]}",
         description="The MLflow run of this training (parent run; one nested run per stage)",
     )
-    return run_id, False
 
 
 def stage_runs(

@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 _STATE = Path(tempfile.mkdtemp(prefix="assay-tests-"))
 os.environ["PREFECT_HOME"] = str(_STATE / "prefect")
@@ -95,7 +96,12 @@ def toy_spec(tmp_path) -> Spec:
 
 @pytest.fixture
 def mixed_spec(tmp_path) -> Spec:
-    """A tiny model over numeric, categorical and text columns (see mixed_rows)."""
+    return mixed_spec_for(tmp_path / "suite.json")
+
+
+def mixed_spec_for(expectations: Path, **sections: Any) -> Spec:
+    """A tiny model over numeric, categorical and text columns (see mixed_rows), with
+    `sections` added to the spec."""
     return Spec.model_validate(
         {
             "name": "toy",
@@ -106,7 +112,7 @@ def mixed_spec(tmp_path) -> Spec:
             },
             "label": {"column": "y", "positive": "yes", "negative": "no"},
             "split": {"rule": "random"},
-            "expectations": tmp_path / "suite.json",
+            "expectations": expectations,
             "model": {
                 "hidden_size": 16,
                 "num_layers": 1,
@@ -125,6 +131,7 @@ def mixed_spec(tmp_path) -> Spec:
                 "lora_r": 2,
                 "lora_alpha": 4,
             },
+            **sections,
         }
     )
 

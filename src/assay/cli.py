@@ -1,4 +1,5 @@
-"""The `assay` command: run, ingest, expectations suggest, predict, history, rollback, bench.
+"""The `assay` command: run, ingest, expectations suggest, predict, history, rollback, monitor,
+serve, bench.
 
 The flows live in the Prefect shell (flows/); they are imported only after the environment
 points Prefect's state at ASSAY_HOME, so a plain `assay run` needs no server and leaves
@@ -123,6 +124,33 @@ def _cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_monitor(args: argparse.Namespace) -> int:
+    from flows.monitor import monitor
+
+    print(monitor(spec_path=str(args.spec), home=str(args.home.root)))
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from deployments.stack import StackSettings, serve
+
+    serve(
+        StackSettings(
+            spec_path=str(args.spec),
+            home=args.home,
+            profile=args.profile,
+            deployments=args.deployments,
+            prefect_port=args.port,
+            prefect_db=args.prefect_db,
+            mlflow_port=args.mlflow_port,
+            mlflow_db=args.mlflow_db,
+            max_runs=args.max_runs,
+            watch_only=args.watch_only,
+        )
+    )
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     try:
         module = importlib.import_module(f"bench.{args.name}")
@@ -206,6 +234,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", required=True, help="why (kept in the audit log)")
     p.add_argument("--to", help="version to make champion (default: the previous champion)")
     p.set_defaults(func=_cmd_rollback)
+
+    p = sub.add_parser(
+        "monitor", parents=[common], help="check the batches since the last training for drift"
+    )
+    p.set_defaults(func=_cmd_monitor)
+
+    p = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="the ops stack: Prefect server, deployments, landing watcher (Ctrl-C stops all)",
+    )
+    p.add_argument("--profile", help="spec profile the served train deployment uses")
+    p.add_argument(
+        "--deployments",
+        type=Path,
+        help="deployments file (default: deployments/prefect.yaml): schedules, triggers",
+    )
+    p.add_argument("--port", type=int, default=4200, help="Prefect server and UI port")
+    p.add_argument(
+        "--prefect-db",
+        help="PostgreSQL URL for the Prefect server (postgresql+asyncpg://...; "
+        "default: SQLite under ASSAY_HOME)",
+    )
+    p.add_argument(
+        "--mlflow-db",
+        help="PostgreSQL URL of an MLflow backend store (postgresql://...): starts an MLflow "
+        "tracking server on it (default: the SQLite store under ASSAY_HOME, no server)",
+    )
+    p.add_argument("--mlflow-port", type=int, default=5000, help="MLflow server port")
+    p.add_argument(
+        "--max-runs",
+        type=int,
+        default=4,
+        help="flow runs at once (each is a process); more wait their turn (default: 4)",
+    )
+    p.add_argument(
+        "--watch-only",
+        action="store_true",
+        help="only watch the landing folder and emit events, for a server whose deployments "
+        "run on workers (`prefect deploy`); needs PREFECT_API_URL",
+    )
+    p.set_defaults(func=_cmd_serve)
 
     p = sub.add_parser("bench", parents=[common], help="run a benchmark; last line is JSON")
     p.add_argument(

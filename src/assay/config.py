@@ -305,6 +305,45 @@ class RegistrySpec(_Section):
     )
 
 
+class MonitoringSpec(_Section):
+    """Drift checks of new batches against the training reference profile, and when a retrain
+    is requested."""
+
+    bins: int = Field(
+        default=10, gt=1, description="Quantile bins per numeric column for PSI (fit on training)."
+    )
+    psi_limit: float = Field(
+        default=0.2,
+        gt=0,
+        description="PSI above which a feature, or the prediction, has drifted (0.1-0.25 is the "
+        "usual 'moderate shift' band).",
+    )
+    p_value: float = Field(
+        default=0.01,
+        gt=0,
+        lt=1,
+        description="A drifted feature must also fail its KS (numeric) or chi-square "
+        "(categorical) test at this level: PSI alone is noisy on small batches.",
+    )
+    min_rows: int = Field(
+        default=200, gt=0, description="Smaller batches are profiled and reported, not judged."
+    )
+    accuracy_drop: float = Field(
+        default=0.05,
+        ge=0,
+        description="Live accuracy on newly labelled rows this far below the champion's test "
+        "accuracy counts as drift.",
+    )
+    retrain_rows: int = Field(
+        default=10_000,
+        gt=0,
+        description="Accepted rows since the last training that request a retrain.",
+    )
+    retrain_on_drift: bool = Field(
+        default=True, description="Drift in an accepted batch also requests a retrain."
+    )
+
+
 class Spec(_Section):
     """A dataset and how assay trains on it."""
 
@@ -340,6 +379,9 @@ class Spec(_Section):
     )
     registry: RegistrySpec = Field(
         default=RegistrySpec(), description="Model registry name and promotion rule."
+    )
+    monitoring: MonitoringSpec = Field(
+        default=MonitoringSpec(), description="Drift checks and the retraining policy."
     )
     train_rows: int | None = Field(
         default=None, gt=0, description="Subsample train rows to this many (quick demos, tests)."
@@ -403,11 +445,10 @@ class Spec(_Section):
         return [name for name, col in self.columns.items() if col.type == kind]
 
     def digest(self) -> str:
-        """Hash of what the spec means, leaving out where files live (paths differ per machine)."""
+        """Hash of what the spec means for a model, leaving out where files live (paths differ
+        per machine) and the monitoring policy (it changes when to retrain, not what is trained)."""
         return _hash(
-            self.model_dump(
-                mode="json", exclude={"expectations", "bundled", "description", "profiles"}
-            )
+            self.model_dump(mode="json", exclude={*NOT_MODEL_SECTIONS, "profiles", "monitoring"})
         )
 
     def stage_digest(self, *sections: str) -> str:
@@ -419,6 +460,9 @@ class Spec(_Section):
 def _hash(meaning: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(meaning, sort_keys=True, default=str).encode()).hexdigest()
 
+
+# What a spec says that no trained model depends on.
+NOT_MODEL_SECTIONS = ("expectations", "bundled", "description")
 
 # What every trained stage depends on: which rows, how they are read, labelled and split.
 DATA_SECTIONS = ("name", "source", "columns", "id_column", "label", "split")

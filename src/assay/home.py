@@ -31,6 +31,11 @@ class Home:
         return self.root / "store" / "audit.jsonl"
 
     @property
+    def last_training(self) -> Path:
+        """Which batches the latest train run used: what 'new since training' is measured from."""
+        return self.root / "store" / "last-training.json"
+
+    @property
     def landing(self) -> Path:
         return self.root / "landing"
 

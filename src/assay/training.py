@@ -15,9 +15,10 @@ import pandas as pd
 
 from assay.config import Spec
 from assay.data.atomic import write_json_atomic
+from assay.data.labels import labels
 from assay.data.split import Split
 from assay.data.store import BatchRecord
-from assay.modeling.baseline import fit_baseline, labels
+from assay.modeling.baseline import fit_baseline
 from assay.modeling.evaluation import compare
 from assay.validation.check import ValidationReport, check
 from assay.validation.report import write_report

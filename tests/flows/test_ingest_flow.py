@@ -183,3 +183,28 @@ def test_validation_and_summary_are_prefect_table_artifacts(home, write, adult_l
     failed = [r for r in rows if r["result"] == "FAIL"]
     assert [r["column"] for r in failed] == ["workclass"] and "'Robot'" in failed[0]["detail"]
     assert "1 quarantined" in published["ingest-summary"].description
+
+
+def test_the_monitor_says_what_it_could_check(home, write, adult_lines):
+    """Before any batch, and before any training: nothing to compare with, said plainly."""
+    from flows.monitor import monitor
+
+    assert monitor(str(ADULT_SPEC), str(home.root)) == "no new batches"
+    ingest(
+        [str(write("batch.csv", "\n".join(adult_lines[:60]) + "\n"))],
+        str(ADULT_SPEC),
+        str(home.root),
+    )
+    found = monitor(str(ADULT_SPEC), str(home.root))
+    assert found == "no model trained yet: nothing to compare with"
+
+
+def test_an_accepted_batch_is_not_a_retrain_until_the_policy_says_so(home, write, adult_lines):
+    state = ingest(
+        [str(write("batch.csv", "\n".join(adult_lines[:60]) + "\n"))],
+        str(ADULT_SPEC),
+        str(home.root),
+        return_state=True,
+    )
+    policy = artifacts(state)["retrain-policy"]
+    assert policy.data.startswith("no retrain: 60 new rows since the last training")

@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assay.modeling.baseline import fit_baseline, labels
+from assay.data.labels import labels
+from assay.modeling.baseline import fit_baseline
 from assay.modeling.evaluation import binary_metrics
 
 

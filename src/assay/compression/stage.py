@@ -25,9 +25,9 @@ from assay.compression.quantize import quantize
 from assay.compression.scorer import OnnxScorer
 from assay.compression.timing import latency_ms, onnx_runner, session
 from assay.config import Spec
+from assay.data.labels import labels
 from assay.data.split import Split
 from assay.gates import GateReport
-from assay.modeling.baseline import labels
 from assay.modeling.encoder import EncoderConfig, RecordClassifier, predict_proba, save_module
 from assay.modeling.loop import seed_everything
 from assay.modeling.teacher import TEACHER_SCORES, Teacher, training_rows

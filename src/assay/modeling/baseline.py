@@ -16,6 +16,7 @@ import skops.io
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from assay.config import Spec
+from assay.data.labels import labels
 
 # HistGradientBoosting bins a categorical feature into at most 255 values (one kept for missing).
 _MAX_CATEGORIES = 254
@@ -47,11 +48,6 @@ class BaselineModel:
         vocab = {"numeric": self.numeric, "categories": self.categories}
         (folder / "baseline_features.json").write_text(json.dumps(vocab, indent=2))
         return folder
-
-
-def labels(frame: pd.DataFrame, spec: Spec) -> np.ndarray:
-    """1 for the positive class, 0 otherwise."""
-    return (frame[spec.label.column] == spec.label.positive).to_numpy(dtype=np.int64)
 
 
 def fit_baseline(train: pd.DataFrame, valid: pd.DataFrame, spec: Spec) -> BaselineModel:

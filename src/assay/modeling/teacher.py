@@ -19,9 +19,9 @@ import pandas as pd
 from safetensors.torch import save_file
 
 from assay.config import Spec
+from assay.data.labels import labels
 from assay.data.split import Split
 from assay.errors import SpecError
-from assay.modeling.baseline import labels
 from assay.modeling.encoder import (
     EncoderConfig,
     MaskedCellModel,

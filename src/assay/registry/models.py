@@ -9,7 +9,7 @@ complete version, and rerunning the same snapshot finishes the job without a sec
 from __future__ import annotations
 
 import json
-import shutil
+import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -283,7 +283,11 @@ def download(home: Home, name: str, alias_or_version: str) -> Path:
         fetched = mlflow.artifacts.download_artifacts(
             run_id=version.run_id, artifact_path=PACKAGE, dst_path=scratch
         )
-        shutil.move(fetched, folder)  # a rename within one folder: whole or absent
+        try:
+            os.rename(fetched, folder)  # within one folder: whole or absent
+        except OSError:
+            if not folder.is_dir():  # not another process that fetched it first
+                raise
     return folder
 
 

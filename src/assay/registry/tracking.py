@@ -121,12 +121,22 @@ def _log_artifacts(artifacts: Sequence[tuple[str, Path]]) -> None:
             mlflow.log_artifact(str(path), artifact_path=folder or None)
 
 
-def run_url(home: Home, run_id: str) -> str:
-    """Where the run shows in the MLflow UI: the tracking server, or `mlflow ui` on its
-    default address for the local store."""
-    run = MlflowClient(tracking_uri(home)).get_run(run_id)
+def ui_base() -> str:
+    """The MLflow UI: the tracking server, or `mlflow ui` on its default address for the
+    local store."""
     base = SERVER_URI if SERVER_URI and SERVER_URI.startswith("http") else LOCAL_UI
-    return f"{base.rstrip('/')}/#/experiments/{run.info.experiment_id}/runs/{run_id}"
+    return base.rstrip("/")
+
+
+def run_url(home: Home, run_id: str) -> str:
+    """Where the run shows in the MLflow UI."""
+    run = MlflowClient(tracking_uri(home)).get_run(run_id)
+    return f"{ui_base()}/#/experiments/{run.info.experiment_id}/runs/{run_id}"
+
+
+def model_version_url(home: Home, name: str, version: str) -> str:
+    """Where the model version shows in the MLflow UI."""
+    return f"{ui_base()}/#/models/{name}/versions/{version}"
 
 
 def find_run(home: Home, experiment: str, tags: Mapping[str, str]) -> str | None:

@@ -12,7 +12,8 @@ ships with it. Everything is measured on the int8 model that ships.
 
 The stage folder is the deployable package (`assay predict --model` takes it):
   model.int8.onnx, tokenizer/, spec.json (copied from the compression stage), decision.json (the
-  policy the predictor applies), responsible.json (every figure), and the PNG plots.
+  policy the predictor applies), responsible.json (every figure), reference-profile.json (the
+  training rows and their scores: what drift monitoring compares new rows with) and the PNG plots.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ from sklearn.metrics import accuracy_score
 from assay.compression.predictor import MODEL_FILE, SPEC_FILE, TOKENIZER_DIR
 from assay.compression.scorer import OnnxScorer
 from assay.config import Spec
+from assay.data.labels import labels
 from assay.data.split import Split
-from assay.modeling.baseline import labels
 from assay.modeling.teacher import training_rows
+from assay.monitoring.profile import PROFILE_FILE, build_profile
 from assay.responsible.calibration import (
     apply_temperature,
     expected_calibration_error,
@@ -243,6 +245,8 @@ def responsible_stage(
     _package(compressed, folder, policy)
     scores = folder / SCORES_FILE
     np.save(scores, p_test, allow_pickle=False)
+    # What drift is measured against in production: the training rows and the shipped scores
+    build_profile(train, spec, p_train).save(folder / PROFILE_FILE)
     outcome = ResponsibleOutcome(
         folder=str(folder),
         test_scores=str(scores),

@@ -1,0 +1,1 @@
+"""Drift and live performance of new batches against what the champion was trained on."""

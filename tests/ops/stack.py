@@ -1,0 +1,161 @@
+"""A real ops stack for tests: `assay serve` in a subprocess (it starts `prefect server start`),
+read through the server's REST API, fed by files dropped in its landing folder."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+ASSAY = Path(sys.executable).with_name("assay")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def adult_lines(start: int, count: int, test_file: bool = False) -> str:
+    """Rows of the bundled UCI files as they arrive (no header), from data line `start`."""
+    name = "adult.test.gz" if test_file else "adult.data.gz"
+    with gzip.open(ROOT / "data" / name, "rt", encoding="utf-8") as f:
+        lines = [line for line in f if line.strip() and not line.startswith("|")]
+    return "".join(lines[start : start + count])
+
+
+def merged(base: dict, override: dict) -> dict:
+    """Deep merge, as spec profiles are: an override lists only what differs."""
+    out = dict(base)
+    for key, value in override.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merged(out[key], value) if both else value
+    return out
+
+
+def write_spec(folder: Path, **overrides: Any) -> Path:
+    """configs/adult.yaml with absolute paths, no bundled files, and `overrides` merged in."""
+    raw = yaml.safe_load((ROOT / "configs" / "adult.yaml").read_text(encoding="utf-8"))
+    raw["expectations"] = str(ROOT / "expectations" / "adult.json")
+    raw["bundled"] = []
+    raw = merged(raw, overrides)
+    path = folder / "spec.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+def write_deployments(folder: Path, change: Callable[[dict], None]) -> Path:
+    """deployments/prefect.yaml with `change` applied to its list of deployments (by name)."""
+    raw = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").read_text(encoding="utf-8"))
+    change({d["name"]: d for d in raw["deployments"]})
+    path = folder / "prefect.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+@dataclass
+class Stack:
+    home: Path
+    api: str
+    process: subprocess.Popen
+    log: Path
+
+    # -- starting and stopping ---------------------------------------------------------------
+    @classmethod
+    def start(cls, home: Path, spec: Path, deployments: Path, *extra: str) -> Stack:
+        port = free_port()
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PREFECT_", "MLFLOW_")) and k != "ASSAY_HOME"
+        }
+        env |= {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "ASSAY_PROGRESS": "0"}
+        home.mkdir(parents=True, exist_ok=True)
+        log = home / "serve.log"
+        command = [str(ASSAY), "serve", "--spec", str(spec), "--home", str(home)]
+        command += ["--port", str(port), "--deployments", str(deployments), *extra]
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                command,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
+            )
+        stack = cls(home, f"http://127.0.0.1:{port}/api", process, log)
+        stack.wait_for(lambda: "being served" in stack.output(), 180, "the deployments served")
+        return stack
+
+    def stop(self) -> int:
+        """Ctrl-C, as an operator would; returns the exit code."""
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=90)
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def up(self) -> bool:
+        try:
+            return httpx.get(f"{self.api}/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    # -- feeding it ----------------------------------------------------------------------------
+    def drop(self, name: str, text: str) -> Path:
+        """Write beside the landing folder, then rename in: the watcher sees a whole file."""
+        landing = self.home / "landing"
+        landing.mkdir(parents=True, exist_ok=True)
+        partial = landing / f".{name}.part"
+        partial.write_text(text, encoding="utf-8")
+        return partial.rename(landing / name)
+
+    # -- reading it ----------------------------------------------------------------------------
+    def post(self, path: str, body: Any) -> Any:
+        response = httpx.post(f"{self.api}{path}", json=body, timeout=10).raise_for_status()
+        return response.json() if response.content else None
+
+    def flow_runs(self, flow: str) -> list[dict]:
+        body = {"flows": {"name": {"any_": [flow]}}, "sort": "START_TIME_ASC", "limit": 200}
+        return self.post("/flow_runs/filter", body)
+
+    def finished(self, flow: str, **parameters: Any) -> list[dict]:
+        """Runs of `flow` in a final state, optionally with these parameters."""
+        return [
+            r
+            for r in self.flow_runs(flow)
+            if r["state_type"] in ("COMPLETED", "FAILED", "CRASHED")
+            and all(r["parameters"].get(k) == v for k, v in parameters.items())
+        ]
+
+    def events(self, name: str) -> list[dict]:
+        body = {"filter": {"event": {"name": [name]}}, "limit": 50}
+        return self.post("/events/filter", body)["events"]
+
+    def wait_for(self, check: Callable[[], Any], timeout: float, what: str) -> Any:
+        """Poll `check` until it returns something truthy; fail naming `what`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"assay serve exited ({self.process.returncode}):\n{self.tail()}"
+                )
+            found = check()
+            if found:
+                return found
+            time.sleep(1)
+        raise AssertionError(f"no {what} within {timeout:.0f} s:\n{self.tail()}")
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.output().splitlines()[-lines:])

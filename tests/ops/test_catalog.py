@@ -1,0 +1,77 @@
+"""deployments/prefect.yaml read into the deployments `assay serve` serves."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import yaml
+
+from assay.errors import SpecError
+from deployments.catalog import DEPLOYMENTS_FILE, runner_deployments, schedule, trigger
+
+PARAMETERS = {"spec_path": "/data/spec.yaml", "home": "/srv/assay", "profile": "quick"}
+
+
+@pytest.fixture(scope="module")
+def served():
+    return {d.name: d for d in runner_deployments(PARAMETERS)}
+
+
+def test_every_flow_is_deployed(served):
+    assert set(served) == {"ingest", "train", "monitor", "rollback"}
+
+
+def test_ingest_starts_on_each_landed_file_with_that_file(served):
+    (arrived,) = served["ingest"].triggers
+    assert arrived.expect == {"assay.data.arrived"}
+    assert arrived.match.model_dump()["prefect.resource.id"] == "assay.file.*"
+    assert arrived.parameters == {"paths": "{{ event.payload.paths }}"}
+    assert served["ingest"].parameters == {"spec_path": "/data/spec.yaml", "home": "/srv/assay"}
+
+
+def test_train_runs_nightly_and_on_request_one_at_a_time(served):
+    train = served["train"]
+    (nightly,) = train.schedules
+    assert nightly.schedule.cron == "0 2 * * *"
+    (requested,) = train.triggers
+    assert requested.expect == {"assay.retrain.requested"}
+    assert train.concurrency_limit == 1
+    assert train.concurrency_options.collision_strategy.value == "ENQUEUE"
+    assert train.parameters["profile"] == "quick"  # only the flows that take it get it
+
+
+def test_monitor_runs_hourly(served):
+    (hourly,) = served["monitor"].schedules
+    assert hourly.schedule.interval == timedelta(hours=1)
+
+
+def test_schedules_and_triggers_come_from_the_file(tmp_path):
+    raw = yaml.safe_load(DEPLOYMENTS_FILE.read_text(encoding="utf-8"))
+    raw["deployments"] = [d for d in raw["deployments"] if d["name"] == "monitor"]
+    raw["deployments"][0]["schedules"] = [{"interval": 5}, {"cron": "*/5 * * * *", "active": False}]
+    path = tmp_path / "prefect.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    (monitor,) = runner_deployments(PARAMETERS, path)
+    every_5s, cron = monitor.schedules
+    assert every_5s.schedule.interval == timedelta(seconds=5)
+    assert cron.schedule.cron == "*/5 * * * *" and cron.active is False
+
+
+@pytest.mark.parametrize(
+    ("build", "raw", "message"),
+    [
+        (schedule, {"every": 5}, "give `cron` or `interval`"),
+        (trigger, {"type": "compound", "triggers": []}, "only `type: event` triggers"),
+    ],
+)
+def test_unsupported_entries_are_refused_by_name(build, raw, message):
+    with pytest.raises(SpecError, match=message):
+        build(raw)
+
+
+def test_an_unreadable_file_is_one_clear_error(tmp_path):
+    path = tmp_path / "prefect.yaml"
+    path.write_text("name: assay\n", encoding="utf-8")
+    with pytest.raises(SpecError, match="no readable `deployments:` list"):
+        runner_deployments(PARAMETERS, path)

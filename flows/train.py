@@ -23,12 +23,13 @@ from assay.registry.tracking import tracking_uri
 from assay.responsible.stage import ResponsibleOutcome
 from assay.training import STAGE_SECTIONS, GateResult, TrainResult
 from assay.validation.suite import load_suite, suite_digest
+from flows.runners import task_runner
 from tasks import registry as r
 from tasks import train as t
 from tasks.concurrency import training_slot
 
 
-@flow(name="train", log_prints=True)
+@flow(name="train", log_prints=True, task_runner=task_runner())
 def train(spec_path: str, home: str | None = None, profile: str | None = None) -> TrainResult:
     """Train on every accepted batch; unchanged data reuses each cached stage. One training
     runs at a time: a second one waits here for the first to finish."""
@@ -54,27 +55,31 @@ def train_snapshot(spec: Spec, where: Home) -> TrainResult:
         r.record_gate_failure(where, spec, reason)
         raise GateFailed(reason)
 
-    # Transform: split, then the baseline and the teacher (pretrain -> fine-tune)
+    # Transform: split; the baseline runs beside the teacher's chain (pretrain -> fine-tune ->
+    # compress -> responsible), every stage through the flow's task runner (threads or Dask)
     data = t.split(batches, spec)
     key = {stage: stage_key(snap, spec, *sections) for stage, sections in STAGE_SECTIONS.items()}
-    states = {"baseline": t.fit_baseline(key["baseline"], where, data, spec, return_state=True)}
-    states["pretrain"] = t.pretrain(key["pretrain"], where, data, spec, return_state=True)
-    pretrained = states["pretrain"].result()
-    states["fine-tune"] = t.finetune(
-        key["fine-tune"], where, data, spec, pretrained, return_state=True
+    futures = {"baseline": t.fit_baseline.submit(key["baseline"], where, data, spec)}
+    futures["pretrain"] = t.pretrain.submit(key["pretrain"], where, data, spec)
+    futures["fine-tune"] = t.finetune.submit(
+        key["fine-tune"], where, data, spec, futures["pretrain"]
     )
-    fitted, tuned = states["baseline"].result(), states["fine-tune"].result()
-    states["compress"] = t.compress(key["compress"], where, data, spec, tuned, return_state=True)
-    compressed = states["compress"].result()
-    assessing = t.responsible.submit(key["responsible"], where, data, spec, compressed)
+    futures["compress"] = t.compress.submit(
+        key["compress"], where, data, spec, futures["fine-tune"]
+    )
+    futures["responsible"] = t.responsible.submit(
+        key["responsible"], where, data, spec, futures["compress"]
+    )
+    fitted, pretrained = futures["baseline"].result(), futures["pretrain"].result()
+    tuned, compressed = futures["fine-tune"].result(), futures["compress"].result()
     scores = {
         "teacher": tuned.test_scores,
         "student_int8": compressed.test_scores,
         "baseline": fitted.test_scores,
     }
-    metrics = t.evaluate(data, spec, scores)
-    responsible = assessing.result()
-    states["responsible"] = assessing.state
+    metrics = t.evaluate(snap.fingerprint, where, data, spec, scores)
+    t.publish_metrics(metrics, spec, len(data.test))
+    responsible = futures["responsible"].result()
 
     # Load: one MLflow run per snapshot and code version
     run_id, reused = t.log_mlflow(
@@ -100,7 +105,7 @@ def train_snapshot(spec: Spec, where: Home) -> TrainResult:
         profile=spec.profile,
         fingerprint=snap.fingerprint,
         metrics=metrics,
-        cached=[name for name, state in states.items() if state.name == "Cached"],
+        cached=[name for name, future in futures.items() if future.state.name == "Cached"],
         mlflow_run_id=run_id,
         reused_run=reused,
         tracking_uri=tracking_uri(where),

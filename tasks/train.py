@@ -194,19 +194,26 @@ def publish_responsible(outcome: ResponsibleOutcome) -> None:
         )
 
 
-@task(name="evaluate", **IO_RETRIES)
-def evaluate(data: Split, spec: Spec, score_paths: dict[str, str]) -> dict[str, dict[str, float]]:
-    """Teacher and baseline side by side on the test split, as a table in the Prefect UI."""
-    table = training.evaluate_models(data, spec, score_paths)
+@task(name="evaluate", cache_policy=BY_FINGERPRINT, **RETRIES)
+def evaluate(
+    fingerprint: str, home: Home, data: Split, spec: Spec, score_paths: dict[str, str]
+) -> dict[str, dict[str, float]]:
+    """Cached per snapshot (its batches and every model setting): the bootstrap intervals are
+    the slowest part of a rerun on unchanged data."""
+    return training.evaluate_models(data, spec, score_paths)
+
+
+@task(name="publish-metrics", **IO_RETRIES)
+def publish_metrics(table: dict[str, dict[str, float]], spec: Spec, test_rows: int) -> None:
+    """Every model side by side on the test split, as a table in the Prefect UI (each run)."""
     create_table_artifact(
         key="test-metrics",
         table=[
             {"model": model, **{k: round(v, 4) for k, v in m.items()}} for model, m in table.items()
         ],
-        description=f"Test split of {spec.name}: {len(data.test)} rows; "
+        description=f"Test split of {spec.name}: {test_rows} rows; "
         "_low/_high are bootstrap 95% intervals",
     )
-    return table
 
 
 def run_identity(fingerprint: str, spec: Spec) -> dict[str, str]:

@@ -20,6 +20,7 @@ from assay.home import Home
 
 DEFAULT_SPEC = "configs/adult.yaml"
 REGISTRY_ALIASES = ("champion", "challenger")
+LOCAL_DASK = "local"
 
 
 def prepare_environment(home: Home) -> None:
@@ -34,6 +35,10 @@ def prepare_environment(home: Home) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.dask:  # read by flows/runners.py when the flows are imported
+        os.environ["ASSAY_TASK_RUNNER"] = "dask"
+        if args.dask != LOCAL_DASK:
+            os.environ["ASSAY_DASK_ADDRESS"] = args.dask
     from flows.pipeline import run
 
     result = run(spec_path=str(args.spec), home=str(args.home.root), profile=args.profile)
@@ -180,6 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--profile",
         help="named overrides from the spec's `profiles:` (e.g. quick: subsample, small model)",
+    )
+    p.add_argument(
+        "--dask",
+        nargs="?",
+        const=LOCAL_DASK,
+        metavar="ADDRESS",
+        help="run the stages on Dask: a local cluster (one worker per core), or the scheduler "
+        "at ADDRESS (tcp://host:8786)",
     )
     p.set_defaults(func=_cmd_run)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 import time
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -16,6 +18,7 @@ from assay.cli import main
 from assay.errors import GateFailed
 from assay.home import Home
 from assay.registry.audit import AuditLog
+from flows.runners import local_dask
 from flows.train import train
 from tests.conftest import ADULT_SPEC
 from tests.flows.helpers import events, task_runs
@@ -201,6 +204,21 @@ def test_second_run_reuses_cached_stages_and_logs_nothing_new(first_run):
     assert "Registered: assay-adult version 1 (already registered); champion" in result.summary()
     assert len(MlflowClient(home.mlflow_uri).search_model_versions("name = 'assay-adult'")) == 1
     assert [e.action for e in AuditLog(home.audit).entries()] == ["promoted"]
+
+
+def test_a_dask_cluster_trains_the_same_model(first_run, tmp_path):
+    """The same flow with its stages on a local two-worker Dask cluster, on a copy of the same
+    accepted batches: the same snapshot fingerprint and a byte-identical shipped model."""
+    home, _ = first_run
+    other = Home(tmp_path / "home")
+    shutil.copytree(home.batches, other.batches)
+    dask = local_dask(workers=2)
+    result = train.with_options(task_runner=dask)(str(ADULT_SPEC), str(other.root), "quick")
+    assert result.cached == []  # trained from scratch: the first run's caches are its home's
+    first = min(_runs(home), key=lambda r: r.info.start_time)
+    assert result.fingerprint == first.data.tags["assay.fingerprint"]
+    shipped = Path(result.student).relative_to(other.root) / "model.int8.onnx"
+    assert (other.root / shipped).read_bytes() == (home.root / shipped).read_bytes()
 
 
 def test_data_gate_rechecks_the_snapshot_with_the_current_suite(first_run, tmp_path):

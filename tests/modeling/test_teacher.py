@@ -55,6 +55,16 @@ def test_tokenizer_round_trip_unseen_and_missing_values(tmp_path, spec):
     np.testing.assert_array_equal(again.values, tokenizer.encode(train).values)
 
 
+def test_large_frames_are_encoded_in_chunks_with_the_same_result(spec, monkeypatch):
+    rows = mixed_rows(230, 4)
+    tokenizer = RecordTokenizer.fit(rows, spec)
+    whole = tokenizer.encode(rows)
+    monkeypatch.setattr("assay.modeling.tokenizer.ENCODE_ROWS", 50)
+    chunked = tokenizer.encode(rows)
+    for field in ("ids", "values", "numeric", "attention"):
+        np.testing.assert_array_equal(getattr(chunked, field), getattr(whole, field))
+
+
 def test_numeric_bins_are_fit_on_training_rows_only(spec):
     tokenizer = RecordTokenizer.fit(pd.DataFrame({**mixed_rows(100, 0)}), spec)
     shifted = mixed_rows(100, 1).assign(x=lambda f: f["x"] + 100)

@@ -29,6 +29,9 @@ SPECIALS = (PAD, CLS, MASK, UNK)
 _RANK_POINTS = 1001  # resolution of the numeric rank feature
 
 
+ENCODE_ROWS = 50_000  # rows tokenized at once (see RecordTokenizer.encode)
+
+
 @dataclass(frozen=True)
 class Encoded:
     """Token ids plus the numeric rank feature, row-aligned with the frame encoded."""
@@ -53,6 +56,12 @@ class Encoded:
     def take(self, index: np.ndarray) -> Encoded:
         return Encoded(
             self.ids[index], self.values[index], self.numeric[index], self.attention[index]
+        )
+
+    @classmethod
+    def concatenate(cls, parts: list[Encoded]) -> Encoded:
+        return cls(
+            *(np.concatenate([getattr(p, f) for p in parts]) for f in cls.__dataclass_fields__)
         )
 
 
@@ -117,6 +126,14 @@ class RecordTokenizer:
     # -- encoding --------------------------------------------------------------------------
 
     def encode(self, frame: pd.DataFrame) -> Encoded:
+        """Encode ENCODE_ROWS rows at a time: a chunk's per-cell strings and tokenizer objects
+        (a few KB per row) are freed before the next, so memory grows only by the arrays."""
+        if len(frame) <= ENCODE_ROWS:
+            return self._encode(frame)
+        chunks = range(0, len(frame), ENCODE_ROWS)
+        return Encoded.concatenate([self._encode(frame.iloc[i : i + ENCODE_ROWS]) for i in chunks])
+
+    def _encode(self, frame: pd.DataFrame) -> Encoded:
         rows = len(frame)
         columns: list[list[str]] = [[CLS] * rows]
         values = np.zeros((rows, self.length), dtype=np.float32)

@@ -1,7 +1,8 @@
 """Train flow: snapshot -> data gate -> split -> baseline | pretrain -> fine-tune -> compress
-(distill, prune, ONNX, int8, gate) -> responsible (calibration, conformal review, mitigation,
-fairness gate, explanations) | evaluation -> MLflow (a parent run, a nested run per stage) ->
-registry (version, gated champion/challenger, model card)."""
+(distill, prune, ONNX, int8, gate) -> calibrate -> (conformal review | mitigation and fairness
+gate | explanations) -> responsible package | evaluation -> MLflow (a parent run, a nested run
+per stage) -> registry (version, gated champion/challenger, model card). `|` marks stages that
+run side by side through the flow's task runner."""
 
 from __future__ import annotations
 
@@ -67,8 +68,19 @@ def train_snapshot(spec: Spec, where: Home) -> TrainResult:
     futures["compress"] = t.compress.submit(
         key["compress"], where, data, spec, futures["fine-tune"]
     )
+    # Calibration scores every split once; conformal review, fairness and explanations read
+    # those scores side by side; the package gathers them
+    calibrated = futures["calibrate"] = t.calibrate.submit(
+        key["calibrate"], where, data, spec, futures["compress"]
+    )
+    for name, step in (("conformal", t.conformal), ("fairness", t.fairness)):
+        futures[name] = step.submit(key[name], where, data, spec, calibrated)
+    futures["explain"] = t.explain.submit(
+        key["explain"], where, data, spec, futures["compress"], calibrated
+    )
+    parts = tuple(futures[name] for name in ("calibrate", "conformal", "fairness", "explain"))
     futures["responsible"] = t.responsible.submit(
-        key["responsible"], where, data, spec, futures["compress"]
+        key["responsible"], where, data, spec, futures["compress"], parts
     )
     fitted, pretrained = futures["baseline"].result(), futures["pretrain"].result()
     tuned, compressed = futures["fine-tune"].result(), futures["compress"].result()

@@ -27,12 +27,15 @@ from assay.provenance import code_digest, git_commit, package_versions
 from assay.registry.tracking import DatasetInput, StageRun, find_run, log_run, run_url
 from assay.responsible.fairness import FairnessReport
 from assay.responsible.plots import png_data_url
-from assay.responsible.stage import ResponsibleOutcome, responsible_stage
+from assay.responsible import stage
+from assay.responsible.stage import ResponsibleOutcome
 from assay.validation.suite import gx
 from tasks.ingest import publish_validation
 from tasks.policy import BY_FINGERPRINT, IO_RETRIES, RETRIES, UNCACHED
 
 Batches = list[tuple[BatchRecord, pd.DataFrame]]
+# What the package step takes from the steps before it, in package_stage's order
+ResponsibleParts = tuple[stage.Calibration, dict, stage.FairnessOutcome, stage.Explanations]
 
 
 @task(name="take-snapshot", **IO_RETRIES)
@@ -123,15 +126,61 @@ def compress(
     return outcome
 
 
+@task(name="calibrate", cache_policy=BY_FINGERPRINT, **RETRIES)
+def calibrate(
+    fingerprint: str, home: Home, data: Split, spec: Spec, compressed: CompressionOutcome
+) -> stage.Calibration:
+    """Cached per (batches, every training section, code): scores every split once."""
+    folder = home.stage_dir("calibrate", fingerprint)
+    return stage.calibrate_stage(data, spec, Path(compressed.folder), folder)
+
+
+@task(name="conformal", cache_policy=BY_FINGERPRINT, **RETRIES)
+def conformal(
+    fingerprint: str, home: Home, data: Split, spec: Spec, calibration: stage.Calibration
+) -> dict:
+    """Cached per (batches, every training section, uncertainty settings, code)."""
+    return stage.conformal_stage(data, spec, calibration)
+
+
+@task(name="fairness", cache_policy=BY_FINGERPRINT, **RETRIES)
+def fairness(
+    fingerprint: str, home: Home, data: Split, spec: Spec, calibration: stage.Calibration
+) -> stage.FairnessOutcome:
+    """Cached per (batches, every training section, sensitive features, fairness settings,
+    code): the mitigation options, the assessment of the shipped one and its gate."""
+    folder = home.stage_dir("fairness", fingerprint)
+    return stage.fairness_stage(data, spec, calibration, folder)
+
+
+@task(name="explain", cache_policy=BY_FINGERPRINT, **RETRIES)
+def explain(
+    fingerprint: str,
+    home: Home,
+    data: Split,
+    spec: Spec,
+    compressed: CompressionOutcome,
+    calibration: stage.Calibration,
+) -> stage.Explanations:
+    """Cached per (batches, every training section, explanation settings, code)."""
+    folder = home.stage_dir("explain", fingerprint)
+    return stage.explain_stage(data, spec, Path(compressed.folder), calibration, folder)
+
+
 @task(name="responsible", cache_policy=BY_FINGERPRINT, **RETRIES)
 def responsible(
-    fingerprint: str, home: Home, data: Split, spec: Spec, compressed: CompressionOutcome
+    fingerprint: str,
+    home: Home,
+    data: Split,
+    spec: Spec,
+    compressed: CompressionOutcome,
+    parts: ResponsibleParts,
 ) -> ResponsibleOutcome:
-    """Cached per (batches, every training section, fairness/uncertainty/explanation settings,
-    code). Publishes the fairness, mitigation, calibration and explanation evidence."""
-    outcome = responsible_stage(
-        data, spec, Path(compressed.folder), home.stage_dir("responsible", fingerprint)
-    )
+    """The deployable package. Cached per (batches, every training section,
+    fairness/uncertainty/explanation settings, code). Publishes the fairness, mitigation,
+    calibration and explanation evidence."""
+    folder = home.stage_dir("responsible", fingerprint)
+    outcome = stage.package_stage(data, spec, Path(compressed.folder), folder, *parts)
     publish_responsible(outcome)
     return outcome
 

@@ -194,11 +194,12 @@ def test_second_run_reuses_cached_stages_and_logs_nothing_new(first_run):
     state = train(str(ADULT_SPEC), str(home.root), "quick", return_state=True)
     result = state.result()
     assert result.reused_run
-    stages = ["baseline", "pretrain", "fine-tune", "compress", "responsible"]
+    stages = ["baseline", "pretrain", "fine-tune", "compress"]
+    stages += ["calibrate", "conformal", "fairness", "explain", "responsible"]
     assert result.cached == stages
     assert f"Cached stages reused: {', '.join(stages)}" in result.summary()
     runs = task_runs(state)
-    for name in ("fit-baseline", "data-gate", "pretrain", "fine-tune", "compress", "responsible"):
+    for name in ("fit-baseline", "data-gate", *stages[1:]):
         assert runs[name].state.name == "Cached", name
     assert len(_runs(home)) == 1
     assert "Registered: assay-adult version 1 (already registered); champion" in result.summary()
@@ -247,7 +248,8 @@ def test_empty_store_fails_fast_without_retrying(tmp_path):
 
 
 def test_a_failing_fairness_limit_fails_the_run_and_names_it(first_run, tmp_path):
-    """Only the responsible stage reruns (its settings changed); the run is logged, failed."""
+    """Only the fairness step and the package rerun (their settings changed); the run is
+    logged, failed."""
     home, _ = first_run
     spec = yaml.safe_load(ADULT_SPEC.read_text())
     spec["expectations"] = str((ADULT_SPEC.parent / spec["expectations"]).resolve())
@@ -257,12 +259,17 @@ def test_a_failing_fairness_limit_fails_the_run_and_names_it(first_run, tmp_path
     ]
     (tmp_path / "strict.yaml").write_text(yaml.safe_dump(spec))
     before = len(_runs(home))
+    state = train(str(tmp_path / "strict.yaml"), str(home.root), "quick", return_state=True)
     with pytest.raises(
         GateFailed,
         match=r"fairness gate failed: equalized_odds_difference on sex [0-9.e-]+ "
         r"\(must be <= 0\): FAILED",
     ):
-        train(str(tmp_path / "strict.yaml"), str(home.root), "quick")
+        state.result()
+    steps = task_runs(state)
+    steps_after_compress = ("calibrate", "conformal", "fairness", "explain", "responsible")
+    reran = {n for n in steps_after_compress if steps[n].state.name != "Cached"}
+    assert reran == {"fairness", "responsible"}
     runs = _runs(home)
     assert len(runs) == before + 1
     newest = max(runs, key=lambda r: r.info.start_time)

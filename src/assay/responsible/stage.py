@@ -1,16 +1,19 @@
 """The responsible stage: is the compressed candidate calibrated, fair, and explainable, and what
 ships with it. Everything is measured on the int8 model that ships.
 
-- calibration: a temperature fit on the validation split; ECE before and after on test
-- uncertainty: split conformal on the validation split; test coverage and rows sent to review
-- mitigation: every ThresholdOptimizer constraint fit on training-row scores (per-group
+It runs as five steps so the flow can run the independent ones side by side:
+- calibrate: a temperature fit on the validation split, ECE before and after on test; the
+  calibrated scores of every split are saved for the steps below (the model scores each row once)
+- conformal: split conformal on the validation split; test coverage and rows sent to review
+- fairness: every ThresholdOptimizer constraint fit on training-row scores (per-group
   thresholds need many rows per group: fit on the 3k validation rows, the equalized-odds gap on
   Adult's test rows came out three times larger), each option's test accuracy and disparities
-  side by side; the configured one ships
-- fairness: the shipped decisions assessed per sensitive feature and intersection; the gate
-- explanations: occlusion on a seeded sample of test rows
+  side by side; the configured one ships, assessed per sensitive feature and intersection; the gate
+- explain: occlusion on a seeded sample of test rows
+- package: the deployable folder below, from all of the above
+conformal, fairness and explain need only calibrate's output, so they run side by side.
 
-The stage folder is the deployable package (`assay predict --model` takes it):
+The package folder is the deployable package (`assay predict --model` takes it):
   model.int8.onnx, tokenizer/, spec.json (copied from the compression stage), decision.json (the
   policy the predictor applies), responsible.json (every figure), reference-profile.json (the
   training rows and their scores: what drift monitoring compares new rows with) and the PNG plots.
@@ -61,6 +64,43 @@ from assay.responsible.plots import group_plot, tradeoff_plot
 
 REPORT_FILE = "responsible.json"
 SCORES_FILE = "test_scores.npy"  # calibrated P(positive) of the shipped model on the test split
+SPLITS = ("train", "valid", "test")  # the calibrated scores saved by calibrate
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The temperature, its effect on test, and where the calibrated scores of each split lie."""
+
+    folder: str
+    temperature: float
+    ece_before: float
+    ece_after: float
+    plot: str
+
+    def scores(self, split: str) -> np.ndarray:
+        return np.load(Path(self.folder) / f"p_{split}.npy", allow_pickle=False)
+
+    def figures(self) -> dict[str, float]:
+        return {k: getattr(self, k) for k in ("temperature", "ece_before", "ece_after")}
+
+
+@dataclass(frozen=True)
+class FairnessOutcome:
+    """Every mitigation option's trade-off, the one that ships, its assessment and gate."""
+
+    tradeoff: list[dict]
+    mitigation: str
+    rules: GroupThresholds | None
+    fairness: dict
+    gate: dict
+    plots: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Explanations:
+    importance: dict[str, float]
+    examples: list[dict]
+    plot: str
 
 
 @dataclass(frozen=True)
@@ -98,6 +138,54 @@ class ResponsibleOutcome:
 
 def mitigation_feature(spec: Spec) -> str:
     return spec.fairness.mitigate_on or spec.sensitive_features[0]
+
+
+def _frames(split: Split, spec: Spec) -> dict[str, pd.DataFrame]:
+    """The rows behind each saved score array, in the order they were scored."""
+    return {
+        "train": training_rows(split, spec).reset_index(drop=True),
+        "valid": split.valid.reset_index(drop=True),
+        "test": split.test.reset_index(drop=True),
+    }
+
+
+def _scorer(compressed: Path) -> OnnxScorer:
+    return OnnxScorer.load(compressed / MODEL_FILE, compressed / TOKENIZER_DIR)
+
+
+def calibrate_stage(split: Split, spec: Spec, compressed: Path, folder: Path) -> Calibration:
+    """One temperature on validation rows, judged on test rows; every split scored once."""
+    folder.mkdir(parents=True, exist_ok=True)
+    scorer, frames = _scorer(compressed), _frames(split, spec)
+    logits = {name: scorer.logits(frame) for name, frame in frames.items()}
+    temperature = fit_temperature(logits["valid"], labels(frames["valid"], spec))
+    for name in SPLITS:
+        p = apply_temperature(logits[name], temperature)
+        np.save(folder / f"p_{name}.npy", p, allow_pickle=False)
+    y_test = labels(frames["test"], spec)
+    raw_test = apply_temperature(logits["test"], 1.0)
+    p_test = apply_temperature(logits["test"], temperature)
+    plot = reliability_diagram(raw_test, p_test, y_test, folder / "reliability.png")
+    return Calibration(
+        folder=str(folder),
+        temperature=temperature,
+        ece_before=expected_calibration_error(raw_test, y_test),
+        ece_after=expected_calibration_error(p_test, y_test),
+        plot=str(plot),
+    )
+
+
+def conformal_stage(split: Split, spec: Spec, calibration: Calibration) -> dict:
+    """Split conformal on validation rows, coverage measured on test rows."""
+    coverage = spec.uncertainty.coverage
+    qhat = fit_conformal(calibration.scores("valid"), labels(split.valid, spec), coverage)
+    sets = prediction_sets(calibration.scores("test"), qhat)
+    return {
+        "target_coverage": coverage,
+        "qhat": qhat,
+        "empirical_coverage": empirical_coverage(sets, labels(split.test, spec)),
+        "review_share": float(needs_review(sets).mean()),
+    }
 
 
 def _tradeoff_row(
@@ -144,54 +232,15 @@ def _options(
     return {"none": None, **fitted}
 
 
-def _package(compressed: Path, folder: Path, policy: DecisionPolicy) -> None:
-    """The deployable package: the compressed model's files plus the policy."""
+def fairness_stage(
+    split: Split, spec: Spec, calibration: Calibration, folder: Path
+) -> FairnessOutcome:
+    """Every option's trade-off on test; the configured one ships, is assessed and gated."""
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(compressed / MODEL_FILE, folder / MODEL_FILE)
-    shutil.copy2(compressed / SPEC_FILE, folder / SPEC_FILE)
-    shutil.copytree(compressed / TOKENIZER_DIR, folder / TOKENIZER_DIR, dirs_exist_ok=True)
-    policy.save(folder)
-
-
-def responsible_stage(
-    split: Split, spec: Spec, compressed: Path, folder: Path
-) -> ResponsibleOutcome:
-    """Calibrate, set up review, compare mitigations, assess and gate, explain, package."""
-    folder.mkdir(parents=True, exist_ok=True)
-    scorer = OnnxScorer.load(compressed / MODEL_FILE, compressed / TOKENIZER_DIR)
-    valid, test = split.valid.reset_index(drop=True), split.test.reset_index(drop=True)
-    y_valid, y_test = labels(valid, spec), labels(test, spec)
-    logits_valid, logits_test = scorer.logits(valid), scorer.logits(test)
-
-    # Calibration: one temperature on validation rows, judged on test rows
-    temperature = fit_temperature(logits_valid, y_valid)
-    p_valid = apply_temperature(logits_valid, temperature)
-    raw_test = apply_temperature(logits_test, 1.0)
-    p_test = apply_temperature(logits_test, temperature)
-    calibration = {
-        "temperature": temperature,
-        "ece_before": expected_calibration_error(raw_test, y_test),
-        "ece_after": expected_calibration_error(p_test, y_test),
-    }
-    plots = {
-        "reliability": reliability_diagram(raw_test, p_test, y_test, folder / "reliability.png")
-    }
-
-    # Uncertainty: split conformal on validation rows, coverage measured on test rows
-    coverage = spec.uncertainty.coverage
-    qhat = fit_conformal(p_valid, y_valid, coverage)
-    sets = prediction_sets(p_test, qhat)
-    conformal = {
-        "target_coverage": coverage,
-        "qhat": qhat,
-        "empirical_coverage": empirical_coverage(sets, y_test),
-        "review_share": float(needs_review(sets).mean()),
-    }
-
-    # Mitigation: every option's trade-off on test; the configured one ships
-    train = training_rows(split, spec).reset_index(drop=True)
-    p_train = apply_temperature(scorer.logits(train), temperature)
-    options = _options(p_train, labels(train, spec), train, spec)
+    frames = _frames(split, spec)
+    train, test = frames["train"], frames["test"]
+    y_test, p_test = labels(test, spec), calibration.scores("test")
+    options = _options(calibration.scores("train"), labels(train, spec), train, spec)
     features = test[spec.feature_columns]
     decided = {
         name: DecisionPolicy(thresholds=rules).decisions(p_test, features)
@@ -202,63 +251,127 @@ def responsible_stage(
         for name, rules in options.items()
     ]
     shipped = spec.fairness.mitigation if spec.fairness.mitigation in options else "none"
+    plots: dict[str, Path] = {}
     if spec.sensitive_features:
         plots["tradeoff"] = tradeoff_plot(
             tradeoff, mitigation_feature(spec), folder / "mitigation-tradeoff.png"
         )
-
-    # Fairness of what ships, and the gate
-    sensitive = sensitive_columns(test, spec.sensitive_features)
     report = assess(
         y_test,
         decided[shipped],
         p_test,
-        sensitive,
+        sensitive_columns(test, spec.sensitive_features),
         min_group_size=spec.fairness.min_group_size,
         resamples=spec.fairness.bootstrap,
         seed=spec.split.seed,
     )
-    gate = fairness_gate(spec.fairness.gate, report)
     for assessed in report.features:
         safe = assessed.feature.replace(" ", "")
         plots[f"groups-{safe}"] = group_plot(
             assessed.groups, assessed.feature, folder / f"groups-{safe}.png"
         )
+    return FairnessOutcome(
+        tradeoff=tradeoff,
+        mitigation=shipped,
+        rules=options[shipped],
+        fairness=report.to_dict(),
+        gate=fairness_gate(spec.fairness.gate, report).to_dict(),
+        plots={name: str(path) for name, path in plots.items()},
+    )
 
-    # Explanations of the shipped model on a seeded sample of test rows
+
+def explain_stage(
+    split: Split, spec: Spec, compressed: Path, calibration: Calibration, folder: Path
+) -> Explanations:
+    """Occlusion attributions of the shipped (calibrated) model on a seeded sample of test rows."""
+    folder.mkdir(parents=True, exist_ok=True)
+    test = split.test
     sample = test.sample(
         min(spec.explanations.rows, len(test)), random_state=spec.split.seed
     ).reset_index(drop=True)
+    scorer = _scorer(compressed)
 
     def calibrated(frame: pd.DataFrame) -> np.ndarray:
-        return apply_temperature(scorer.logits(frame), temperature)
+        return apply_temperature(scorer.logits(frame), calibration.temperature)
 
     attributions = occlusion(calibrated, sample, spec.feature_columns)
     importance = global_importance(attributions)
     examples = example_explanations(
         sample, attributions, calibrated(sample), rows=spec.explanations.examples
     )
-    plots["importance"] = importance_plot(importance, folder / "importance.png")
+    return Explanations(
+        importance={k: float(v) for k, v in importance.items()},
+        examples=examples,
+        plot=str(importance_plot(importance, folder / "importance.png")),
+    )
 
-    # Package what ships; keep every figure beside it
-    policy = DecisionPolicy(temperature, options[shipped], coverage, qhat)
-    _package(compressed, folder, policy)
+
+def _into(folder: Path, path: str) -> str:
+    """A copy of the file in the package folder (the path itself when it already is there)."""
+    target = folder / Path(path).name
+    if Path(path).resolve() != target.resolve():
+        shutil.copy2(path, target)
+    return str(target)
+
+
+def package_stage(
+    split: Split,
+    spec: Spec,
+    compressed: Path,
+    folder: Path,
+    calibration: Calibration,
+    conformal: dict,
+    fairness: FairnessOutcome,
+    explanations: Explanations,
+) -> ResponsibleOutcome:
+    """The deployable package: the compressed model's files, the decision policy, the plots,
+    the drift reference and every figure."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(compressed / MODEL_FILE, folder / MODEL_FILE)
+    shutil.copy2(compressed / SPEC_FILE, folder / SPEC_FILE)
+    shutil.copytree(compressed / TOKENIZER_DIR, folder / TOKENIZER_DIR, dirs_exist_ok=True)
+    DecisionPolicy(
+        calibration.temperature, fairness.rules, conformal["target_coverage"], conformal["qhat"]
+    ).save(folder)
     scores = folder / SCORES_FILE
-    np.save(scores, p_test, allow_pickle=False)
+    np.save(scores, calibration.scores("test"), allow_pickle=False)
     # What drift is measured against in production: the training rows and the shipped scores
-    build_profile(train, spec, p_train).save(folder / PROFILE_FILE)
+    train = _frames(split, spec)["train"]
+    build_profile(train, spec, calibration.scores("train")).save(folder / PROFILE_FILE)
+    plots = {
+        "reliability": calibration.plot,
+        **fairness.plots,
+        "importance": explanations.plot,
+    }
     outcome = ResponsibleOutcome(
         folder=str(folder),
         test_scores=str(scores),
-        calibration=calibration,
+        calibration=calibration.figures(),
         conformal=conformal,
-        tradeoff=tradeoff,
-        mitigation=shipped,
-        fairness=report.to_dict(),
-        gate=gate.to_dict(),
-        importance={k: float(v) for k, v in importance.items()},
-        examples=examples,
-        plots={name: str(path) for name, path in plots.items()},
+        tradeoff=fairness.tradeoff,
+        mitigation=fairness.mitigation,
+        fairness=fairness.fairness,
+        gate=fairness.gate,
+        importance=explanations.importance,
+        examples=explanations.examples,
+        plots={name: _into(folder, path) for name, path in plots.items()},
     )
     (folder / REPORT_FILE).write_text(json.dumps(asdict(outcome), indent=2))
     return outcome
+
+
+def responsible_stage(
+    split: Split, spec: Spec, compressed: Path, folder: Path
+) -> ResponsibleOutcome:
+    """Every step in turn, all in one folder (the flow runs them as separate tasks)."""
+    calibration = calibrate_stage(split, spec, compressed, folder)
+    return package_stage(
+        split,
+        spec,
+        compressed,
+        folder,
+        calibration,
+        conformal_stage(split, spec, calibration),
+        fairness_stage(split, spec, calibration, folder),
+        explain_stage(split, spec, compressed, calibration, folder),
+    )

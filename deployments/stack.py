@@ -5,6 +5,10 @@ PREFECT_API_URL already names one, optionally an MLflow tracking server on Postg
 the global concurrency limits, watches the landing folder (one `assay.data.arrived` event per
 complete file), and serves the deployments of deployments/prefect.yaml until Ctrl-C, which
 stops everything it started.
+
+Production (auth) mode, on when credentials are in the environment (deployments/auth.py):
+the Prefect server requires basic auth and CSRF tokens, the MLflow server runs its basic-auth
+app, and this process and its flow runs get the client credentials.
 """
 
 from __future__ import annotations
@@ -16,14 +20,15 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 from assay.data.landing import LandingWatcher
 from assay.errors import AssayError
 from assay.home import Home
+from deployments import auth
 
 STARTUP_TIMEOUT_S = 120.0
 
@@ -44,6 +49,7 @@ class StackSettings:
     watch_only: bool = False  # workers run the deployments (`prefect deploy`): only watch
     poll_seconds: float = 1.0  # landing folder
     settle_seconds: float = 1.0  # unchanged this long = completely written
+    auth: bool = False  # require credentials even if none are set (else: on when any is set)
 
 
 def wait_until_up(url: str, process: subprocess.Popen | None, what: str) -> None:
@@ -82,11 +88,32 @@ def child(command: list[str], env: dict[str, str], log: Path) -> Iterator[subpro
                 process.wait()
 
 
-def prefect_server(settings: StackSettings, env: dict[str, str]) -> ExitStack:
-    """Start `prefect server start` and point this process (and its flow runs) at it."""
-    stack = ExitStack()
+@contextmanager
+def server(
+    what: str, command: list[str], env: dict[str, str], log: Path, url: str, variable: str, ui: str
+) -> Iterator[Callable[[], None]]:
+    """Start a server; what it yields waits for `url`/health, then sets `variable` to `url`
+    for this process and its flow runs. Waiting apart from starting lets servers start
+    together."""
+    with child(command, env, log) as process:
+        print(f"{what} starting (log: {log}) ...", flush=True)
+
+        def ready() -> None:
+            wait_until_up(f"{url}/health", process, f"the {what}")
+            os.environ[variable] = url
+            print(ui, flush=True)
+
+        yield ready
+
+
+def prefect_server(
+    settings: StackSettings, env: dict[str, str], access: auth.Access | None = None
+) -> AbstractContextManager[Callable[[], None]]:
+    """`prefect server start`, with basic auth and CSRF protection given `access`."""
     url = f"http://127.0.0.1:{settings.prefect_port}/api"
     server_env = {"PREFECT_UI_API_URL": url, **env}  # the UI calls this port, not 4200
+    if access is not None:
+        server_env |= access.prefect_server_env()
     if settings.prefect_db:
         server_env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = settings.prefect_db
     command = [
@@ -99,18 +126,15 @@ def prefect_server(settings: StackSettings, env: dict[str, str]) -> ExitStack:
         str(settings.prefect_port),
     ]
     log = settings.home.root / "logs" / "prefect-server.log"
-    process = stack.enter_context(child(command, server_env, log))
-    print(f"Prefect server starting (log: {log}) ...", flush=True)
-    wait_until_up(f"{url}/health", process, "the Prefect server")
-    os.environ["PREFECT_API_URL"] = url
-    print(f"Prefect UI: http://127.0.0.1:{settings.prefect_port}", flush=True)
-    return stack
+    ui = f"Prefect UI: http://127.0.0.1:{settings.prefect_port}"
+    return server("Prefect server", command, server_env, log, url, "PREFECT_API_URL", ui)
 
 
-def mlflow_server(settings: StackSettings, env: dict[str, str]) -> ExitStack:
-    """Start an MLflow tracking server on the PostgreSQL backend store; artifacts under
-    ASSAY_HOME (production: an object store URL instead)."""
-    stack = ExitStack()
+def mlflow_server(
+    settings: StackSettings, env: dict[str, str], access: auth.Access | None = None
+) -> AbstractContextManager[Callable[[], None]]:
+    """An MLflow tracking server on the given backend store, artifacts under ASSAY_HOME
+    (production: an object store URL instead), with `access` its basic-auth app."""
     artifacts = settings.home.mlflow_artifacts
     artifacts.mkdir(parents=True, exist_ok=True)
     command = [
@@ -127,18 +151,20 @@ def mlflow_server(settings: StackSettings, env: dict[str, str]) -> ExitStack:
         "--workers",
         "1",
     ]
+    # assay uses none of the server-side jobs (GenAI scorers, trace archival); they cost seven
+    # consumer processes that respawn on Ctrl-C and hold up shutdown until SIGKILL.
+    env = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **env}
+    if access is not None:
+        command += ["--app-name", "basic-auth"]
+        env = env | access.mlflow_server_env(settings.home.root / "mlflow-auth", env)
     log = settings.home.root / "logs" / "mlflow-server.log"
-    process = stack.enter_context(child(command, env, log))
     url = f"http://127.0.0.1:{settings.mlflow_port}"
-    print(f"MLflow server starting (log: {log}) ...", flush=True)
-    wait_until_up(f"{url}/health", process, "the MLflow server")
-    os.environ["MLFLOW_TRACKING_URI"] = url
-    print(f"MLflow UI: {url}", flush=True)
-    return stack
+    ui = f"MLflow UI: {url}"
+    return server("MLflow server", command, env, log, url, "MLFLOW_TRACKING_URI", ui)
 
 
 def watch_landing(settings: StackSettings, stop: threading.Event) -> None:
-    """Emit `assay.data.arrived` once per complete file in the landing folder."""
+    """Emit `assay.data.arrived` for the files that became complete since the last poll."""
     from tasks.events import data_arrived
 
     landing = settings.home.landing
@@ -148,9 +174,10 @@ def watch_landing(settings: StackSettings, stop: threading.Event) -> None:
     )
     print(f"Watching {landing} for new files", flush=True)
     while not stop.wait(settings.poll_seconds):
-        for path in watcher.poll():
-            data_arrived(path)
-            print(f"landed: {path.name}", flush=True)
+        ready = watcher.poll()
+        if ready:
+            data_arrived(ready)
+            print(f"landed: {', '.join(p.name for p in ready)}", flush=True)
 
 
 def serve(settings: StackSettings) -> None:
@@ -159,12 +186,19 @@ def serve(settings: StackSettings) -> None:
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "2")
     if settings.watch_only and not os.environ.get("PREFECT_API_URL"):
         raise AssayError("--watch-only emits to an existing server: set PREFECT_API_URL")
-    env = dict(os.environ)
+    starts_prefect = not os.environ.get("PREFECT_API_URL")
+    access = access_control(settings, starts_prefect)
+    env = auth.without_credentials(os.environ)
+    if access is not None:
+        os.environ.update(access.client_env())  # before Prefect reads its settings
     with ExitStack() as stack:
-        if not os.environ.get("PREFECT_API_URL"):
-            stack.enter_context(prefect_server(settings, env))
+        servers = []
+        if starts_prefect:
+            servers.append(stack.enter_context(prefect_server(settings, env, access)))
         if settings.mlflow_db:
-            stack.enter_context(mlflow_server(settings, env))
+            servers.append(stack.enter_context(mlflow_server(settings, env, access)))
+        for ready in servers:  # both start at once; a failure stops the other
+            ready()
 
         # Prefect reads its settings when first imported: only now do they name the server.
         from prefect import serve as prefect_serve
@@ -193,6 +227,17 @@ def serve(settings: StackSettings) -> None:
         with suppress(KeyboardInterrupt):
             prefect_serve(*deployments, limit=settings.max_runs)
         print("stopping: deployments, landing watcher and servers", flush=True)
+
+
+def access_control(settings: StackSettings, starts_prefect: bool) -> auth.Access | None:
+    """The credentials of auth mode, checked before anything starts; None when it is off."""
+    if not auth.requested(os.environ, settings.auth):
+        return None
+    access = auth.access_from_env(
+        os.environ, prefect_server=starts_prefect, mlflow_server=bool(settings.mlflow_db)
+    )
+    print("auth mode: basic auth on the servers, CSRF protection on the Prefect API", flush=True)
+    return access
 
 
 def _tool(name: str) -> list[str]:

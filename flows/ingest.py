@@ -1,15 +1,18 @@
-"""Ingest flow: each file is parsed, validated, then accepted or quarantined with its reason;
-what was accepted is checked for drift, and the retraining policy decides whether to ask for a
-new training (`assay.retrain.requested`)."""
+"""Ingest flow: each path is checked, each file parsed, validated, then accepted or quarantined
+with its reason; what was accepted is checked for drift, and the retraining policy decides
+whether to ask for a new training (`assay.retrain.requested`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from prefect import flow
+from prefect.runtime import deployment
 
 from assay.config import Spec, load_spec
 from assay.data.fingerprint import file_digest
+from assay.data.paths import CheckedPath, as_changed, check_path, unchanged
+from assay.data.reader import one_line
 from assay.home import Home
 from assay.ingest import IngestOutcome, not_found
 from assay.validation.suite import gx, load_suite
@@ -20,22 +23,32 @@ from tasks.ingest import (
     publish_summary,
     quarantine_file,
     record_quarantine,
+    reject_path,
     validate_batch,
 )
 from tasks.monitor import request_retrain, rows_of
 
 
 @flow(name="ingest", log_prints=True)
-def ingest(paths: list[str], spec_path: str, home: str | None = None) -> list[IngestOutcome]:
-    """Ingest files in order; one bad file never stops the others."""
+def ingest(
+    paths: list[str], spec_path: str, home: str | None = None, confine: bool | None = None
+) -> list[IngestOutcome]:
+    """Ingest files in order; one bad file never stops the others.
+
+    `confine`: only regular files in the landing folder may be opened (assay.data.paths).
+    Left unset it is on for a deployment run, whose paths come from an event payload or the
+    UI, and off for a direct call (`assay ingest FILE`, `assay run`), whose caller named them.
+    """
     spec = load_spec(spec_path)
     suite = load_suite(spec.expectations)
     where = Home.from_env(home)
+    confined = from_deployment() if confine is None else confine
     outcomes = []
     for raw in paths:
-        outcome = settle(Path(raw).resolve(), spec, suite, where)
-        print(f"{outcome.status:>11}  {Path(raw).name}: {outcome.reason}")
-        if outcome.status == "quarantined":
+        checked = check_path(str(raw), where.landing, confine=confined)
+        outcome = settle(checked, spec, suite, where)
+        print(f"{outcome.status:>11}  {one_line(str(raw), 120)}: {outcome.reason}")
+        if outcome.status in ("quarantined", "rejected"):
             record_quarantine(where, outcome)
         outcomes.append(outcome)
     publish_summary(outcomes)
@@ -50,17 +63,32 @@ def ingest(paths: list[str], spec_path: str, home: str | None = None) -> list[In
     return outcomes
 
 
-def settle(path: Path, spec: Spec, suite: gx.ExpectationSuite, home: Home) -> IngestOutcome:
-    """One file: parse, validate, store; quarantine at the first step that rejects it."""
+def from_deployment() -> bool:
+    """Whether this run was started from a deployment (an event trigger, the UI, a schedule)."""
+    return deployment.id is not None
+
+
+def settle(
+    checked: CheckedPath, spec: Spec, suite: gx.ExpectationSuite, home: Home
+) -> IngestOutcome:
+    """One path: check, parse, validate, store; reject or quarantine at the first step that
+    refuses it. Before anything is copied or moved, the file must still be the one checked."""
+    if checked.verdict == "missing":
+        return not_found(checked.path)
+    if checked.verdict == "rejected":
+        return reject_path(checked, home)
+    path = checked.path
     # Extract
-    if not path.is_file():
-        return not_found(path)
-    parsed = parse_file(path, spec)
+    parsed = parse_file(checked, spec)
+    if parsed.changed or not unchanged(checked):
+        return reject_path(as_changed(checked), home)
     if parsed.frame is None:
         return quarantine_file(path, parsed.error, home, stage="read")
     # Validate
     stem = f"{path.name}-{file_digest(path)[:12]}"
     report, page = validate_batch(parsed.frame, suite, home, stem, f"{spec.name}: {path.name}")
+    if not unchanged(checked):
+        return reject_path(as_changed(checked), home)
     # Load
     if not report.passed:
         return quarantine_file(

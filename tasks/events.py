@@ -13,12 +13,15 @@ RETRAIN_REQUESTED = "assay.retrain.requested"  # enough new rows, or drift: star
 DRIFT_DETECTED = "assay.drift.detected"  # a batch (or the window since training) drifted
 
 
-def data_arrived(path: Path) -> None:
-    """One event per landed file; the deployment's trigger passes `paths` to the ingest flow."""
+def data_arrived(paths: list[Path]) -> None:
+    """One event per poll of the landing folder, naming every file that became ready: under
+    load, 200 files in a minute make a few dozen ingest runs, not 200 (each run is a process
+    with seconds of imports). The deployment's trigger passes `paths` to the ingest flow."""
+    first = paths[0].name + (f"+{len(paths) - 1}" if len(paths) > 1 else "")
     emit_event(
         event=DATA_ARRIVED,
-        resource={"prefect.resource.id": f"assay.file.{path.name}", "assay.path": str(path)},
-        payload={"paths": [str(path)]},
+        resource={"prefect.resource.id": f"assay.file.{first}", "assay.files": str(len(paths))},
+        payload={"paths": [str(p) for p in paths]},
     )
 
 

@@ -9,6 +9,7 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 
 from assay import ingest as core
+from assay.data.reader import one_line
 from assay.home import Home
 from assay.registry.audit import AuditEntry, AuditLog
 from assay.validation.check import ValidationReport, check
@@ -17,19 +18,25 @@ from assay.validation.suite import gx
 from tasks.policy import IO_RETRIES
 
 # The library steps, each run as a task with retries (they read and write files).
-parse_file = task(core.parse, name="parse-file", **IO_RETRIES)
+parse_file = task(core.parse_checked, name="parse-file", **IO_RETRIES)
 accept_batch = task(core.accept, name="accept-batch", **IO_RETRIES)
 quarantine_file = task(core.quarantine, name="quarantine-file", **IO_RETRIES)
+reject_path = task(core.reject, name="reject-path", **IO_RETRIES)
 
 
 @task(name="record-quarantine", **IO_RETRIES)
 def record_quarantine(home: Home, outcome: core.IngestOutcome) -> None:
-    """Every quarantine is an audit record beside the promotions and rollbacks."""
+    """Every quarantine and rejected path is an audit record beside the promotions and
+    rollbacks."""
     AuditLog(home.audit).append(
         AuditEntry(
-            "quarantined",
+            outcome.status,
             outcome.reason,
-            evidence={"file": str(outcome.path), "quarantine": str(outcome.quarantine_dir)},
+            evidence={
+                "file": str(outcome.path),
+                "quarantine": str(outcome.quarantine_dir),
+                "status": outcome.status,
+            },
         )
     )
 
@@ -54,7 +61,7 @@ def publish_validation(report: ValidationReport, title: str) -> None:
                 "severity": o.severity,
                 "expectation": o.expectation,
                 "column": o.column or "",
-                "detail": o.describe(),
+                "detail": one_line(o.describe()),
             }
             for o in report.outcomes
         ],
@@ -67,12 +74,21 @@ def publish_summary(outcomes: list[core.IngestOutcome]) -> None:
     create_table_artifact(
         key="ingest-summary",
         table=[
-            {"file": Path(o.path).name, "status": o.status, "rows": o.rows, "reason": o.reason}
+            {
+                "file": _cell(Path(o.path).name),
+                "status": o.status,
+                "rows": o.rows,
+                "reason": o.reason,
+            }
             for o in outcomes
         ],
         description=f"{len(outcomes)} file(s): "
-        + ", ".join(
-            f"{sum(o.status == s for o in outcomes)} {s}"
-            for s in ("accepted", "duplicate", "quarantined", "missing")
-        ),
+        + ", ".join(f"{sum(o.status == s for o in outcomes)} {s}" for s in core.STATUSES),
     )
+
+
+def _cell(text: str) -> str:
+    """A file name as a table cell: one line, and not read as a formula if the table is
+    exported to a spreadsheet (a leading =, +, -, @ gets a quote, the OWASP advice)."""
+    text = one_line(text, 120)
+    return "'" + text if text.startswith(("=", "+", "-", "@")) else text

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from prefect.cache_policies import NO_CACHE, TASK_SOURCE, CacheKeyFnPolicy
 from prefect.context import TaskRunContext
@@ -11,6 +14,7 @@ from prefect.tasks import exponential_backoff
 
 from assay.errors import AssayError
 from assay.provenance import code_digest
+from assay.registry.tracking import reachable_store
 
 
 def is_transient(task: Any, task_run: Any, state: State) -> bool:
@@ -45,3 +49,19 @@ def fingerprint_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
 
 # The task's own source joins the key, so editing a task invalidates its cache too.
 BY_FINGERPRINT = CacheKeyFnPolicy(cache_key_fn=fingerprint_key) + TASK_SOURCE
+
+
+Task = TypeVar("Task", bound=Callable[..., Any])
+
+
+def names_unreachable_store(fn: Task) -> Task:
+    """For tasks that talk to MLflow (they take `home`): a tracking server that does not answer
+    fails the try with one line naming it, and the task's retries take it from there."""
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with reachable_store(signature.bind(*args, **kwargs).arguments["home"]):
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -25,7 +25,7 @@ from assay.registry.models import Candidate, Decision, attach_card, register, ro
 from assay.registry.promotion import settle
 from assay.registry.tracking import model_version_url
 from assay.responsible.stage import ResponsibleOutcome
-from tasks.policy import IO_RETRIES
+from tasks.policy import IO_RETRIES, names_unreachable_store
 
 
 def audit_log(home: Home) -> AuditLog:
@@ -41,6 +41,7 @@ def _emit(event: str, name: str, version: str, payload: dict) -> None:
 
 
 @task(name="register-candidate", **IO_RETRIES)
+@names_unreachable_store
 def register_candidate(
     home: Home,
     spec: Spec,
@@ -58,6 +59,7 @@ def register_candidate(
 
 
 @task(name="settle-promotion", **IO_RETRIES)
+@names_unreachable_store
 def settle_promotion(
     home: Home,
     spec: Spec,
@@ -116,6 +118,7 @@ def settle_promotion(
 
 
 @task(name="record-gate-failure", **IO_RETRIES)
+@names_unreachable_store
 def record_gate_failure(home: Home, spec: Spec, reason: str) -> None:
     """A gate that stops a run before there is a candidate (the data gate)."""
     audit_log(home).append(AuditEntry("gate-failed", reason, spec.registered_name))
@@ -123,6 +126,7 @@ def record_gate_failure(home: Home, spec: Spec, reason: str) -> None:
 
 
 @task(name="roll-back", **IO_RETRIES)
+@names_unreachable_store
 def roll_back(home: Home, spec: Spec, reason: str, to: str | None) -> str:
     name = spec.registered_name
     version = rollback(home, name, reason, audit_log(home), to)
@@ -134,6 +138,7 @@ def roll_back(home: Home, spec: Spec, reason: str, to: str | None) -> str:
 
 
 @task(name="publish-model-card", **IO_RETRIES)
+@names_unreachable_store
 def publish_model_card(home: Home, evidence: CardEvidence, run_id: str, folder: Path) -> Path:
     """The card beside the run's files, attached to the version, and as a Prefect artifact."""
     markdown, html = write_card(evidence, folder)

@@ -24,14 +24,20 @@ from assay.home import Home
 from assay.modeling import teacher
 from assay.monitoring.policy import LastTraining
 from assay.provenance import code_digest, git_commit, package_versions
-from assay.registry.tracking import DatasetInput, StageRun, find_run, log_run, run_url
+from assay.registry.tracking import (
+    DatasetInput,
+    StageRun,
+    find_run,
+    log_run,
+    run_url,
+)
+from assay.responsible import stage
 from assay.responsible.fairness import FairnessReport
 from assay.responsible.plots import png_data_url
-from assay.responsible import stage
 from assay.responsible.stage import ResponsibleOutcome
 from assay.validation.suite import gx
 from tasks.ingest import publish_validation
-from tasks.policy import BY_FINGERPRINT, IO_RETRIES, RETRIES, UNCACHED
+from tasks.policy import BY_FINGERPRINT, IO_RETRIES, RETRIES, names_unreachable_store
 
 Batches = list[tuple[BatchRecord, pd.DataFrame]]
 # What the package step takes from the steps before it, in package_stage's order
@@ -82,7 +88,7 @@ def data_gate(
     return result
 
 
-@task(name="split", **UNCACHED)
+@task(name="split", **IO_RETRIES)
 def split(batches: Batches, spec: Spec) -> Split:
     return split_batches(batches, spec)
 
@@ -275,6 +281,7 @@ def run_identity(fingerprint: str, spec: Spec) -> dict[str, str]:
 
 
 @task(name="log-to-mlflow", **IO_RETRIES)
+@names_unreachable_store
 def log_mlflow(
     fingerprint: str,
     home: Home,
@@ -355,7 +362,11 @@ def log_mlflow(
         },
         datasets=[
             DatasetInput(
-                data.train, f"{spec.name}-train", str(home.batches), "training", spec.label.column
+                data.train,
+                f"{spec.name}-train",
+                str(home.batches),
+                "training",
+                spec.label.column,
             ),
             DatasetInput(
                 data.test, f"{spec.name}-test", str(home.batches), "testing", spec.label.column

@@ -3,7 +3,9 @@ and one test harness (a temporary Prefect API) serves every flow test in the ses
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
 import os
 import shutil
 import tempfile
@@ -38,6 +40,23 @@ def prefect_api():
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture(scope="session")
+def quick_adult_run(tmp_path_factory, prefect_api) -> tuple[Home, str]:
+    """`assay run --profile quick` in-process on a fresh home: ingest the bundled files, then
+    train (the baseline on every training row, the teacher on the quick profile's subsample).
+    Shared: other tests compare their models with this one, byte for byte."""
+    from assay.cli import main
+
+    home = Home(tmp_path_factory.mktemp("adult") / "home")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(
+            ["run", "--home", str(home.root), "--spec", str(ADULT_SPEC), "--profile", "quick"]
+        )
+    assert code == 0
+    return home, out.getvalue()
 
 
 @pytest.fixture(scope="session")

@@ -13,9 +13,10 @@ import importlib
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 
-from assay.errors import AssayError
+from assay.errors import AssayError, StoreUnreachable
 from assay.home import Home
 
 DEFAULT_SPEC = "configs/adult.yaml"
@@ -55,7 +56,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     outcomes = ingest(
         paths=[str(p) for p in args.files], spec_path=str(args.spec), home=str(args.home.root)
     )
-    rejected = [o for o in outcomes if o.status in ("quarantined", "missing")]
+    rejected = [o for o in outcomes if o.status in ("quarantined", "rejected", "missing")]
     for o in rejected:
         where = f" -> {o.quarantine_dir}" if o.quarantine_dir else ""
         print(f"{o.status} {o.path}: {o.reason}{where}")
@@ -85,12 +86,24 @@ def _model_folder(args: argparse.Namespace) -> Path:
     if given.exists() or not (args.model in REGISTRY_ALIASES or args.model.isdigit()):
         return given
     from assay.config import load_spec
-    from assay.registry.models import download
+    from assay.registry.models import UnverifiedPackageWarning, download
 
     name = load_spec(args.spec).registered_name
-    folder = download(args.home, name, args.model)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnverifiedPackageWarning)
+        folder = download(args.home, name, args.model)
+    _show(caught, UnverifiedPackageWarning)
     print(f"model: {name} {args.model} = {folder.name} ({folder})", file=sys.stderr)
     return folder
+
+
+def _show(caught: list[warnings.WarningMessage], ours: type[Warning]) -> None:
+    """Warnings of the `ours` kind as one `warning:` line each; any other as usual."""
+    for w in caught:
+        if issubclass(w.category, ours):
+            print(f"warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -151,6 +164,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             mlflow_db=args.mlflow_db,
             max_runs=args.max_runs,
             watch_only=args.watch_only,
+            auth=args.auth,
         )
     )
     return 0
@@ -277,6 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--mlflow-port", type=int, default=5000, help="MLflow server port")
     p.add_argument(
+        "--auth",
+        action="store_true",
+        help="production mode: basic auth and CSRF on the Prefect server, MLflow's basic-auth "
+        "app; credentials from ASSAY_PREFECT_AUTH=user:pass, PREFECT_SERVER_ENCRYPTION_KEY and "
+        "(with --mlflow-db) ASSAY_MLFLOW_ADMIN_USER/_PASSWORD; on by itself when any is set",
+    )
+    p.add_argument(
         "--max-runs",
         type=int,
         default=4,
@@ -306,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     prepare_environment(args.home)
     try:
         return args.func(args)
-    except AssayError as exc:
+    except (AssayError, StoreUnreachable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -19,3 +19,8 @@ class ReadError(AssayError):
 
 class GateFailed(AssayError):
     """A gate (data, quality, fairness, compression) rejected the candidate."""
+
+
+class StoreUnreachable(ConnectionError):
+    """The MLflow tracking server did not answer. Transient, so not an AssayError: the shell
+    retries it with backoff; the message, once retries are spent, is for the user."""

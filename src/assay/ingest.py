@@ -1,12 +1,19 @@
-"""Ingesting one file: parse, validate, then accept into the store or quarantine it.
+"""Ingesting one file: check the path, parse, validate, then accept or quarantine it.
 
 These are the steps the ingest flow calls; each takes and returns plain values. A file inside
 ASSAY_HOME/landing belongs to assay and is moved (to archive/ or quarantine/) once its outcome
-is committed; a file anywhere else is only read.
+is committed; a file anywhere else is only read. A path that fails the check in
+assay.data.paths is never opened: it is rejected, with its reason recorded in quarantine/.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import errno
+import os
+import re
+import stat
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -14,15 +21,20 @@ from typing import Any, Literal
 import pandas as pd
 
 from assay.config import Spec
-from assay.data.atomic import copy_atomic
+from assay.data.atomic import TEMP_PREFIX, copy_atomic, write_json_atomic
 from assay.data.fingerprint import file_digest
-from assay.data.reader import read_table
+from assay.data.paths import CheckedPath
+from assay.data.reader import one_line, read_table
 from assay.data.store import BatchStore, Quarantine
 from assay.errors import ReadError
 from assay.home import Home
 from assay.validation.check import ValidationReport
 
-Status = Literal["accepted", "duplicate", "quarantined", "missing"]
+Status = Literal["accepted", "duplicate", "quarantined", "missing", "rejected"]
+STATUSES: tuple[Status, ...] = ("accepted", "duplicate", "quarantined", "rejected", "missing")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# open(O_NOFOLLOW) on a name that is gone or became a link (ELOOP; EMLINK on FreeBSD)
+_GONE_OR_LINK = {errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EMLINK}
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,7 @@ class Parsed:
 
     frame: pd.DataFrame | None
     error: str | None
+    changed: bool = False  # the path no longer named the file that passed the path check
 
 
 @dataclass(frozen=True)
@@ -54,13 +67,38 @@ def not_found(path: Path) -> IngestOutcome:
     return IngestOutcome(path=str(path), status="missing", reason="no such file")
 
 
-def parse(path: Path, spec: Spec) -> Parsed:
+def parse(path: Path, spec: Spec, *, name: str | None = None) -> Parsed:
     """Parse errors are outcomes, not exceptions: the file goes to quarantine with the reason.
     OSError (a disk or mount problem) still raises, so the shell can retry it."""
     try:
-        return Parsed(read_table(path, spec), None)
+        return Parsed(read_table(path, spec, name=name), None)
     except ReadError as exc:
         return Parsed(None, str(exc))
+
+
+def parse_checked(checked: CheckedPath, spec: Spec) -> Parsed:
+    """Parse exactly the file that passed the path check. It is opened without following a
+    link (and without blocking on a FIFO), its inode compared with the checked one, and read
+    through that descriptor: a file swapped for a link after the check is never read."""
+    try:
+        fd = os.open(checked.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno in _GONE_OR_LINK:
+            return Parsed(None, None, changed=True)
+        raise  # a disk or permission problem: the shell retries it
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino) != checked.identity:
+            return Parsed(None, None, changed=True)
+        return parse(_descriptor_path(fd), spec, name=checked.path.name)
+    finally:
+        os.close(fd)
+
+
+def _descriptor_path(fd: int) -> Path:
+    """A path that opens the same file as `fd` (Linux /proc, else the BSD/macOS /dev/fd)."""
+    proc = Path(f"/proc/self/fd/{fd}")
+    return proc if proc.exists() else Path(f"/dev/fd/{fd}")
 
 
 def owned_by_assay(path: Path, home: Home) -> bool:
@@ -107,6 +145,7 @@ def quarantine(
     report_path: Path | None = None,
 ) -> IngestOutcome:
     """Keep the original bytes with the reason beside them; nothing is lost or changed."""
+    reason = one_line(reason)  # a validation reason can quote cells: keep it one short line
     details: dict[str, Any] = {"stage": stage}
     if report is not None:
         details["validation"] = report.to_dict()
@@ -120,3 +159,56 @@ def quarantine(
         quarantine_dir=str(folder),
         report=str(report_path) if report_path else None,
     )
+
+
+def reject(checked: CheckedPath, home: Home) -> IngestOutcome:
+    """Record a refused path in quarantine/ without opening it. An entry in the landing folder
+    follows its record there by rename, which moves the entry itself (a link stays a link, a
+    FIFO is never opened); an entry anywhere else is not assay's, so it is only named."""
+    folder = _refusal_record(home.quarantine, checked)
+    if checked.movable and not _move_entry(checked.path, folder / _safe_name(checked.path.name)):
+        _write_refusal_report(folder, checked, moved=False)
+    return IngestOutcome(
+        path=checked.given, status="rejected", reason=checked.reason, quarantine_dir=str(folder)
+    )
+
+
+def _refusal_record(root: Path, checked: CheckedPath) -> Path:
+    """reason.txt and report.json in a folder that appears whole (built, then renamed)."""
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=root))
+    (staging / "reason.txt").write_text(checked.reason + "\n", encoding="utf-8")
+    _write_refusal_report(staging, checked, moved=checked.movable)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    final = root / f"{stamp}-rejected-{_safe_name(checked.path.name)}"
+    os.rename(staging, final)
+    return final
+
+
+def _write_refusal_report(folder: Path, checked: CheckedPath, *, moved: bool) -> None:
+    write_json_atomic(
+        folder / "report.json",
+        {
+            "source": checked.given,
+            "resolved": str(checked.path),
+            "reason": checked.reason,
+            "stage": "path",
+            "kind": checked.kind,
+            "moved_here": moved,
+            "rejected_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        },
+    )
+
+
+def _move_entry(entry: Path, target: Path) -> bool:
+    """rename(2) moves a directory entry without opening it; False if it cannot (the entry
+    vanished, or landing/ is another filesystem), and the entry then stays where it is."""
+    try:
+        os.rename(entry, target)
+    except OSError:
+        return False
+    return True
+
+
+def _safe_name(name: str) -> str:
+    return _UNSAFE.sub("_", name).lstrip(".")[:100] or "file"

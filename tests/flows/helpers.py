@@ -1,7 +1,12 @@
-"""Reading what Prefect recorded about a flow run (task states, artifacts) and events."""
+"""Reading what Prefect recorded about a flow run (task states, artifacts) and events; variants
+of the Adult spec."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -11,6 +16,8 @@ from prefect.client.schemas.filters import (
 )
 from prefect.events.filters import EventFilter, EventNameFilter
 from prefect.states import State
+
+from tests.conftest import ADULT_SPEC
 
 
 def task_runs(state: State) -> dict[str, object]:
@@ -40,3 +47,19 @@ def events(*names: str) -> list[object]:
             filter=EventFilter(event=EventNameFilter(name=list(names))), limit=50
         )
     return page.events
+
+
+def adult_variant(path: Path, change: Callable[[dict], None]) -> Path:
+    """The Adult spec with `change` applied, written to `path`: no bundled files, the suite by
+    absolute path (the variant lives elsewhere)."""
+    spec = yaml.safe_load(ADULT_SPEC.read_text())
+    spec["expectations"] = str((ADULT_SPEC.parent / spec["expectations"]).resolve())
+    spec["bundled"] = []
+    change(spec)
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def wider_promotion_margin(spec: dict) -> None:
+    """A registry setting only: every stage stays cached, the candidate is new."""
+    spec["registry"] = {"promotion_margin": 0.01}

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import shutil
 import time
-from pathlib import Path
 
 import mlflow
 import pytest
@@ -18,26 +14,16 @@ from assay.cli import main
 from assay.errors import GateFailed
 from assay.home import Home
 from assay.registry.audit import AuditLog
-from flows.runners import local_dask
 from flows.train import train
 from tests.conftest import ADULT_SPEC
-from tests.flows.helpers import events, task_runs
+from tests.flows.helpers import adult_variant, events, task_runs, wider_promotion_margin
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory, prefect_api):
-    """`assay run --profile quick` in-process on a fresh home: ingest the bundled files, then
-    train (the baseline on every training row, the teacher on the quick profile's subsample)."""
-    home = Home(tmp_path_factory.mktemp("adult") / "home")
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main(
-            ["run", "--home", str(home.root), "--spec", str(ADULT_SPEC), "--profile", "quick"]
-        )
-    assert code == 0
-    return home, out.getvalue()
+def first_run(quick_adult_run):
+    return quick_adult_run
 
 
 def _runs(home: Home, nested: bool = False):
@@ -207,21 +193,6 @@ def test_second_run_reuses_cached_stages_and_logs_nothing_new(first_run):
     assert [e.action for e in AuditLog(home.audit).entries()] == ["promoted"]
 
 
-def test_a_dask_cluster_trains_the_same_model(first_run, tmp_path):
-    """The same flow with its stages on a local two-worker Dask cluster, on a copy of the same
-    accepted batches: the same snapshot fingerprint and a byte-identical shipped model."""
-    home, _ = first_run
-    other = Home(tmp_path / "home")
-    shutil.copytree(home.batches, other.batches)
-    dask = local_dask(workers=2)
-    result = train.with_options(task_runner=dask)(str(ADULT_SPEC), str(other.root), "quick")
-    assert result.cached == []  # trained from scratch: the first run's caches are its home's
-    first = min(_runs(home), key=lambda r: r.info.start_time)
-    assert result.fingerprint == first.data.tags["assay.fingerprint"]
-    shipped = Path(result.student).relative_to(other.root) / "model.int8.onnx"
-    assert (other.root / shipped).read_bytes() == (home.root / shipped).read_bytes()
-
-
 def test_data_gate_rechecks_the_snapshot_with_the_current_suite(first_run, tmp_path):
     home, _ = first_run
     suite = json.loads((ADULT_SPEC.parent.parent / "expectations" / "adult.json").read_text())
@@ -251,15 +222,15 @@ def test_a_failing_fairness_limit_fails_the_run_and_names_it(first_run, tmp_path
     """Only the fairness step and the package rerun (their settings changed); the run is
     logged, failed."""
     home, _ = first_run
-    spec = yaml.safe_load(ADULT_SPEC.read_text())
-    spec["expectations"] = str((ADULT_SPEC.parent / spec["expectations"]).resolve())
-    spec["bundled"] = []
-    spec["profiles"]["quick"]["fairness"]["gate"] = [
-        {"feature": "sex", "metric": "equalized_odds_difference", "limit": 0.0}
-    ]
-    (tmp_path / "strict.yaml").write_text(yaml.safe_dump(spec))
+
+    def strict(spec: dict) -> None:
+        spec["profiles"]["quick"]["fairness"]["gate"] = [
+            {"feature": "sex", "metric": "equalized_odds_difference", "limit": 0.0}
+        ]
+
+    path = adult_variant(tmp_path / "strict.yaml", strict)
     before = len(_runs(home))
-    state = train(str(tmp_path / "strict.yaml"), str(home.root), "quick", return_state=True)
+    state = train(str(path), str(home.root), "quick", return_state=True)
     with pytest.raises(
         GateFailed,
         match=r"fairness gate failed: equalized_odds_difference on sex [0-9.e-]+ "
@@ -286,12 +257,7 @@ def test_predict_serves_the_champion_and_rollback_moves_it_back(first_run, tmp_p
     """A new spec (a wider promotion margin) makes a third candidate from the cached stages; it
     passes and takes champion; rollback hands champion back to version 1."""
     home, _ = first_run
-    spec = yaml.safe_load(ADULT_SPEC.read_text())
-    spec["expectations"] = str((ADULT_SPEC.parent / spec["expectations"]).resolve())
-    spec["bundled"] = []
-    spec["registry"] = {"promotion_margin": 0.01}
-    path = tmp_path / "wider.yaml"
-    path.write_text(yaml.safe_dump(spec))
+    path = adult_variant(tmp_path / "wider.yaml", wider_promotion_margin)
     result = train(str(path), str(home.root), "quick")
     assert "assay-adult version 3; champion" in result.summary()
     rows = tmp_path / "rows.csv"

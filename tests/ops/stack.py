@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 import yaml
 
+from deployments import auth
+
 ROOT = Path(__file__).resolve().parents[2]
 ASSAY = Path(sys.executable).with_name("assay")
 
@@ -74,14 +76,25 @@ class Stack:
 
     # -- starting and stopping ---------------------------------------------------------------
     @classmethod
-    def start(cls, home: Path, spec: Path, deployments: Path, *extra: str) -> Stack:
+    def start(
+        cls,
+        home: Path,
+        spec: Path,
+        deployments: Path,
+        *extra: str,
+        env: dict[str, str] | None = None,
+    ) -> Stack:
+        """`env` adds to a clean environment: no PREFECT_/MLFLOW_ settings or credentials of the
+        caller (they would turn on auth mode)."""
         port = free_port()
-        env = {
+        clean = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith(("PREFECT_", "MLFLOW_")) and k != "ASSAY_HOME"
+            if not k.startswith(("PREFECT_", "MLFLOW_"))
+            and k not in ("ASSAY_HOME", *auth.CREDENTIALS)
         }
-        env |= {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "ASSAY_PROGRESS": "0"}
+        clean |= {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "ASSAY_PROGRESS": "0"}
+        env = clean | (env or {})
         home.mkdir(parents=True, exist_ok=True)
         log = home / "serve.log"
         command = [str(ASSAY), "serve", "--spec", str(spec), "--home", str(home)]
@@ -97,6 +110,13 @@ class Stack:
         stack = cls(home, f"http://127.0.0.1:{port}/api", process, log)
         stack.wait_for(lambda: "being served" in stack.output(), 180, "the deployments served")
         return stack
+
+    @classmethod
+    def start_in(cls, folder: Path, *extra: str, env: dict[str, str] | None = None) -> Stack:
+        """The default spec and deployments without the monitor's schedule (no runs but the
+        ones a test causes), home under `folder`."""
+        no_schedule = write_deployments(folder, lambda d: d["monitor"].update(schedules=[]))
+        return cls.start(folder / "home", write_spec(folder), no_schedule, *extra, env=env)
 
     def stop(self) -> int:
         """Ctrl-C, as an operator would; returns the exit code."""

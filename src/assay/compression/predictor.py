@@ -3,7 +3,9 @@
 A deployable model folder holds what scoring needs and nothing more: the resolved spec (how
 files are read, which label value is positive), the record tokenizer, the int8 ONNX model and,
 when the responsible stage made the folder, the decision policy (calibration temperature,
-fairness mitigation rules, conformal review threshold; see assay.responsible.decision).
+fairness mitigation rules, conformal review threshold; see assay.responsible.decision). All of
+it is JSON or ONNX: loading never unpickles. A registered package also carries its manifest
+(assay.registry.digest), checked before anything is read.
 Files of any size are read, scored and written a chunk at a time, so memory stays bounded, and
 the output appears at its name only when complete.
 
@@ -31,6 +33,7 @@ from assay.config import Spec
 from assay.data.atomic import write_atomic
 from assay.data.reader import read_chunks
 from assay.errors import AssayError, ReadError
+from assay.registry.digest import has_manifest, verify_package
 from assay.responsible.decision import DecisionPolicy
 
 SPEC_FILE = "spec.json"
@@ -57,7 +60,11 @@ class Predictor:
 
     @classmethod
     def load(cls, folder: Path, threads: int = 0) -> Predictor:
+        """A folder that carries a manifest (every registered package does) is checked
+        against it first: a changed, missing or planted file refuses the whole folder."""
         _check_model_folder(folder)
+        if has_manifest(folder):
+            verify_package(folder, None, f"model folder {folder}")
         return cls(
             _load_spec(folder / SPEC_FILE),
             OnnxScorer.load(folder / MODEL_FILE, folder / TOKENIZER_DIR, threads),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -25,6 +26,11 @@ def write_atomic(target: Path, write: Callable[[Path], Any]) -> Path:
         with temp.open("rb") as f:
             os.fsync(f.fileno())
         os.replace(temp, target)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        # Still an OSError, so the shell retries it (space may be freed); the partial temp goes
+        raise OSError(errno.ENOSPC, f"disk full: no space left to write {target}") from exc
     finally:
         temp.unlink(missing_ok=True)
     return target

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-ACTIONS = ("promoted", "not-promoted", "rolled-back", "quarantined", "gate-failed")
+ACTIONS = ("promoted", "not-promoted", "rolled-back", "quarantined", "rejected", "gate-failed")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,6 +30,13 @@ from assay.compression.scorer import OnnxScorer
 from assay.errors import AssayError
 from assay.home import Home
 from assay.registry.audit import AuditEntry, AuditLog
+from assay.registry.digest import (
+    DIGEST_TAG,
+    MANIFEST_FILE,
+    package_files,
+    verify_package,
+    write_manifest,
+)
 from assay.registry.tracking import SERVER_URI, tracking_uri
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -38,6 +46,10 @@ IDENTITY_TAGS = ("assay.fingerprint", "assay.spec_digest", "assay.code")
 
 class RegistryError(AssayError):
     """A registry request that cannot be met (unknown alias or version, nothing to roll back)."""
+
+
+class UnverifiedPackageWarning(UserWarning):
+    """A version registered before package digests: its files cannot be checked."""
 
 
 @dataclass(frozen=True)
@@ -81,9 +93,10 @@ def register(
     extras: Sequence[tuple[str, Path]] = (),
 ) -> Candidate:
     """Upload the package (plus `extras`: (subfolder, file or folder) pairs such as the LoRA
-    adapter and the gate reports) under the run, then create the version (ONNX flavor with
-    signature and an input example encoded from `example` rows). Reuses the version of the
-    same identity."""
+    adapter and the gate reports) and its manifest under the run, then create the version
+    (ONNX flavor with signature and an input example encoded from `example` rows; the
+    manifest's digest as the tag `assay.package_sha256`, checked on every download). Reuses
+    the version of the same identity."""
     existing = find_version(home, name, tags)
     if existing is not None:
         return Candidate(name, str(existing.version), existing.run_id, True)
@@ -99,6 +112,7 @@ def register(
                 mlflow.log_artifacts(str(path), artifact_path=where)
             else:
                 mlflow.log_artifact(str(path), artifact_path=where)
+        digest = _log_manifest(package, extras)
         logged = mlflow.onnx.log_model(
             onnx.load(str(package / MODEL_FILE)),
             name="model",
@@ -107,8 +121,27 @@ def register(
             onnx_execution_providers=["CPUExecutionProvider"],
             save_as_external_data=False,
         )
-    version = mlflow.register_model(logged.model_uri, name, tags=tags)
+    version = mlflow.register_model(logged.model_uri, name, tags={**tags, DIGEST_TAG: digest})
     return Candidate(name, str(version.version), run_id, False)
+
+
+def _uploaded_files(package: Path, extras: Sequence[tuple[str, Path]]) -> dict[str, Path]:
+    """The files of the uploaded package by their path in it: the package's own, then the
+    extras' (a later upload to the same path replaces the earlier one, so it wins here too)."""
+    files = package_files(package)
+    for folder, path in extras:
+        inside = package_files(path) if path.is_dir() else {path.name: path}
+        files |= {f"{folder}/{rel}": p for rel, p in inside.items()}
+    return files
+
+
+def _log_manifest(package: Path, extras: Sequence[tuple[str, Path]]) -> str:
+    """Log the manifest of the uploaded package into it (in the active run); its digest."""
+    with tempfile.TemporaryDirectory() as scratch:
+        manifest = Path(scratch) / MANIFEST_FILE
+        digest = write_manifest(_uploaded_files(package, extras), manifest)
+        mlflow.log_artifact(str(manifest), artifact_path=PACKAGE)
+    return digest
 
 
 def attach_card(home: Home, name: str, version: str, run_id: str, folder: Path) -> None:
@@ -209,7 +242,8 @@ def _entry(candidate: Candidate, decision: Decision) -> AuditEntry:
 
 
 def rollback(home: Home, name: str, reason: str, audit: AuditLog, to: str | None = None) -> str:
-    """Move `champion` to `to`, or to the version that held it before the current one."""
+    """Move `champion` to `to`, or to the version that held it before the current one; a
+    target whose package fails its digest check is refused before anything moves."""
     current = holder(home, name, CHAMPION)
     if current is None:
         raise RegistryError(f"{name} has no champion to roll back")
@@ -222,6 +256,7 @@ def rollback(home: Home, name: str, reason: str, audit: AuditLog, to: str | None
         raise RegistryError(f"{name} has no version {target}") from None
     if target == current:
         raise RegistryError(f"version {target} of {name} is already the champion")
+    download(home, name, target)
     client(home).set_registered_model_alias(name, CHAMPION, target)
     entry = AuditEntry("rolled-back", reason, name, target, {"from": current, "to": target})
     _record_once(home, audit, entry)
@@ -261,7 +296,9 @@ def _record_once(home: Home, audit: AuditLog, entry: AuditEntry) -> None:
 
 
 def download(home: Home, name: str, alias_or_version: str) -> Path:
-    """The deployable package of a version (by alias or number), cached under ASSAY_HOME."""
+    """The deployable package of a version (by alias or number), cached under ASSAY_HOME;
+    checked against the version's registered digest every time, the cached copy included, so
+    a tampered or corrupted package raises TamperedPackage (and a fresh fetch is not cached)."""
     if SERVER_URI is None and not (home.root / "mlflow.db").is_file():
         raise RegistryError(
             f"no model registry in {home.root} yet: run `assay run` first, or point --home "
@@ -276,6 +313,7 @@ def download(home: Home, name: str, alias_or_version: str) -> Path:
         raise RegistryError(f"{name} has no model version or alias '{alias_or_version}'")
     folder = home.root / "models" / name / f"v{version.version}"
     if folder.is_dir():
+        _verify(folder, name, version)
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder.parent) as scratch:
@@ -283,6 +321,7 @@ def download(home: Home, name: str, alias_or_version: str) -> Path:
         fetched = mlflow.artifacts.download_artifacts(
             run_id=version.run_id, artifact_path=PACKAGE, dst_path=scratch
         )
+        _verify(Path(fetched), name, version)
         try:
             os.rename(fetched, folder)  # within one folder: whole or absent
         except OSError:
@@ -296,3 +335,20 @@ def _version(home: Home, name: str, number: str) -> ModelVersion | None:
         return client(home).get_model_version(name, number)
     except MlflowException:
         return None
+
+
+def _verify(folder: Path, name: str, version: ModelVersion) -> None:
+    """Refuse a package that is not the one registered. A version registered before digests
+    has none to check: it loads (its files are ONNX and JSON, never unpickled) with a warning,
+    so an older champion can still be scored and replaced; retraining gives a checked one."""
+    expected = version.tags.get(DIGEST_TAG)
+    what = f"model {name} v{version.version}"
+    if expected:
+        verify_package(folder, expected, what)
+        return
+    warnings.warn(
+        f"{what} was registered without a package digest ({DIGEST_TAG}), so its files cannot "
+        "be checked for tampering: retrain to register a verifiable version",
+        UnverifiedPackageWarning,
+        stacklevel=3,
+    )

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,10 @@ from typing import Any
 import mlflow
 import mlflow.data
 import pandas as pd
+import requests
 from mlflow.tracking import MlflowClient
 
+from assay.errors import StoreUnreachable
 from assay.home import Home
 
 
@@ -54,6 +57,34 @@ class StageRun:
 
 def tracking_uri(home: Home) -> str:
     return SERVER_URI or home.mlflow_uri
+
+
+def _connection_failure(exc: BaseException) -> BaseException | None:
+    """The network error behind an MLflow error (MLflow wraps it without `from`)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+@contextmanager
+def reachable_store(home: Home) -> Iterator[str]:
+    """Yields the tracking URI; a server that cannot be reached becomes one clear error naming
+    it (MLflow's own message is a page of urllib3 retries)."""
+    uri = tracking_uri(home)
+    try:
+        yield uri
+    except Exception as exc:
+        cause = _connection_failure(exc)
+        if cause is None:
+            raise
+        kind = "timed out" if isinstance(cause, requests.exceptions.Timeout) else "refused"
+        raise StoreUnreachable(
+            f"MLflow tracking store {uri} is unreachable (connection {kind}); "
+            "retried with backoff, check that the server is up"
+        ) from exc
 
 
 def ensure_experiment(home: Home, name: str) -> str:

@@ -159,6 +159,10 @@ class Stack:
             and all(r["parameters"].get(k) == v for k, v in parameters.items())
         ]
 
+    def ingests_of(self, path: Path) -> list[dict]:
+        """Finished ingest runs that took this file (files landing together share a run)."""
+        return [r for r in self.finished("ingest") if str(path) in r["parameters"]["paths"]]
+
     def events(self, name: str) -> list[dict]:
         body = {"filter": {"event": {"name": [name]}}, "limit": 50}
         return self.post("/events/filter", body)["events"]

@@ -26,7 +26,7 @@ def test_ingest_starts_on_each_landed_file_with_that_file(served):
     (arrived,) = served["ingest"].triggers
     assert arrived.expect == {"assay.data.arrived"}
     assert arrived.match.model_dump()["prefect.resource.id"] == "assay.file.*"
-    assert arrived.parameters == {"paths": "{{ event.payload.paths }}"}
+    assert arrived.parameters == {"paths": "{{ event.payload.paths }}", "confine": True}
     assert served["ingest"].parameters == {"spec_path": "/data/spec.yaml", "home": "/srv/assay"}
 
 

@@ -69,9 +69,7 @@ def test_serve_runs_prefect_and_mlflow_on_postgresql(databases, tmp_path):
     try:
         # Prefect: a landed file becomes an ingest run, recorded in PostgreSQL
         path = stack.drop("pg.csv", adult_lines(0, 200))
-        (run,) = stack.wait_for(
-            lambda: stack.finished("ingest", paths=[str(path)]), 60, "ingest run"
-        )
+        (run,) = stack.wait_for(lambda: stack.ingests_of(path), 60, "ingest run")
         assert run["state_type"] == "COMPLETED"
         stored = query(
             databases["prefect"], f"SELECT state_type FROM flow_run WHERE id = '{run['id']}'"

@@ -80,9 +80,7 @@ def test_an_interval_schedule_creates_runs_that_complete(stack):
 def test_a_landed_file_is_ingested_within_30_seconds(stack):
     dropped = dt.datetime.now(dt.UTC)
     path = stack.drop("first.csv", adult_lines(0, 300))
-    run = stack.wait_for(
-        lambda: stack.finished("ingest", paths=[str(path)]), 30, "ingest run for first.csv"
-    )
+    run = stack.wait_for(lambda: stack.ingests_of(path), 30, "ingest run for first.csv")
     assert len(run) == 1 and run[0]["state_type"] == "COMPLETED"
     started = dt.datetime.fromisoformat(run[0]["start_time"])
     print(f"ingest started {(started - dropped).total_seconds():.1f} s after the drop")
@@ -93,7 +91,7 @@ def test_a_landed_file_is_ingested_within_30_seconds(stack):
 def test_a_bad_file_ends_in_quarantine_with_its_reason(stack):
     text = adult_lines(300, 50).replace(", Private,", ", Private, extra-column,", 5)
     path = stack.drop("bad.csv", text)
-    stack.wait_for(lambda: stack.finished("ingest", paths=[str(path)]), 60, "ingest of bad.csv")
+    stack.wait_for(lambda: stack.ingests_of(path), 60, "ingest of bad.csv")
     kept = [p for p in (stack.home / "quarantine").rglob("bad.csv")]
     assert len(kept) == 1 and kept[0].read_text(encoding="utf-8") == text
     assert (kept[0].parent / "reason.txt").read_text(encoding="utf-8").strip()
@@ -163,9 +161,7 @@ def test_a_shifted_batch_raises_drift_and_an_unshifted_one_does_not(stack, train
     calm = stack.drop("calm.csv", adult_lines(6000, 800))
     moved = stack.drop("older.csv", shifted(adult_lines(7000, 800), 15))
     for path in (calm, moved):
-        stack.wait_for(
-            lambda p=path: stack.finished("ingest", paths=[str(p)]), 120, f"ingest of {path.name}"
-        )
+        stack.wait_for(lambda p=path: stack.ingests_of(p), 120, f"ingest of {path.name}")
     alarm = stack.wait_for(lambda: drift_alarms(stack, "older.csv"), 30, "a drift alarm")
     assert "age" in alarm[0]["payload"]["drifted"]
     assert drift_alarms(stack, "calm.csv") == []

@@ -15,10 +15,10 @@ $(STAMP): pyproject.toml requirements.lock
 run: $(STAMP)
 	$(BIN)/assay run
 
+# pytest: two workers, whole files each (the ops tests mostly wait on servers while others train)
 test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	# two workers, whole files each: the ops tests mostly wait on servers while others train
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(STAMP)

@@ -180,8 +180,16 @@ def watch_landing(settings: StackSettings, stop: threading.Event) -> None:
             print(f"landed: {', '.join(p.name for p in ready)}", flush=True)
 
 
+def stop_on_interrupt_or_term() -> None:
+    """Ctrl-C and SIGTERM (systemd, Kubernetes) both stop the stack. Set explicitly: a shell
+    starts background jobs with SIGINT ignored, and Python then leaves it ignored."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
 def serve(settings: StackSettings) -> None:
-    """Run the stack until Ctrl-C; everything started here stops with it."""
+    """Run the stack until Ctrl-C or SIGTERM; everything started here stops with it."""
+    stop_on_interrupt_or_term()
     # Look for new runs every 2 s, not Prefect's 10 s: a landed file starts within seconds.
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "2")
     if settings.watch_only and not os.environ.get("PREFECT_API_URL"):

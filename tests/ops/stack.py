@@ -106,6 +106,8 @@ class Stack:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=ROOT,
+                # as a shell starts a background job: Ctrl-C must still stop the stack
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
             )
         stack = cls(home, f"http://127.0.0.1:{port}/api", process, log)
         stack.wait_for(lambda: "being served" in stack.output(), 180, "the deployments served")
@@ -118,9 +120,9 @@ class Stack:
         no_schedule = write_deployments(folder, lambda d: d["monitor"].update(schedules=[]))
         return cls.start(folder / "home", write_spec(folder), no_schedule, *extra, env=env)
 
-    def stop(self) -> int:
-        """Ctrl-C, as an operator would; returns the exit code."""
-        self.process.send_signal(signal.SIGINT)
+    def stop(self, how: signal.Signals = signal.SIGINT) -> int:
+        """Ctrl-C as an operator would (or SIGTERM, as systemd would); returns the exit code."""
+        self.process.send_signal(how)
         return self.process.wait(timeout=90)
 
     def output(self) -> str:

@@ -4,6 +4,7 @@ auth). The test creates its own databases and drops them afterwards."""
 
 from __future__ import annotations
 
+import signal
 import uuid
 
 import httpx
@@ -85,7 +86,7 @@ def test_serve_runs_prefect_and_mlflow_on_postgresql(databases, tmp_path):
         names = query(databases["mlflow"], "SELECT name FROM experiments")
         assert ("pg-check",) in names
     finally:
-        assert stack.stop() == 0, stack.tail()
+        assert stack.stop(signal.SIGTERM) == 0, stack.tail()  # as systemd stops a service
     assert not stack.up()
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"http://127.0.0.1:{mlflow_port}/health", timeout=2)

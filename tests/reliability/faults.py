@@ -84,13 +84,10 @@ def install(
 
 def fail_once(monkeypatch: Any, target: str, **options: Any) -> FailOnce:
     """In a test: the target fails once (undone with the monkeypatch)."""
-    made: list[FailOnce] = []
-    install(
-        target,
-        lambda f: made.append(FailOnce(target, f, **options)) or made[0],
-        monkeypatch.setattr,
-    )
-    return made[0]
+    owner, name = resolve(target)
+    fault = FailOnce(target, getattr(owner, name), **options)
+    install(target, lambda _original: fault, monkeypatch.setattr)
+    return fault
 
 
 def always(monkeypatch: Any, target: str, error: Callable[[str], BaseException]) -> None:

@@ -25,6 +25,7 @@ from contextlib import AbstractContextManager, ExitStack, contextmanager, suppre
 from dataclasses import dataclass
 from pathlib import Path
 
+from assay.config import load_spec
 from assay.data.landing import LandingWatcher
 from assay.errors import AssayError
 from assay.home import Home
@@ -125,7 +126,7 @@ def prefect_server(
         "--port",
         str(settings.prefect_port),
     ]
-    log = settings.home.root / "logs" / "prefect-server.log"
+    log = settings.home.logs / "prefect-server.log"
     ui = f"Prefect UI: http://127.0.0.1:{settings.prefect_port}"
     return server("Prefect server", command, server_env, log, url, "PREFECT_API_URL", ui)
 
@@ -157,7 +158,7 @@ def mlflow_server(
     if access is not None:
         command += ["--app-name", "basic-auth"]
         env = env | access.mlflow_server_env(settings.home.root / "mlflow-auth", env)
-    log = settings.home.root / "logs" / "mlflow-server.log"
+    log = settings.home.logs / "mlflow-server.log"
     url = f"http://127.0.0.1:{settings.mlflow_port}"
     ui = f"MLflow UI: {url}"
     return server("MLflow server", command, env, log, url, "MLFLOW_TRACKING_URI", ui)
@@ -169,9 +170,8 @@ def watch_landing(settings: StackSettings, stop: threading.Event) -> None:
 
     landing = settings.home.landing
     landing.mkdir(parents=True, exist_ok=True)
-    watcher = LandingWatcher(
-        landing, settings.home.root / "store" / "landing-ledger.json", settings.settle_seconds
-    )
+    ledger = settings.home.for_dataset(load_spec(settings.spec_path).name).ledger
+    watcher = LandingWatcher(landing, ledger, settings.settle_seconds)
     print(f"Watching {landing} for new files", flush=True)
     while not stop.wait(settings.poll_seconds):
         ready = watcher.poll()

@@ -22,7 +22,7 @@ from tasks.ingest import (
     parse_file,
     publish_summary,
     quarantine_file,
-    record_quarantine,
+    record_outcome,
     reject_path,
     validate_batch,
 )
@@ -41,15 +41,15 @@ def ingest(
     """
     spec = load_spec(spec_path)
     suite = load_suite(spec.expectations)
-    where = Home.from_env(home)
+    where = Home.from_env(home).for_dataset(spec.name)
     confined = from_deployment() if confine is None else confine
     outcomes = []
     for raw in paths:
         checked = check_path(str(raw), where.landing, confine=confined)
         outcome = settle(checked, spec, suite, where)
         print(f"{outcome.status:>11}  {one_line(str(raw), 120)}: {outcome.reason}")
-        if outcome.status in ("quarantined", "rejected"):
-            record_quarantine(where, outcome)
+        if outcome.status in ("quarantined", "rejected") or outcome.superseded:
+            record_outcome(where, outcome)
         outcomes.append(outcome)
     publish_summary(outcomes)
 

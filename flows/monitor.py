@@ -15,7 +15,8 @@ from tasks import monitor as m
 @flow(name="monitor", log_prints=True)
 def monitor(spec_path: str, home: str | None = None) -> str:
     """Check every batch accepted since the last training; alert on drift."""
-    spec, where = load_spec(spec_path), Home.from_env(home)
+    spec = load_spec(spec_path)
+    where = Home.from_env(home).for_dataset(spec.name)
 
     # Extract: the rows since the last training
     records = m.since_training(where)

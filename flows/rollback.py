@@ -18,6 +18,6 @@ def rollback(
 ) -> str:
     """Champion back to `to` (or the previous champion); audited and emitted as an event."""
     spec = load_spec(spec_path)
-    version = r.roll_back(Home.from_env(home), spec, reason, to)
+    version = r.roll_back(Home.from_env(home).for_dataset(spec.name), spec, reason, to)
     print(f"{spec.registered_name}: champion is now version {version}")
     return version

@@ -1,8 +1,9 @@
-"""Train flow: snapshot -> data gate -> split -> baseline | pretrain -> fine-tune -> compress
-(distill, prune, ONNX, int8, gate) -> calibrate -> (conformal review | mitigation and fairness
-gate | explanations) -> responsible package | evaluation -> MLflow (a parent run, a nested run
-per stage) -> registry (version, gated champion/challenger, model card). `|` marks stages that
-run side by side through the flow's task runner."""
+"""Train flow: snapshot -> data gate -> split -> leakage guard -> baseline | pretrain ->
+fine-tune -> compress (distill, prune, ONNX, int8, gate) -> calibrate -> (conformal review |
+threshold, mitigation, fairness gate and degeneracy check | explanations) -> responsible package
+| evaluation and quality gate -> MLflow (a parent run, a nested run per stage) -> registry
+(version, gated champion/challenger, model card). `|` marks stages that run side by side
+through the flow's task runner."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from assay.registry.card import CardEvidence
 from assay.registry.models import Candidate, Decision
 from assay.registry.tracking import tracking_uri
 from assay.responsible.stage import ResponsibleOutcome
-from assay.training import STAGE_SECTIONS, GateResult, TrainResult
+from assay.training import STAGE_SECTIONS, TrainResult, quality_gate
 from assay.validation.suite import load_suite, suite_digest
 from flows.runners import task_runner
 from tasks import registry as r
@@ -36,7 +37,7 @@ def train(spec_path: str, home: str | None = None, profile: str | None = None) -
     runs at a time: a second one waits here for the first to finish."""
     spec = load_spec(spec_path, profile)
     with training_slot():
-        return train_snapshot(spec, Home.from_env(home))
+        return train_snapshot(spec, Home.from_env(home).for_dataset(spec.name))
 
 
 def train_snapshot(spec: Spec, where: Home) -> TrainResult:
@@ -56,9 +57,14 @@ def train_snapshot(spec: Spec, where: Home) -> TrainResult:
         r.record_gate_failure(where, spec, reason)
         raise GateFailed(reason)
 
-    # Transform: split; the baseline runs beside the teacher's chain (pretrain -> fine-tune ->
-    # compress -> responsible), every stage through the flow's task runner (threads or Dask)
+    # Transform: split, and refuse a split whose test rows are also training rows; the
+    # baseline runs beside the teacher's chain (pretrain -> fine-tune -> compress ->
+    # responsible), every stage through the flow's task runner (threads or Dask)
     data = t.split(batches, spec)
+    leak = t.leakage(batches, data, spec)
+    if not leak.passed:
+        r.record_gate_failure(where, spec, leak.reason)
+        raise GateFailed(leak.reason)
     key = {stage: stage_key(snap, spec, *sections) for stage, sections in STAGE_SECTIONS.items()}
     futures = {"baseline": t.fit_baseline.submit(key["baseline"], where, data, spec)}
     futures["pretrain"] = t.pretrain.submit(key["pretrain"], where, data, spec)
@@ -92,6 +98,14 @@ def train_snapshot(spec: Spec, where: Home) -> TrainResult:
     metrics = t.evaluate(snap.fingerprint, where, data, spec, scores)
     t.publish_metrics(metrics, spec, len(data.test))
     responsible = futures["responsible"].result()
+    gates = {
+        "data": asdict(gate),
+        "leakage": leak.to_dict(),
+        "quality": quality_gate(metrics, spec).to_dict(),
+        "compression": compressed.gate,
+        "fairness": responsible.gate,
+        "decision": responsible.decision_gate,
+    }
 
     # Load: one MLflow run per snapshot and code version
     run_id, reused = t.log_mlflow(
@@ -106,12 +120,14 @@ def train_snapshot(spec: Spec, where: Home) -> TrainResult:
         tuned,
         compressed,
         responsible,
+        gates,
     )
 
     # Register: a version per candidate; aliases move only as the gates and the champion allow
     candidate, decision = register_and_promote(
-        where, spec, snap.fingerprint, data, run_id, metrics, gate, tuned, compressed, responsible
+        where, spec, snap.fingerprint, data, run_id, metrics, gates, tuned, compressed, responsible
     )
+    failed = [g["reason"] for g in gates.values() if not g["passed"]]
     result = TrainResult(
         spec=spec.name,
         profile=spec.profile,
@@ -122,21 +138,28 @@ def train_snapshot(spec: Spec, where: Home) -> TrainResult:
         reused_run=reused,
         tracking_uri=tracking_uri(where),
         gate_report=gate.report_html,
+        leakage=leak.reason,
+        quality_gate=gates["quality"]["reason"],
         compression_gate=compressed.gate["reason"],
         pruning=compressed.pruning["summary"] if compressed.pruning else "off",
         fairness_gate=responsible.gate["reason"],
+        decision_gate=responsible.decision_gate["reason"],
         shipped=responsible.summary(),
+        notes=responsible.notes,
         registered=f"{candidate.name} version {candidate.version}"
         + (" (already registered)" if candidate.reused else ""),
-        promotion=("champion: " if decision.promoted else "not champion: ") + decision.reason,
+        promotion=("champion when settled: " if decision.promoted else "not champion: ")
+        + decision.reason,
+        aliases=r.current_aliases(where, spec),
         student=responsible.folder,
         run_dir=str(where.run_dir(snap.fingerprint)),
+        failed=failed,
     )
     t.publish_run_summary(result.summary())
     t.record_training(where, snap, responsible.folder)
-    failed = [o.gate["reason"] for o in (compressed, responsible) if not o.passed]
     if failed:
-        raise GateFailed(f"{'; '.join(failed)} (evidence in MLflow run {run_id})")
+        reason = f"{'; '.join(failed)} (evidence in MLflow run {run_id})"
+        raise GateFailed(reason, result.summary())
     return result
 
 
@@ -147,17 +170,18 @@ def register_and_promote(
     data: Split,
     run_id: str,
     metrics: dict[str, dict[str, float]],
-    gate: GateResult,
+    gates: dict[str, dict],
     tuned: TeacherOutcome,
     compressed: CompressionOutcome,
     responsible: ResponsibleOutcome,
 ) -> tuple[Candidate, Decision]:
-    """Register the candidate with its evidence, settle its promotion, publish its model card."""
-    gates = {"data": asdict(gate), "compression": compressed.gate, "fairness": responsible.gate}
+    """Register the candidate with its evidence, settle its promotion, publish its model card.
+    `gates` holds every gate's verdict (data, leakage, quality, compression, fairness,
+    decision): a candidate that failed any of them is registered as evidence, never champion."""
     verdicts = {f"assay.gate.{k}": "passed" if g["passed"] else "failed" for k, g in gates.items()}
     evidence_files = [
         ("adapter", Path(tuned.folder) / "adapter"),
-        ("reports", Path(gate.report_html)),
+        ("reports", Path(gates["data"]["report_html"])),
         *(("reports", Path(compressed.folder) / f) for f in ("gate.json", "pruning.json")),
     ]
     candidate = r.register_candidate(
@@ -179,7 +203,7 @@ def register_and_promote(
             fingerprint,
             data.sizes(),
             metrics,
-            asdict(gate),
+            gates,
             asdict(compressed),
             asdict(responsible),
             decision,

@@ -9,17 +9,25 @@ from contextlib import contextmanager, suppress
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.sync import concurrency
-from prefect.exceptions import ObjectAlreadyExists
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 TRAINING_LIMIT = "assay-train"
 
 
 def ensure_training_limit() -> None:
-    """Create the limit (1 slot) unless it exists; `assay serve` and each train run call it."""
-    with get_client(sync_client=True) as client, suppress(ObjectAlreadyExists):
-        client.create_global_concurrency_limit(
-            GlobalConcurrencyLimitCreate(name=TRAINING_LIMIT, limit=1)
-        )
+    """Create the limit (1 slot) unless it exists; `assay serve` and each train run call it.
+    Looked up first: creating one that exists makes the server log a UNIQUE-constraint error
+    on every run. Two processes racing past the lookup still get ObjectAlreadyExists."""
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(TRAINING_LIMIT)
+            return
+        except ObjectNotFound:
+            pass
+        with suppress(ObjectAlreadyExists):
+            client.create_global_concurrency_limit(
+                GlobalConcurrencyLimitCreate(name=TRAINING_LIMIT, limit=1)
+            )
 
 
 @contextmanager

@@ -24,21 +24,26 @@ quarantine_file = task(core.quarantine, name="quarantine-file", **IO_RETRIES)
 reject_path = task(core.reject, name="reject-path", **IO_RETRIES)
 
 
-@task(name="record-quarantine", **IO_RETRIES)
-def record_quarantine(home: Home, outcome: core.IngestOutcome) -> None:
-    """Every quarantine and rejected path is an audit record beside the promotions and
-    rollbacks."""
-    AuditLog(home.audit).append(
-        AuditEntry(
-            outcome.status,
-            outcome.reason,
-            evidence={
-                "file": str(outcome.path),
-                "quarantine": str(outcome.quarantine_dir),
-                "status": outcome.status,
-            },
+@task(name="record-outcome", **IO_RETRIES)
+def record_outcome(home: Home, outcome: core.IngestOutcome) -> None:
+    """Every quarantine, rejected path and superseded batch is an audit record beside the
+    promotions and rollbacks."""
+    audit = AuditLog(home.audit)
+    if outcome.status in ("quarantined", "rejected"):
+        evidence = {
+            "file": str(outcome.path),
+            "quarantine": str(outcome.quarantine_dir),
+            "status": outcome.status,
+        }
+        audit.append(AuditEntry(outcome.status, outcome.reason, evidence=evidence))
+    for old in outcome.superseded:
+        audit.append(
+            AuditEntry(
+                "batch-superseded",
+                f"{Path(outcome.path).name} parsed again by the current spec",
+                evidence={"batch": old, "superseded_by": str(outcome.batch)},
+            )
         )
-    )
 
 
 @task(name="validate-batch", **IO_RETRIES)

@@ -21,7 +21,16 @@ from assay.data.split import Split
 from assay.home import Home
 from assay.registry.audit import AuditEntry, AuditLog
 from assay.registry.card import CardEvidence, write_card
-from assay.registry.models import Candidate, Decision, attach_card, register, rollback
+from assay.registry.models import (
+    CHALLENGER,
+    CHAMPION,
+    Candidate,
+    Decision,
+    attach_card,
+    holder,
+    register,
+    rollback,
+)
 from assay.registry.promotion import settle
 from assay.registry.tracking import model_version_url
 from assay.responsible.stage import ResponsibleOutcome
@@ -115,6 +124,17 @@ def settle_promotion(
         + "\n".join(f"- {k}: {v}" for k, v in decision.evidence.items()),
     )
     return decision
+
+
+def current_aliases(home: Home, spec: Spec) -> str:
+    """Who holds `champion` and `challenger` now, read from the registry (a cached rerun must
+    not repeat an old decision as if it were today's state)."""
+    name = spec.registered_name
+    held = {alias: holder(home, name, alias) for alias in (CHAMPION, CHALLENGER)}
+    return (
+        ", ".join(f"{alias} {'version ' + v if v else 'none'}" for alias, v in held.items())
+        + f" of {name}"
+    )
 
 
 @task(name="record-gate-failure", **IO_RETRIES)

@@ -17,6 +17,7 @@ from prefect.runtime import flow_run
 from assay import training
 from assay.compression.stage import CompressionOutcome, compress_stage
 from assay.config import Spec
+from assay.data.leakage import LeakageReport, find_leakage
 from assay.data.snapshot import Snapshot, load_batches, take_snapshot
 from assay.data.split import Split, split_batches
 from assay.data.store import BatchRecord, BatchStore
@@ -36,6 +37,7 @@ from assay.responsible.fairness import FairnessReport
 from assay.responsible.plots import png_data_url
 from assay.responsible.stage import ResponsibleOutcome
 from assay.validation.suite import gx
+from tasks.artifacts import artifact_keys
 from tasks.ingest import publish_validation
 from tasks.policy import BY_FINGERPRINT, IO_RETRIES, RETRIES, names_unreachable_store
 
@@ -91,6 +93,14 @@ def data_gate(
 @task(name="split", **IO_RETRIES)
 def split(batches: Batches, spec: Spec) -> Split:
     return split_batches(batches, spec)
+
+
+@task(name="leakage-guard", **IO_RETRIES)
+def leakage(batches: Batches, data: Split, spec: Spec) -> LeakageReport:
+    """Test rows that are also training rows, counted before anything trains."""
+    report = find_leakage(batches, data, spec)
+    create_markdown_artifact(key="leakage", markdown=f"**Leakage guard**: {report.reason}")
+    return report
 
 
 @task(name="fit-baseline", cache_policy=BY_FINGERPRINT, **RETRIES)
@@ -198,7 +208,9 @@ def publish_responsible(outcome: ResponsibleOutcome) -> None:
         key="fairness-gate",
         table=outcome.gate["checks"] or [{"check": "none configured"}],
         description=f"**Fairness gate**: {outcome.gate['reason']}; shipped mitigation: "
-        f"`{outcome.mitigation}`",
+        f"`{outcome.mitigation}`; threshold {outcome.threshold['value']:.4f} "
+        f"({outcome.threshold['rule']}); **degeneracy check**: "
+        f"{outcome.decision_gate['reason']}",
     )
     create_table_artifact(
         key="fairness-disparities",
@@ -241,10 +253,11 @@ def publish_responsible(outcome: ResponsibleOutcome) -> None:
             ]
         ),
     )
+    keys = artifact_keys(f"plot-{name}" for name in outcome.plots)
     for name, path in outcome.plots.items():
         create_image_artifact(
             image_url=png_data_url(Path(path)),
-            key=f"plot-{name}".lower(),
+            key=keys[f"plot-{name}"],
             description=f"`{Path(path).name}` of the shipped int8 model, on the test split",
         )
 
@@ -294,9 +307,10 @@ def log_mlflow(
     tuned: teacher.TeacherOutcome,
     compressed: CompressionOutcome,
     responsible: ResponsibleOutcome,
+    gates: dict[str, dict],
 ) -> tuple[str, bool]:
     """One MLflow run per (snapshot, spec, code): a rerun on unchanged data and settings finds
-    it and logs nothing."""
+    it and logs nothing. `gates` holds every gate's verdict, tagged `assay.gate.<name>`."""
     identity = run_identity(fingerprint, spec)
     experiment = f"assay-{spec.name}"
     existing = find_run(home, experiment, identity)
@@ -330,6 +344,10 @@ def log_mlflow(
             **{f"{model}.test.{k}": v for model, m in metrics.items() for k, v in m.items()},
             "data_gate.passed": float(gate.passed),
             "data_gate.warnings": gate.warnings,
+            "data_gate.leaked_test_rows": gates["leakage"]["leaked_rows"],
+            "data_gate.leaked_share": gates["leakage"]["share"],
+            "data_gate.training_duplicates": gates["leakage"]["training_duplicates"],
+            "decision.threshold": responsible.threshold["value"],
             "teacher.trainable_params": tuned.trainable_params,
             "teacher.total_params": tuned.total_params,
             "teacher.trainable_fraction": tuned.trainable_fraction,
@@ -354,10 +372,9 @@ def log_mlflow(
             "assay.git_commit": git_commit(),
             "assay.spec": spec.name,
             "assay.profile": spec.profile,
-            "assay.gate.data": "passed" if gate.passed else "failed",
-            "assay.gate.compression": "passed" if compressed.passed else "failed",
-            "assay.gate.fairness": "passed" if responsible.passed else "failed",
+            **{f"assay.gate.{k}": "passed" if g["passed"] else "failed" for k, g in gates.items()},
             "assay.mitigation": responsible.mitigation,
+            "assay.threshold_rule": responsible.threshold["rule"],
             **prefect_links(),
         },
         datasets=[

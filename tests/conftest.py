@@ -49,7 +49,7 @@ def quick_adult_run(tmp_path_factory, prefect_api) -> tuple[Home, str]:
     Shared: other tests compare their models with this one, byte for byte."""
     from assay.cli import main
 
-    home = Home(tmp_path_factory.mktemp("adult") / "home")
+    home = Home(tmp_path_factory.mktemp("adult") / "home", "adult")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = main(
@@ -78,7 +78,7 @@ def adult_lines() -> list[str]:
 
 @pytest.fixture
 def home(tmp_path) -> Home:
-    return Home(tmp_path / "home")
+    return Home(tmp_path / "home", "adult")
 
 
 @pytest.fixture

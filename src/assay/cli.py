@@ -16,10 +16,16 @@ import sys
 import warnings
 from pathlib import Path
 
-from assay.errors import AssayError, StoreUnreachable
+from assay.errors import AssayError, GateFailed, StoreUnreachable
 from assay.home import Home
 
 DEFAULT_SPEC = "configs/adult.yaml"
+# Exit codes (README, Commands): what a script that runs assay can tell apart.
+OK, QUARANTINED, USAGE, GATE_FAILED, UNREACHABLE = 0, 1, 2, 3, 4
+# The temporary Prefect API's start-up wait: Prefect's 20 s default is too short on a busy
+# 2-core machine, where the first start takes 10-40 s.
+EPHEMERAL_STARTUP_SECONDS = "120"
+CONSOLE_HANDLER = "flows.console.OneLineConsoleHandler"
 REGISTRY_ALIASES = ("champion", "challenger")
 LOCAL_DASK = "local"
 
@@ -33,6 +39,11 @@ def prepare_environment(home: Home) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault(
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", EPHEMERAL_STARTUP_SECONDS
+    )
+    if os.environ.get("ASSAY_TRACEBACKS") != "1":  # flows/console.py: none on the console
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_CLASS", CONSOLE_HANDLER)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -42,12 +53,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
             os.environ["ASSAY_DASK_ADDRESS"] = args.dask
     from flows.pipeline import run
 
+    where = _dataset_home(args)
     result = run(spec_path=str(args.spec), home=str(args.home.root), profile=args.profile)
     print()
     print(result.summary())
-    print(f"\nValidation reports: {args.home.reports / 'validation'}")
-    print(f"Quarantine: {args.home.quarantine}")
+    print(f"\nValidation reports: {where.reports / 'validation'}")
+    print(f"Quarantine: {where.quarantine}")
     return 0
+
+
+def _dataset_home(args: argparse.Namespace) -> Home:
+    """The namespace of the spec's dataset in the home."""
+    from assay.config import load_spec
+
+    return args.home.for_dataset(load_spec(args.spec).name)
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
@@ -60,7 +79,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     for o in rejected:
         where = f" -> {o.quarantine_dir}" if o.quarantine_dir else ""
         print(f"{o.status} {o.path}: {o.reason}{where}")
-    return 1 if rejected else 0
+    return QUARANTINED if rejected else OK
 
 
 def _cmd_suggest(args: argparse.Namespace) -> int:
@@ -123,15 +142,60 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_history(args: argparse.Namespace) -> int:
     from assay.registry.audit import AuditLog
 
-    entries = AuditLog(args.home.audit).entries()
+    where = _dataset_home(args)
+    entries = AuditLog(where.audit).entries()
     if not entries:
-        print(f"no promotions, rollbacks, quarantines or gate failures yet in {args.home.root}")
+        print(f"no promotions, rollbacks, quarantines or gate failures yet in {where.namespace}")
         return 0
     for e in entries:
         model = f"{e.model} v{e.version}" if e.version else e.model
         print(f"{e.time}  {e.actor:<12} {e.action:<13} {model:<18} {e.reason}")
         if e.evidence:
             print(f"{'':22}evidence: {json.dumps(e.evidence, sort_keys=True)}")
+    return 0
+
+
+def _cmd_batches(args: argparse.Namespace) -> int:
+    from assay.data.store import BatchStore
+    from assay.registry.audit import AuditEntry, AuditLog
+
+    where = _dataset_home(args)
+    store = BatchStore(where.batches)
+    if args.action == "list":
+        statuses = {c.batch: c for c in store.status_changes()}
+        records = store.records()
+        if not records:
+            print(f"no batches yet in {where.batches}")
+        for r in records:
+            change = statuses.get(r.hash)
+            status = change.status if change else "active"
+            why = f"  ({change.reason})" if change and status != "active" else ""
+            kind = "labelled" if r.labelled else "unlabelled"
+            print(
+                f"{r.hash[:12]}  {status:<10} {r.rows:>9,} rows  {kind:<10}  {r.accepted_at}  "
+                f"{r.source}{why}"
+            )
+        return 0
+    if not args.batch or not args.reason:
+        raise AssayError(f"`assay batches {args.action}` needs a batch id and --reason TEXT")
+    change = (store.retire if args.action == "retire" else store.restore)(args.batch, args.reason)
+    AuditLog(where.audit).append(
+        AuditEntry(f"batch-{args.action}d", args.reason, evidence={"batch": change.batch})
+    )
+    print(f"batch {change.batch[:12]} is {change.status}: {args.reason}")
+    return 0
+
+
+def _cmd_migrate_home(args: argparse.Namespace) -> int:
+    from assay.config import load_spec
+    from assay.home import legacy_layout, migrate
+
+    if not legacy_layout(args.home.root):
+        print(f"{args.home.root} already uses the per-dataset layout: nothing to move")
+        return 0
+    name = load_spec(args.spec).name
+    moved = migrate(Home(args.home.root, name))
+    print(f"moved {', '.join(moved)} into {args.home.root / 'datasets' / name}")
     return 0
 
 
@@ -257,6 +321,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_history)
 
+    p = sub.add_parser(
+        "batches", parents=[common], help="list the dataset's batches, retire or restore one"
+    )
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=("list", "retire", "restore"),
+        default="list",
+        help="list (default); retire: leave the batch out of future snapshots; restore",
+    )
+    p.add_argument("batch", nargs="?", help="batch id (a prefix of its hash, as listed)")
+    p.add_argument("--reason", help="why (kept in the audit log); needed to retire or restore")
+    p.set_defaults(func=_cmd_batches)
+
+    p = sub.add_parser(
+        "migrate-home",
+        parents=[common],
+        help="move a single-dataset home (earlier layout) into the spec's dataset namespace",
+    )
+    p.set_defaults(func=_cmd_migrate_home)
+
     p = sub.add_parser("rollback", parents=[common], help="move champion back, with a reason")
     p.add_argument("--reason", required=True, help="why (kept in the audit log)")
     p.add_argument("--to", help="version to make champion (default: the previous champion)")
@@ -327,9 +412,29 @@ def main(argv: list[str] | None = None) -> int:
     prepare_environment(args.home)
     try:
         return args.func(args)
-    except (AssayError, StoreUnreachable) as exc:
+    except GateFailed as exc:
+        if exc.summary:
+            print()
+            print(exc.summary)
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return GATE_FAILED
+    except AssayError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE
+    except StoreUnreachable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return UNREACHABLE
+    except RuntimeError as exc:
+        if "ephemeral Prefect API" not in str(exc):
+            raise
+        print(
+            f"error: the temporary Prefect API did not start within "
+            f"{os.environ['PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS']} s (is the machine "
+            "busy?): try again, raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or start "
+            "a server (`prefect server start`) and set PREFECT_API_URL",
+            file=sys.stderr,
+        )
+        return UNREACHABLE
 
 
 if __name__ == "__main__":

@@ -260,19 +260,110 @@ class FairnessSpec(_Section):
     """The fairness assessment, the mitigation that ships with the model, and its gate."""
 
     min_group_size: int = Field(
-        default=50, gt=0, description="Groups with fewer test rows are flagged as too small."
+        default=50,
+        gt=0,
+        description="Groups with fewer test rows are flagged as too small to judge (and "
+        "groups with fewer training rows are left out of fitting the mitigation).",
+    )
+    small_groups: Literal["exclude", "include"] = Field(
+        default="exclude",
+        description="'exclude': small groups are reported but left out of the gate's "
+        "disparities and of mitigation fitting (a disparity between a group of 3 rows and "
+        "one of 8 is noise); 'include': every group counts.",
     )
     bootstrap: int = Field(default=200, gt=0, description="Resamples for disparity intervals.")
     mitigation: Mitigation = Field(
         default="none",
         description="Post-processing that ships with the model: per-group thresholds from "
-        "Fairlearn's ThresholdOptimizer under this constraint, or 'none' (threshold 0.5). "
+        "Fairlearn's ThresholdOptimizer under this constraint, or 'none' (one threshold, "
+        "chosen by `decision.threshold`). "
         "Reweighing is a training choice: compression.reweigh_on.",
     )
     mitigate_on: str | None = Field(
         default=None, description="Sensitive feature the mitigation uses (default: the first)."
     )
     gate: list[FairnessLimit] = Field(default=[], description="Checks every candidate must pass.")
+
+
+ThresholdRule = Literal["max_accuracy", "max_f1", "match_prevalence", "cost"]
+
+
+class CostSpec(_Section):
+    """What each kind of wrong decision costs, for the 'cost' threshold rule."""
+
+    false_positive: float = Field(default=1.0, ge=0, description="Cost of a false positive.")
+    false_negative: float = Field(default=1.0, ge=0, description="Cost of a false negative.")
+
+
+class DecisionSpec(_Section):
+    """How the shipped model turns a calibrated probability into a decision, and when the
+    decisions are too one-sided to ship."""
+
+    threshold: float | ThresholdRule = Field(
+        default="max_f1",
+        description="The operating threshold: a number in (0, 1), or a rule fit on the "
+        "validation rows' calibrated scores: 'max_f1' (the default: never all-negative, "
+        "however rare the positive class), 'max_accuracy', 'match_prevalence' (as many "
+        "positives as the training rows have) or 'cost' (least total cost under `costs`).",
+    )
+    costs: CostSpec = Field(default=CostSpec(), description="Costs for the 'cost' rule.")
+    max_class_share: float = Field(
+        default=0.99,
+        gt=0.5,
+        le=1,
+        description="Degeneracy check: the shipped test decisions fail (or warn) when more "
+        "than this share of them is one class, or no group of a sensitive feature gets a "
+        "positive decision.",
+    )
+    on_degenerate: Literal["fail", "warn"] = Field(
+        default="fail", description="What a degenerate set of decisions does to the run."
+    )
+
+    @model_validator(mode="after")
+    def _threshold_in_range(self) -> DecisionSpec:
+        if isinstance(self.threshold, float) and not 0 < self.threshold < 1:
+            raise ValueError("threshold must lie strictly between 0 and 1, or name a rule")
+        return self
+
+
+class LeakageSpec(_Section):
+    """The leakage guard, checked on the split before anything trains."""
+
+    max_share: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Largest share of test rows allowed to equal (features and label) a "
+        "training or validation row; above it the data gate fails, naming the batches.",
+    )
+
+
+class QualityGateSpec(_Section):
+    """The shipped int8 model against the gradient-boosting baseline of the same run."""
+
+    enabled: bool = Field(default=True, description="Check quality before promotion.")
+    metric: Literal["roc_auc", "pr_auc"] = Field(
+        default="roc_auc", description="Test metric compared (higher is better)."
+    )
+    margin: float = Field(
+        default=0.01,
+        ge=0,
+        description="Largest amount the shipped model may fall below the baseline's metric.",
+    )
+    floor: float = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="Smallest metric the shipped model may have, whatever the baseline does "
+        "(ROC AUC 0.5 is chance).",
+    )
+
+
+class GatesSpec(_Section):
+    """Gates that judge the run as a whole (data leakage, quality against the baseline)."""
+
+    leakage: LeakageSpec = Field(default=LeakageSpec(), description="The leakage guard.")
+    quality: QualityGateSpec = Field(default=QualityGateSpec(), description="The quality gate.")
 
 
 class UncertaintySpec(_Section):
@@ -371,6 +462,10 @@ class Spec(_Section):
     fairness: FairnessSpec = Field(
         default=FairnessSpec(), description="Fairness assessment, mitigation and gate."
     )
+    decision: DecisionSpec = Field(
+        default=DecisionSpec(), description="Operating threshold and the degeneracy check."
+    )
+    gates: GatesSpec = Field(default=GatesSpec(), description="Leakage guard and the quality gate.")
     uncertainty: UncertaintySpec = Field(
         default=UncertaintySpec(), description="Conformal prediction sets and review flags."
     )
@@ -436,6 +531,11 @@ class Spec(_Section):
         return list(self.columns)
 
     @property
+    def example_columns(self) -> list[str]:
+        """What makes two rows the same example: every feature and the label (not the id)."""
+        return [*self.columns, self.label.column]
+
+    @property
     def required_columns(self) -> list[str]:
         """Every column a labelled batch must carry, in a fixed order."""
         head = [self.id_column] if self.id_column else []
@@ -451,6 +551,10 @@ class Spec(_Section):
             self.model_dump(mode="json", exclude={*NOT_MODEL_SECTIONS, "profiles", "monitoring"})
         )
 
+    def parse_digest(self) -> str:
+        """Hash of what turns a file into a batch: a batch records the one that parsed it."""
+        return _hash(self.model_dump(mode="json", include=set(PARSE_SECTIONS)))
+
     def stage_digest(self, *sections: str) -> str:
         """Hash of the data sections plus the named ones: a stage's cache key changes only when
         something that stage depends on changes."""
@@ -463,6 +567,9 @@ def _hash(meaning: dict[str, Any]) -> str:
 
 # What a spec says that no trained model depends on.
 NOT_MODEL_SECTIONS = ("expectations", "bundled", "description")
+
+# What turns a file's bytes into a batch's rows.
+PARSE_SECTIONS = ("source", "columns", "id_column", "label")
 
 # What every trained stage depends on: which rows, how they are read, labelled and split.
 DATA_SECTIONS = ("name", "source", "columns", "id_column", "label", "split")

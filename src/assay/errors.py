@@ -18,7 +18,15 @@ class ReadError(AssayError):
 
 
 class GateFailed(AssayError):
-    """A gate (data, quality, fairness, compression) rejected the candidate."""
+    """A gate (data, leakage, quality, fairness, decision, compression) rejected the candidate.
+    `summary` is the run's summary (metrics, every gate) when training got that far."""
+
+    def __init__(self, reason: str, summary: str = "") -> None:
+        super().__init__(reason)
+        self.summary = summary
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (str(self), self.summary))
 
 
 class StoreUnreachable(ConnectionError):

@@ -9,9 +9,10 @@ from dataclasses import asdict, dataclass
 @dataclass(frozen=True)
 class Check:
     name: str
-    value: float
+    value: float  # NaN: the value could not be measured, and the check fails saying why
     limit: float
     rule: str  # ">=" or "<="
+    note: str = ""  # why the value is missing, or what else a reader needs to know
 
     @property
     def passed(self) -> bool:
@@ -19,17 +20,23 @@ class Check:
 
     def describe(self) -> str:
         verdict = "ok" if self.passed else "FAILED"
-        return f"{self.name} {self.value:.6g} (must be {self.rule} {self.limit:.6g}): {verdict}"
+        if self.value != self.value:  # NaN
+            return f"{self.name} cannot be judged ({self.note}): {verdict}"
+        note = f"; {self.note}" if self.note else ""
+        return (
+            f"{self.name} {self.value:.6g} (must be {self.rule} {self.limit:.6g}{note}): {verdict}"
+        )
 
 
 @dataclass(frozen=True)
 class GateReport:
-    name: str  # which gate: "compression", "fairness"
+    name: str  # which gate: "compression", "fairness", "decision", "quality"
     checks: tuple[Check, ...]
+    warn_only: bool = False  # failed checks are reported as warnings and do not fail the gate
 
     @property
     def passed(self) -> bool:
-        return all(c.passed for c in self.checks)
+        return self.warn_only or all(c.passed for c in self.checks)
 
     @property
     def failed(self) -> list[Check]:
@@ -37,9 +44,12 @@ class GateReport:
 
     @property
     def reason(self) -> str:
-        if self.passed:
+        failed = "; ".join(c.describe() for c in self.failed)
+        if not self.failed:
             return f"passed ({len(self.checks)} checks)"
-        return f"{self.name} gate failed: " + "; ".join(c.describe() for c in self.failed)
+        if self.warn_only:
+            return f"passed with warnings ({self.name} gate set to warn): {failed}"
+        return f"{self.name} gate failed: {failed}"
 
     def to_dict(self) -> dict:
         return {

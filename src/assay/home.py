@@ -1,39 +1,99 @@
-"""Where assay keeps its state: one folder (ASSAY_HOME, default ./.assay) holds everything."""
+"""Where assay keeps its state: one folder (ASSAY_HOME, default ./.assay) holds everything.
+
+One home holds many datasets. What belongs to a dataset (its batches, quarantine, reports,
+stages, runs, audit log, last-training record and landing ledger) lives in its own namespace,
+`datasets/<spec name>/`, and nothing of one dataset is read by another's flows. The MLflow store,
+Prefect's state, fetched registry packages (named by registered model) and the server logs are
+shared.
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import shutil
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from assay.errors import AssayError
+
+# Folders that held one dataset's state at the top of the home before namespaces
+LEGACY_FOLDERS = ("store", "quarantine", "reports", "stages", "runs")
+
+
+class HomeLayoutError(AssayError):
+    """The home was written by an older layout that this version does not read."""
 
 
 @dataclass(frozen=True)
 class Home:
-    """The layout of ASSAY_HOME; production points the same layout at other storage."""
+    """The layout of ASSAY_HOME; production points the same layout at other storage.
+
+    `dataset` names the namespace the per-dataset paths are in; a Home without one knows only
+    the shared paths (a programming error to ask it for a batch folder)."""
 
     root: Path
+    dataset: str | None = None
 
     @classmethod
     def from_env(cls, override: str | Path | None = None) -> Home:
         return cls(Path(override or os.environ.get("ASSAY_HOME", ".assay")).resolve())
 
+    def for_dataset(self, name: str) -> Home:
+        """The same home, seen from one dataset's namespace. A home in the single-dataset
+        layout of earlier versions is refused with what to do, never read as if it were empty."""
+        if legacy_layout(self.root):
+            raise HomeLayoutError(
+                f"{self.root} uses the single-dataset layout of earlier assay versions "
+                f"(store/batches/ at its top): run `assay migrate-home --spec SPEC` to move it "
+                f"into datasets/<name>/, or point --home at a new folder"
+            )
+        return replace(self, dataset=name)
+
+    @property
+    def namespace(self) -> Path:
+        if self.dataset is None:
+            raise ValueError("this Home names no dataset: call for_dataset(spec.name) first")
+        return self.root / "datasets" / self.dataset
+
+    # Per dataset
+
     @property
     def batches(self) -> Path:
-        return self.root / "store" / "batches"
+        return self.namespace / "store" / "batches"
 
     @property
     def quarantine(self) -> Path:
-        return self.root / "quarantine"
+        return self.namespace / "quarantine"
 
     @property
     def audit(self) -> Path:
-        """The append-only audit log (promotions, rollbacks, quarantines, gate failures)."""
-        return self.root / "store" / "audit.jsonl"
+        """The append-only audit log (promotions, rollbacks, quarantines, gate failures, batch
+        retirements)."""
+        return self.namespace / "store" / "audit.jsonl"
 
     @property
     def last_training(self) -> Path:
         """Which batches the latest train run used: what 'new since training' is measured from."""
-        return self.root / "store" / "last-training.json"
+        return self.namespace / "store" / "last-training.json"
+
+    @property
+    def ledger(self) -> Path:
+        """Files the landing watcher has announced, so a restart does not announce them again."""
+        return self.namespace / "store" / "landing-ledger.json"
+
+    @property
+    def reports(self) -> Path:
+        return self.namespace / "reports"
+
+    def run_dir(self, fingerprint: str) -> Path:
+        """Everything derived from one snapshot: model files, scores, metrics, resolved config."""
+        return self.namespace / "runs" / fingerprint[:16]
+
+    def stage_dir(self, stage: str, key: str) -> Path:
+        """Output of one cached stage (pretrain, finetune), named by the stage's own key."""
+        return self.namespace / "stages" / stage / key[:16]
+
+    # Shared by every dataset
 
     @property
     def landing(self) -> Path:
@@ -44,20 +104,17 @@ class Home:
         return self.root / "archive"
 
     @property
-    def reports(self) -> Path:
-        return self.root / "reports"
-
-    def run_dir(self, fingerprint: str) -> Path:
-        """Everything derived from one snapshot: model files, scores, metrics, resolved config."""
-        return self.root / "runs" / fingerprint[:16]
-
-    @property
     def prefect(self) -> Path:
         return self.root / "prefect"
 
-    def stage_dir(self, stage: str, key: str) -> Path:
-        """Output of one cached stage (pretrain, finetune), named by the stage's own key."""
-        return self.root / "stages" / stage / key[:16]
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def packages(self) -> Path:
+        """Registry packages fetched for scoring, by registered model name and version."""
+        return self.root / "models"
 
     @property
     def mlflow_uri(self) -> str:
@@ -66,3 +123,27 @@ class Home:
     @property
     def mlflow_artifacts(self) -> Path:
         return self.root / "mlartifacts"
+
+
+def legacy_layout(root: Path) -> bool:
+    """Whether `root` holds batches in the single-dataset layout (store/batches/ at the top)."""
+    return (root / "store" / "batches").is_dir()
+
+
+def migrate(home: Home) -> list[str]:
+    """Move a single-dataset home's folders into the namespace of `home.dataset` (the caller
+    says which dataset they hold); returns what moved. Renames only: nothing is copied or lost.
+    Cached stage results are keyed by the namespace, so the next run recomputes them; MLflow
+    runs and model versions are found again by identity."""
+    target = replace(home, dataset=None).root / "datasets" / str(home.dataset)
+    moved = []
+    for name in LEGACY_FOLDERS:
+        source = home.root / name
+        if not source.exists():
+            continue
+        if (target / name).exists():
+            raise HomeLayoutError(f"{target / name} exists already: move it aside first")
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.move(source, target / name)
+        moved.append(name)
+    return moved

@@ -57,6 +57,7 @@ class IngestOutcome:
     batch: str | None = None
     quarantine_dir: str | None = None
     report: str | None = None
+    superseded: tuple[str, ...] = ()  # batches this file's new batch replaced
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,15 +117,33 @@ def accept(
 ) -> IngestOutcome:
     """Store the batch (once per content) and archive a landing file after the commit."""
     labelled = spec.label.column in frame.columns
-    record, created = BatchStore(home.batches).put(
-        frame, source=path, labelled=labelled, warnings=[o.describe() for o in report.warnings]
+    stored = BatchStore(home.batches).put(
+        frame,
+        source=path,
+        labelled=labelled,
+        warnings=[o.describe() for o in report.warnings],
+        parsed_with=spec.parse_digest(),
     )
     if owned_by_assay(path, home):
         # Named by the file's own bytes: archiving the same file again rewrites nothing new.
         copy_atomic(path, home.archive / f"{file_digest(path)[:12]}-{path.name}")
         path.unlink()
-    status: Status = "accepted" if created else "duplicate"
-    reason = report.reason if created else f"same content as batch {record.hash[:12]}"
+    record = stored.record
+    if stored.status == "retired":
+        status: Status = "duplicate"
+        reason = (
+            f"same content as retired batch {record.hash[:12]}: "
+            f"`assay batches restore {record.hash[:12]}` to train on it again"
+        )
+    elif stored.created:
+        status, reason = "accepted", report.reason
+    elif stored.superseded:
+        status, reason = "accepted", f"same content as batch {record.hash[:12]}, active again"
+    else:
+        status, reason = "duplicate", f"same content as batch {record.hash[:12]}"
+    if stored.superseded:
+        old = ", ".join(h[:12] for h in stored.superseded)
+        reason += f"; supersedes batch {old} (the same file, parsed by an earlier spec)"
     return IngestOutcome(
         path=str(path),
         status=status,
@@ -132,6 +151,7 @@ def accept(
         rows=record.rows,
         batch=record.hash,
         report=str(report_path) if report_path else None,
+        superseded=stored.superseded,
     )
 
 

@@ -18,6 +18,7 @@ from assay.data.atomic import write_json_atomic
 from assay.data.labels import labels
 from assay.data.split import Split
 from assay.data.store import BatchRecord
+from assay.gates import Check, GateReport
 from assay.modeling.baseline import fit_baseline
 from assay.modeling.evaluation import compare
 from assay.validation.check import ValidationReport, check
@@ -35,9 +36,16 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "compress": _STUDENT,
     "calibrate": _STUDENT,
     "conformal": (*_STUDENT, "uncertainty"),
-    "fairness": (*_STUDENT, "sensitive_features", "fairness"),
+    "fairness": (*_STUDENT, "sensitive_features", "fairness", "decision"),
     "explain": (*_STUDENT, "explanations"),
-    "responsible": (*_STUDENT, "sensitive_features", "fairness", "uncertainty", "explanations"),
+    "responsible": (
+        *_STUDENT,
+        "sensitive_features",
+        "fairness",
+        "decision",
+        "uncertainty",
+        "explanations",
+    ),
 }
 
 
@@ -97,6 +105,30 @@ def evaluate_models(
     return compare(truth, scores, seed=spec.split.seed)
 
 
+def quality_gate(metrics: dict[str, dict[str, float]], spec: Spec) -> GateReport:
+    """The int8 model that ships against the baseline trained on the same split in the same
+    run, and against an absolute floor: a transformer that loses to gradient boosting, or
+    barely beats chance, is not fit to ship however well it compresses."""
+    settings = spec.gates.quality
+    metric = settings.metric
+    if not settings.enabled:
+        return GateReport("quality", ())
+    shipped, baseline = metrics["student_int8"][metric], metrics["baseline"][metric]
+    return GateReport(
+        "quality",
+        (
+            Check(
+                f"{metric} of the int8 student minus the baseline's",
+                shipped - baseline,
+                -settings.margin,
+                ">=",
+                f"student {shipped:.4f}, baseline {baseline:.4f} on the same test rows",
+            ),
+            Check(f"int8 student {metric}", shipped, settings.floor, ">=", "the floor"),
+        ),
+    )
+
+
 def write_run_record(run_dir: Path, spec: Spec, metrics: dict[str, Any], extra: dict) -> Path:
     """The resolved spec and the results, saved beside the model files they describe."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -117,14 +149,20 @@ class TrainResult:
     reused_run: bool
     tracking_uri: str
     gate_report: str
+    leakage: str
+    quality_gate: str
     compression_gate: str
     pruning: str
     fairness_gate: str
+    decision_gate: str
     shipped: str
+    notes: list[str]
     registered: str
     promotion: str
+    aliases: str
     student: str
     run_dir: str
+    failed: list[str]
 
     def summary(self) -> str:
         """Markdown for the Prefect UI and the terminal: metrics, cache hits, where to look."""
@@ -148,14 +186,20 @@ class TrainResult:
             f"- MLflow run `{self.mlflow_run_id}` {state} in `{self.tracking_uri}`",
             f"  (browse: `mlflow ui --backend-store-uri {self.tracking_uri}`)",
             f"- Data gate report: `{self.gate_report}`",
+            f"- Leakage guard: {self.leakage}",
+            f"- Quality gate: {self.quality_gate}",
             f"- Compression gate: {self.compression_gate}",
             f"- Student pruning: {self.pruning}",
             f"- Fairness gate: {self.fairness_gate}",
+            f"- Decision check: {self.decision_gate}",
             f"- Shipped decisions: {self.shipped}",
+            *(f"- Note: {note}" for note in self.notes),
             f"- Registered: {self.registered}; {self.promotion}",
+            f"- Registry now: {self.aliases}",
             f"- Deployable int8 student with its decision policy: `{self.student}` "
             "(`assay predict --model` takes it)",
             f"- Model card: `{self.run_dir}/model-card/model-card.html`",
             f"- Run files: `{self.run_dir}`",
+            *(f"- **FAILED**: {reason}" for reason in self.failed),
         ]
         return "\n".join(lines)

@@ -58,3 +58,24 @@ def test_snapshot_fingerprint_depends_on_batches_and_spec_not_order():
     assert snapshot_fingerprint(["a", "b"], "s") == snapshot_fingerprint(["b", "a"], "s")
     assert snapshot_fingerprint(["a"], "s") != snapshot_fingerprint(["a", "b"], "s")
     assert snapshot_fingerprint(["a"], "s") != snapshot_fingerprint(["a"], "t")
+
+
+def test_random_split_keeps_every_copy_of_a_row_on_one_side(spec):
+    """Exact duplicates (a categorical-only dataset has many) never straddle train and test."""
+    random = spec.model_copy(update={"split": spec.split.model_copy(update={"rule": "random"})})
+    record, frame = _batch("all.csv", 200)
+    frame["x"] = frame["x"] % 7  # 14 distinct rows, each about 14 times
+    parts = split_batches([(record, frame)], random)
+    seen = set(map(tuple, pd.concat([parts.train, parts.valid])[["x", "colour", "y"]].values))
+    assert len(parts.test) > 0
+    assert not any(tuple(row) in seen for row in parts.test[["x", "colour", "y"]].values)
+
+
+def test_random_split_without_duplicates_is_the_plain_stratified_split(spec):
+    from sklearn.model_selection import train_test_split
+
+    random = spec.model_copy(update={"split": spec.split.model_copy(update={"rule": "random"})})
+    record, frame = _batch("all.csv", 100)
+    parts = split_batches([(record, frame)], random)
+    _, test = train_test_split(frame, test_size=0.2, random_state=0, stratify=frame["y"])
+    pd.testing.assert_frame_equal(parts.test, test.reset_index(drop=True))

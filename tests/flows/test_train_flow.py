@@ -126,7 +126,7 @@ def test_output_tells_the_user_where_to_look(first_run):
     home, output = first_run
     assert f"mlflow ui --backend-store-uri {home.mlflow_uri}" in output
     assert "data-gate.html" in output and "Validation reports:" in output
-    metrics = json.loads(next((home.root / "runs").glob("*/metrics.json")).read_text())
+    metrics = json.loads(next((home.namespace / "runs").glob("*/metrics.json")).read_text())
     assert metrics["split"]["test"] == 16281
     assert set(metrics["test"]) == {"teacher", "student_int8", "baseline"}
     assert "Compression gate: passed (5 checks)" in output
@@ -139,7 +139,7 @@ def test_the_model_card_is_rendered_from_the_logged_figures(first_run):
     home, _ = first_run
     [run] = _runs(home)
     logged = run.data.metrics
-    html = next((home.root / "runs").glob("*/model-card/model-card.html")).read_text()
+    html = next((home.namespace / "runs").glob("*/model-card/model-card.html")).read_text()
     assert html.startswith("<!doctype html>") and "<table>" in html
     for figure in (
         logged["student_int8.test.roc_auc"],

@@ -72,10 +72,11 @@ def test_the_last_training_is_the_reference_until_there_is_a_champion(home, mixe
 
 def test_new_batches_are_those_the_last_training_did_not_see(home, tmp_path):
     store = BatchStore(home.batches)
-    source = tmp_path / "a.csv"
-    source.write_text("x\n")
-    first, _ = store.put(mixed_rows(10, 0), source=source, labelled=True, warnings=[])
-    second, _ = store.put(mixed_rows(20, 1), source=source, labelled=True, warnings=[])
+    first_file, second_file = tmp_path / "a.csv", tmp_path / "b.csv"
+    first_file.write_text("a\n")
+    second_file.write_text("b\n")
+    first = store.put(mixed_rows(10, 0), source=first_file, labelled=True, warnings=[]).record
+    second = store.put(mixed_rows(20, 1), source=second_file, labelled=True, warnings=[]).record
     assert {r.hash for r in new_batches(store, None)} == {first.hash, second.hash}
     last = LastTraining("f" * 64, (first.hash,), 10, "package")
     last.save(home.last_training)

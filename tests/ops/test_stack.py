@@ -92,7 +92,7 @@ def test_a_bad_file_ends_in_quarantine_with_its_reason(stack):
     text = adult_lines(300, 50).replace(", Private,", ", Private, extra-column,", 5)
     path = stack.drop("bad.csv", text)
     stack.wait_for(lambda: stack.ingests_of(path), 60, "ingest of bad.csv")
-    kept = [p for p in (stack.home / "quarantine").rglob("bad.csv")]
+    kept = [p for p in (stack.home / "datasets" / "adult" / "quarantine").rglob("bad.csv")]
     assert len(kept) == 1 and kept[0].read_text(encoding="utf-8") == text
     assert (kept[0].parent / "reason.txt").read_text(encoding="utf-8").strip()
 
@@ -115,7 +115,7 @@ def test_twenty_files_at_once_are_each_processed_exactly_once(stack):
     assert archived == [p.name for p in paths]
     sources = [
         json.loads(p.read_text())["source"]
-        for p in (stack.home / "store" / "batches").glob("*.json")
+        for p in (stack.home / "datasets" / "adult" / "store" / "batches").glob("*.json")
     ]
     assert sorted(s for s in sources if s.startswith("part-")) == [p.name for p in paths]
 

@@ -74,7 +74,7 @@ def version_1(tmp_path_factory) -> Registered:
     spec = mixed_spec_for(root / "suite.json")
     package = deploy_tiny_model(spec, root / "package")
     DecisionPolicy(temperature=1.5).save(package)
-    home = Home(root / "home")
+    home = Home(root / "home", spec.name)
     (root / "adapter").mkdir()
     (root / "adapter" / "adapter_config.json").write_text('{"r": 2}', encoding="utf-8")
     (root / "gate.json").write_text('{"passed": true}', encoding="utf-8")

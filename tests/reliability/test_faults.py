@@ -94,7 +94,7 @@ def resumed(quick_adult_run, tmp_path_factory):
     each stage up to compression, SIGKILLed inside compression; then the train flow again
     with a transient fault in every later stage."""
     reference, _ = quick_adult_run
-    home = Home(tmp_path_factory.mktemp("faults") / "home")
+    home = Home(tmp_path_factory.mktemp("faults") / "home", "adult")
     shutil.copytree(reference.batches, home.batches)
     batches = sorted(r.hash for r in BatchStore(home.batches).records())
     faults = [a for target in BEFORE_KILL.values() for a in ("--fail-once", target)]
@@ -249,7 +249,7 @@ def test_a_transient_fault_in_every_ingest_stage_is_retried(home, adult_lines, m
         "validate-batch": fail_once(monkeypatch, "tasks.ingest:check"),
         "accept-batch": fail_once(monkeypatch, "pandas:DataFrame.to_parquet", error=disk_full),
         "quarantine-file": fail_once(monkeypatch, "assay.data.store:Quarantine.put"),
-        "record-quarantine": fail_once(monkeypatch, "assay.registry.audit:AuditLog.append"),
+        "record-outcome": fail_once(monkeypatch, "assay.registry.audit:AuditLog.append"),
     }
     state = ingest([str(good), str(bad)], str(ADULT_SPEC), str(home.root), return_state=True)
     outcomes = state.result()

@@ -65,7 +65,7 @@ def test_two_hundred_files_land_during_a_dask_training(quick_adult_run, tmp_path
     meanwhile. The training ships a model byte-identical to the quick run's (the default
     runner, same batches), and every file is accepted or quarantined exactly once."""
     reference, _ = quick_adult_run
-    home = Home(tmp_path / "home")
+    home = Home(tmp_path / "home", "adult")
     shutil.copytree(reference.batches, home.batches)
     before = len(BatchStore(home.batches).records())
     home.landing.mkdir(parents=True)

@@ -145,3 +145,42 @@ def test_gate_fails_a_trained_model_that_learned_the_group():
     gate = fairness_gate([limit], report)
     assert not gate.passed
     assert gate.reason.startswith("fairness gate failed: equalized_odds_difference on sex ")
+
+
+def _tiny_groups(n: int = 2000):
+    """Two large groups decided alike, and groups of 8 and 3 rows decided very differently
+    (the case where two tiny groups alone made an equalized-odds difference of 0.67)."""
+    rng = np.random.default_rng(5)
+    groups = np.r_[rng.choice(["a", "b"], n), ["c"] * 8, ["d"] * 3]
+    y = np.r_[rng.integers(0, 2, n), [1, 0] * 4, [1, 1, 0]]
+    pred = np.r_[np.where(rng.random(n) < 0.9, y[:n], 1 - y[:n]), [0, 1] * 4, [1, 1, 0]]
+    frame = pd.DataFrame({"group_name": groups})
+    return y, pred, sensitive_columns(frame, ["group_name"])
+
+
+def test_small_groups_are_reported_but_do_not_decide_the_gate():
+    y, pred, sensitive = _tiny_groups()
+    limit = FairnessLimit(feature="group_name", metric="equalized_odds_difference", limit=0.1)
+    counted = assess(y, pred, pred.astype(float), sensitive, min_group_size=50)
+    assert counted.feature("group_name").disparity("equalized_odds_difference").value == 1.0
+    assert not fairness_gate([limit], counted).passed
+    report = assess(y, pred, pred.astype(float), sensitive, min_group_size=50, exclude_small=True)
+    assessed = report.feature("group_name")
+    assert assessed.excluded == ["c", "d"]
+    assert {g["group"] for g in assessed.groups} == {"a", "b", "c", "d"}  # still reported
+    assert assessed.disparity("equalized_odds_difference").value < 0.1
+    gate = fairness_gate([limit], report)
+    assert gate.passed and "small groups left out: c, d" in gate.checks[0].note
+
+
+def test_a_gate_with_no_two_groups_large_enough_says_so_and_fails():
+    y, pred, sensitive = _tiny_groups(n=40)
+    report = assess(y, pred, pred.astype(float), sensitive, min_group_size=50, exclude_small=True)
+    assert not report.feature("group_name").assessable
+    limit = FairnessLimit(feature="group_name", metric="demographic_parity_ratio", limit=0.8)
+    gate = fairness_gate([limit], report)
+    assert not gate.passed
+    assert "demographic_parity_ratio on group_name cannot be judged (fewer than two groups" in (
+        gate.reason
+    )
+    assert "lower fairness.min_group_size" in gate.reason

@@ -93,3 +93,23 @@ def test_reweighing_makes_label_and_group_independent():
     for (g, label), p in joint.items():
         assert p == pytest.approx(p_g[g] * p_y[label])
     assert weights.sum() == pytest.approx(len(y))
+
+
+def test_groups_too_small_to_fit_keep_the_plain_threshold(adult_spec):
+    """Per-group thresholds fit on five rows are noise; such a group is left out of the fit
+    (and said so), and its rows are decided by the spec's plain threshold."""
+    from assay.responsible.stage import _options
+
+    frame, y, scores = _biased(3000, 2)
+    frame.loc[:4, "sex"] = "x"  # a group of five training rows
+    spec = adult_spec.model_copy(update={"sensitive_features": ["sex"]})
+    notes: list[str] = []
+    options = _options(scores, y, frame, spec, notes)
+    rules = options["equalized_odds"]
+    assert set(rules.rules) == {"f", "m"}
+    assert notes == [
+        "mitigation on sex: groups with fewer than 50 training rows keep the plain threshold: x"
+    ]
+    policy = DecisionPolicy(thresholds=rules, threshold=0.3)
+    rows = pd.DataFrame({"sex": ["x", "x"], "x": [0.1, 0.2]})
+    assert policy.decisions(np.array([0.31, 0.29]), rows).tolist() == [1, 0]

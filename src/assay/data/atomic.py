@@ -59,3 +59,42 @@ def remove_stale_temps(folder: Path, min_age_s: float = 3600.0) -> int:
         else:
             path.unlink(missing_ok=True)
     return len(stale)
+
+
+def append_json_line(path: Path, payload: dict[str, Any]) -> None:
+    """Append one JSON line durably: a single O_APPEND write, fsync'd, so a crash leaves the
+    whole line or none of it. A torn last line (a crash mid-write on a filesystem that allows
+    it) is ended first, never repaired in place; read_json_lines skips it."""
+    line = (json.dumps(payload, sort_keys=True) + "\n").encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if _torn(path):
+        line = b"\n" + line
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _torn(path: Path) -> bool:
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    with path.open("rb") as stream:
+        stream.seek(-1, os.SEEK_END)
+        return stream.read(1) != b"\n"
+
+
+def read_json_lines(path: Path) -> list[dict[str, Any]]:
+    """Every complete JSON object line, oldest first (torn or foreign lines are skipped)."""
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(raw, dict):
+            out.append(raw)
+    return out

@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 
@@ -35,3 +36,10 @@ def snapshot_fingerprint(batch_hashes: Iterable[str], spec_digest: str) -> str:
     for batch in sorted(batch_hashes):
         h.update(batch.encode())
     return h.hexdigest()
+
+
+def row_keys(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """A 64-bit hash per row of the cells in `columns`, compared as text so that batches whose
+    dtypes differ (a column all missing in one file) still give equal rows equal keys."""
+    cells = frame.reindex(columns=columns).astype("string")
+    return pd.util.hash_pandas_object(cells, index=False).to_numpy(dtype=np.uint64)

@@ -25,8 +25,9 @@ class Snapshot:
 
 
 def take_snapshot(store: BatchStore, spec: Spec) -> Snapshot:
-    """All accepted batches now in the store; an empty store is an error the user can fix."""
-    batches = tuple(store.records())
+    """The active batches now in the store (superseded and retired ones left out); an empty
+    store is an error the user can fix."""
+    batches = tuple(store.active())
     if not batches:
         raise GateFailed(
             f"no accepted batches in {store.root}: run `assay ingest FILE` or `assay run` first"

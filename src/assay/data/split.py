@@ -10,6 +10,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from assay.config import Spec
+from assay.data.fingerprint import row_keys
 from assay.data.store import BatchRecord
 from assay.errors import SpecError
 
@@ -29,7 +30,8 @@ class Split:
 
 def split_batches(batches: list[tuple[BatchRecord, pd.DataFrame]], spec: Spec) -> Split:
     """Apply spec.split. Rule 'source' takes test rows from files matching test_sources;
-    rule 'random' holds out a stratified share. Validation rows always come from train."""
+    rule 'random' holds out a stratified share of distinct rows. Validation rows always come
+    from train."""
     rule, label = spec.split, spec.label.column
     columns = spec.required_columns
     frames = [f.reindex(columns=columns) for _, f in batches]
@@ -50,7 +52,9 @@ def split_batches(batches: list[tuple[BatchRecord, pd.DataFrame]], spec: Spec) -
                 "ingest a test file or use split.rule: random"
             )
     else:
-        rest, test = _stratified(everything[labelled_mask], rule.test_fraction, label, rule.seed)
+        rest, test = _hold_out_whole_duplicates(
+            everything[labelled_mask], rule.test_fraction, spec, rule.seed
+        )
     train, valid = _stratified(rest, rule.validation_fraction, label, rule.seed)
     return Split(
         train=train.reset_index(drop=True),
@@ -58,6 +62,23 @@ def split_batches(batches: list[tuple[BatchRecord, pd.DataFrame]], spec: Spec) -
         test=test.reset_index(drop=True),
         unlabelled=unlabelled,
     )
+
+
+def _hold_out_whole_duplicates(
+    frame: pd.DataFrame, fraction: float, spec: Spec, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The stratified random split, drawn over distinct rows: every copy of a row lands on
+    the same side, so an exact duplicate can never put a test row into training. Without
+    duplicates this is the plain stratified split."""
+    codes, uniques = pd.factorize(row_keys(frame, spec.example_columns))
+    if len(uniques) == len(frame):
+        return _stratified(frame, fraction, spec.label.column, seed)
+    firsts = np.unique(codes, return_index=True)[1]  # one row per distinct row, in code order
+    _, held = _stratified(
+        frame.iloc[firsts].reset_index(drop=True), fraction, spec.label.column, seed
+    )
+    test_mask = np.isin(codes, held.index.to_numpy())
+    return frame[~test_mask], frame[test_mask]
 
 
 def _stratified(

@@ -40,7 +40,7 @@ class LastTraining:
 def new_batches(store: BatchStore, last: LastTraining | None) -> list[BatchRecord]:
     """Accepted batches the last training did not see (all of them before any training)."""
     seen = set(last.batches) if last else set()
-    return [record for record in store.records() if record.hash not in seen]
+    return [record for record in store.active() if record.hash not in seen]
 
 
 def retrain_reason(new_rows: int, drifted: bool, spec: Spec) -> str | None:

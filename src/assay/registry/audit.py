@@ -1,6 +1,7 @@
-"""The audit log: promotions, rollbacks, quarantines and gate failures, one JSON line each,
-appended and never rewritten. It lives in the store (ASSAY_HOME/store/audit.jsonl); the registry
-mirrors each model entry as a tag on the version it concerns.
+"""The audit log: promotions, rollbacks, quarantines, gate failures and batch status changes,
+one JSON line each, appended and never rewritten. Each dataset has its own
+(ASSAY_HOME/datasets/<name>/store/audit.jsonl); the registry mirrors each model entry as a tag
+on the version it concerns.
 
 An entry is written with a single O_APPEND write and fsync'd, so a crash leaves either the
 whole line or none of it; a torn last line (a crash mid-write on a filesystem that allows it)
@@ -9,13 +10,24 @@ is skipped on reading, never repaired in place."""
 from __future__ import annotations
 
 import getpass
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-ACTIONS = ("promoted", "not-promoted", "rolled-back", "quarantined", "rejected", "gate-failed")
+from assay.data.atomic import append_json_line, read_json_lines
+
+ACTIONS = (
+    "promoted",
+    "not-promoted",
+    "rolled-back",
+    "quarantined",
+    "rejected",
+    "gate-failed",
+    "batch-superseded",
+    "batch-retired",
+    "batch-restored",
+)
 
 
 @dataclass(frozen=True)
@@ -49,33 +61,15 @@ class AuditLog:
                 "time": entry.time or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
         )
-        line = (json.dumps(asdict(stamped), sort_keys=True) + "\n").encode("utf-8")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self._torn():
-            line = b"\n" + line  # end the torn line (skipped on reading); never rewrite it
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        append_json_line(self.path, asdict(stamped))
         return stamped
-
-    def _torn(self) -> bool:
-        if not self.path.is_file() or self.path.stat().st_size == 0:
-            return False
-        with self.path.open("rb") as stream:
-            stream.seek(-1, os.SEEK_END)
-            return stream.read(1) != b"\n"
 
     def entries(self) -> list[AuditEntry]:
         """Every complete entry, oldest first."""
-        if not self.path.is_file():
-            return []
         out = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        for raw in read_json_lines(self.path):
             try:
-                out.append(AuditEntry(**json.loads(line)))
-            except (json.JSONDecodeError, TypeError):
-                continue  # a torn last line from a crash mid-write
+                out.append(AuditEntry(**raw))
+            except TypeError:
+                continue
         return out

@@ -26,7 +26,7 @@ class CardEvidence:
     fingerprint: str
     split_sizes: dict[str, int]
     metrics: dict[str, dict[str, float]]
-    data_gate: dict
+    gates: dict[str, dict]  # every gate's verdict by name (data, leakage, quality, ...)
     compression: dict  # gate, sizes, measurements, pruning (CompressionOutcome fields)
     responsible: dict  # ResponsibleOutcome fields
     decision: Decision
@@ -58,7 +58,7 @@ def _metrics(e: CardEvidence) -> list[str]:
     )
     header = ["model", "accuracy (95% CI)", "ROC AUC (95% CI)", "log loss"]
     return [
-        "## Performance (test split, threshold 0.5)",
+        "## Performance (test split; accuracy at 0.5, before the shipped threshold)",
         "",
         *_table(header, rows),
         "",
@@ -86,10 +86,17 @@ def _fairness(e: CardEvidence) -> list[str]:
         for g in f["groups"]
         if g["small"]
     ]
+    t = r["threshold"]
     return [
-        "## Fairness",
+        "## Decisions and fairness",
         "",
-        f"Shipped mitigation: `{r['mitigation']}` (test accuracy {shipped['accuracy']:.4f}). "
+        f"Operating threshold {t['value']:.4f}, chosen by `{t['rule']}` on the validation rows "
+        f"(there: accuracy {t['valid_accuracy']:.4f}, F1 {t['valid_f1']:.4f}, "
+        f"{100 * t['valid_positive_share']:.1f}% positive). Degeneracy check: "
+        f"{r['decision_gate']['reason']}.",
+        "",
+        f"Shipped mitigation: `{r['mitigation']}` (test accuracy {shipped['accuracy']:.4f}, "
+        f"{100 * shipped['positive_share']:.1f}% positive). "
         "Disparities of the shipped decisions, with bootstrap 95% intervals:",
         "",
         *_table(["feature", "metric", "value", "95% CI"], disparities),
@@ -101,8 +108,14 @@ def _fairness(e: CardEvidence) -> list[str]:
         *(f"![{name}]({Path(path).name})" for name, path in r["plots"].items() if "group" in name),
         "",
         "Groups below the minimum size of "
-        f"{e.spec.fairness.min_group_size} test rows (figures unreliable): "
+        f"{e.spec.fairness.min_group_size} test rows (figures unreliable"
+        + (
+            "; left out of the disparities, the gate and the mitigation's fit): "
+            if e.spec.fairness.small_groups == "exclude"
+            else "; still counted in the disparities and the gate): "
+        )
         + (", ".join(small) if small else "none"),
+        *(["", *(f"- {note}" for note in r["notes"])] if r["notes"] else []),
     ]
 
 
@@ -145,12 +158,10 @@ def _explanations(e: CardEvidence) -> list[str]:
 
 
 def _gates(e: CardEvidence) -> list[str]:
-    rows = [
-        ["data", "passed" if e.data_gate["passed"] else "failed", e.data_gate["reason"]],
-        ["compression", _verdict(e.compression["gate"]), e.compression["gate"]["reason"]],
-        ["fairness", _verdict(e.responsible["gate"]), e.responsible["gate"]["reason"]],
-        ["promotion", "champion" if e.decision.promoted else "not champion", e.decision.reason],
-    ]
+    rows = [[name, _verdict(gate), gate["reason"]] for name, gate in e.gates.items()]
+    rows.append(
+        ["promotion", "champion" if e.decision.promoted else "not champion", e.decision.reason]
+    )
     return ["## Gate decisions", "", *_table(["gate", "verdict", "reason"], rows)]
 
 
@@ -175,8 +186,9 @@ def model_card(e: CardEvidence) -> str:
         "",
         "## Data",
         "",
-        f"Snapshot `{e.fingerprint[:12]}` ({sizes} rows); data gate: {e.data_gate['reason']}, "
-        f"{e.data_gate['warnings']} warning expectation(s) failed. Sensitive features assessed: "
+        f"Snapshot `{e.fingerprint[:12]}` ({sizes} rows); data gate: "
+        f"{e.gates['data']['reason']}, {e.gates['data']['warnings']} warning expectation(s) "
+        f"failed. Leakage guard: {e.gates['leakage']['reason']}. Sensitive features assessed: "
         f"{', '.join(spec.sensitive_features) or 'none'}.",
         "",
         *_metrics(e),

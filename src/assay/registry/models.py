@@ -311,7 +311,7 @@ def download(home: Home, name: str, alias_or_version: str) -> Path:
     )
     if version is None:
         raise RegistryError(f"{name} has no model version or alias '{alias_or_version}'")
-    folder = home.root / "models" / name / f"v{version.version}"
+    folder = home.packages / name / f"v{version.version}"
     if folder.is_dir():
         _verify(folder, name, version)
         return folder

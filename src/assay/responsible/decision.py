@@ -1,7 +1,8 @@
 """How a deployed model turns its logits into what the predictor outputs: a calibrated
-probability (temperature scaling), a decision (0.5, or the per-group rules of a fairness
-mitigation) and a flag for human review (split conformal prediction). Everything here is applied
-with numpy and pandas only, so the torch-free predictor needs neither Fairlearn nor scikit-learn.
+probability (temperature scaling), a decision (one threshold chosen on validation rows, or the
+per-group rules of a fairness mitigation) and a flag for human review (split conformal
+prediction). Everything here is applied with numpy and pandas only, so the torch-free predictor
+needs neither Fairlearn nor scikit-learn.
 
 A rule for a group is Fairlearn's interpolation: with probability p0 apply threshold operation 0,
 otherwise operation 1 (and, where present, with probability p_ignore predict a constant). The
@@ -19,7 +20,7 @@ import pandas as pd
 from assay.responsible.calibration import apply_temperature
 from assay.responsible.conformal import needs_review, prediction_sets
 
-DEFAULT_THRESHOLD = 0.5  # without a mitigation, and for a group the mitigation never saw
+DEFAULT_THRESHOLD = 0.5  # in packages written before the threshold was chosen
 POLICY_FILE = "decision.json"
 
 
@@ -53,19 +54,24 @@ class GroupThresholds:
     constraint: str
     rules: dict[str, GroupRule]
 
-    def positive_probability(self, scores: np.ndarray, groups: pd.Series) -> np.ndarray:
-        """Probability of predicting positive per row; unseen groups use the plain threshold."""
+    def positive_probability(
+        self, scores: np.ndarray, groups: pd.Series, fallback: float = DEFAULT_THRESHOLD
+    ) -> np.ndarray:
+        """Probability of predicting positive per row; a group without a rule of its own
+        (unseen, or too small to fit one) gets the plain `fallback` threshold."""
         keys = groups.astype("string").fillna("missing").to_numpy()
-        out = (scores > DEFAULT_THRESHOLD).astype(np.float64)
+        out = (scores >= fallback).astype(np.float64)
         for group, rule in self.rules.items():
             rows = keys == group
             out[rows] = rule.positive_probability(scores[rows])
         return out
 
-    def decide(self, scores: np.ndarray, features: pd.DataFrame) -> np.ndarray:
+    def decide(
+        self, scores: np.ndarray, features: pd.DataFrame, fallback: float = DEFAULT_THRESHOLD
+    ) -> np.ndarray:
         """0/1 decisions for rows given by their feature columns only (the row's random draw
         hashes them: an id or label column beside them must not change a decision)."""
-        probability = self.positive_probability(scores, features[self.feature])
+        probability = self.positive_probability(scores, features[self.feature], fallback)
         return (row_draws(features) < probability).astype(np.int64)
 
     @classmethod
@@ -99,6 +105,8 @@ class DecisionPolicy:
     thresholds: GroupThresholds | None = None
     coverage: float | None = None  # conformal target; None: no review flag
     qhat: float | None = None
+    threshold: float = DEFAULT_THRESHOLD  # positive at or above it, without a group rule
+    threshold_rule: str = "fixed"  # how `threshold` was chosen (spec `decision.threshold`)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         return apply_temperature(logits, self.temperature)
@@ -106,8 +114,8 @@ class DecisionPolicy:
     def decisions(self, probability: np.ndarray, features: pd.DataFrame) -> np.ndarray:
         """0/1 per row; `features` holds the model's feature columns and nothing else."""
         if self.thresholds is None:
-            return (probability >= DEFAULT_THRESHOLD).astype(np.int64)
-        return self.thresholds.decide(probability, features)
+            return (probability >= self.threshold).astype(np.int64)
+        return self.thresholds.decide(probability, features, self.threshold)
 
     def review(self, probability: np.ndarray) -> np.ndarray | None:
         """True where the conformal prediction set is not a single class."""
@@ -123,7 +131,8 @@ class DecisionPolicy:
 
     @classmethod
     def load(cls, folder: Path) -> DecisionPolicy:
-        """The folder's policy, or the plain one (T=1, threshold 0.5, no review) without it."""
+        """The folder's policy, or the plain one (T=1, threshold 0.5, no review) without it;
+        a policy written before thresholds were chosen keeps 0.5."""
         path = folder / POLICY_FILE
         if not path.is_file():
             return cls()
@@ -134,4 +143,6 @@ class DecisionPolicy:
             thresholds=GroupThresholds.from_dict(thresholds) if thresholds else None,
             coverage=raw["coverage"],
             qhat=raw["qhat"],
+            threshold=raw.get("threshold", DEFAULT_THRESHOLD),
+            threshold_rule=raw.get("threshold_rule", "fixed"),
         )

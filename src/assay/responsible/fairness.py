@@ -1,6 +1,8 @@
 """Fairness assessment with Fairlearn: per-group metrics for each sensitive feature and for their
 intersection, the disparities a reviewer asks about with bootstrap intervals, and groups too
-small to trust flagged (never dropped).
+small to trust flagged. A small group is always reported; with `exclude_small` it is left out of
+the disparities (the gate's inputs): between a group of 3 rows and one of 8, a disparity is
+noise, and one such group would decide the gate.
 
 Point estimates come from Fairlearn (`MetricFrame`, `demographic_parity_difference`, ...). The
 bootstrap recomputes the same three disparities hundreds of times, which Fairlearn's per-call
@@ -8,8 +10,8 @@ overhead makes slow, so `_disparities` computes them with numpy; a test holds th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -51,9 +53,15 @@ class FeatureAssessment:
     feature: str
     groups: list[dict]
     disparities: list[Disparity]
+    excluded: list[str] = field(default_factory=list)  # small groups left out of disparities
 
     def disparity(self, metric: str) -> Disparity:
         return next(d for d in self.disparities if d.metric == metric)
+
+    @property
+    def assessable(self) -> bool:
+        """Disparities need two groups to compare; NaN values mark that there were not."""
+        return len(self.groups) - len(self.excluded) >= 2
 
 
 @dataclass(frozen=True)
@@ -70,7 +78,12 @@ class FairnessReport:
     @classmethod
     def from_dict(cls, raw: dict) -> FairnessReport:
         features = [
-            FeatureAssessment(f["feature"], f["groups"], [Disparity(**d) for d in f["disparities"]])
+            FeatureAssessment(
+                f["feature"],
+                f["groups"],
+                [Disparity(**d) for d in f["disparities"]],
+                f.get("excluded", []),
+            )
             for f in raw["features"]
         ]
         return cls(features, raw["min_group_size"])
@@ -163,15 +176,16 @@ def assess(
     min_group_size: int,
     resamples: int = 200,
     seed: int = 0,
+    exclude_small: bool = False,
 ) -> FairnessReport:
     """The full assessment of one candidate's test predictions (0/1) and scores."""
 
-    def draws() -> Iterator[np.ndarray]:
-        """The same resamples for every feature, drawn one at a time: holding them all would
-        take resamples x rows x 8 bytes (320 MB for 200 draws of 200k test rows)."""
+    def draws(n: int) -> Iterator[np.ndarray]:
+        """The same resamples for every feature (of one size), drawn one at a time: holding
+        them all would take resamples x rows x 8 bytes (320 MB for 200 draws of 200k rows)."""
         rng = np.random.default_rng(seed)
         for _ in range(resamples):
-            yield rng.integers(0, len(y), len(y))
+            yield rng.integers(0, n, n)
 
     features = []
     for name, groups in sensitive.items():
@@ -184,25 +198,42 @@ def assess(
             }
             for g, m in table.iterrows()
         ]
-        point = {
-            "demographic_parity_difference": demographic_parity_difference(
-                y, predictions, sensitive_features=groups
-            ),
-            "demographic_parity_ratio": demographic_parity_ratio(
-                y, predictions, sensitive_features=groups
-            ),
-            "equalized_odds_difference": equalized_odds_difference(
-                y, predictions, sensitive_features=groups
-            ),
-        }
-        codes, uniques = pd.factorize(groups)
-        samples = np.array(
-            [_disparities(y[d], predictions[d], codes[d], len(uniques)) for d in draws()]
-        )
-        low, high = np.nanpercentile(samples, [2.5, 97.5], axis=0)
-        disparities = [
-            Disparity(name, metric, float(point[metric]), float(low[i]), float(high[i]))
-            for i, metric in enumerate(DISPARITIES)
-        ]
-        features.append(FeatureAssessment(name, rows, disparities))
+        excluded = [r["group"] for r in rows if r["small"]] if exclude_small else []
+        keep = ~groups.isin(excluded).to_numpy()
+        disparities = _with_intervals(name, y[keep], predictions[keep], groups[keep], draws)
+        features.append(FeatureAssessment(name, rows, disparities, excluded))
     return FairnessReport(features, min_group_size)
+
+
+def _with_intervals(
+    name: str,
+    y: np.ndarray,
+    predictions: np.ndarray,
+    groups: pd.Series,
+    draws: Callable[[int], Iterator[np.ndarray]],
+) -> list[Disparity]:
+    """Fairlearn's point disparities and bootstrap 95% intervals; NaN where fewer than two
+    groups are left to compare."""
+    codes, uniques = pd.factorize(groups)
+    if len(uniques) < 2:
+        nan = float("nan")
+        return [Disparity(name, metric, nan, nan, nan) for metric in DISPARITIES]
+    point = {
+        "demographic_parity_difference": demographic_parity_difference(
+            y, predictions, sensitive_features=groups
+        ),
+        "demographic_parity_ratio": demographic_parity_ratio(
+            y, predictions, sensitive_features=groups
+        ),
+        "equalized_odds_difference": equalized_odds_difference(
+            y, predictions, sensitive_features=groups
+        ),
+    }
+    samples = np.array(
+        [_disparities(y[d], predictions[d], codes[d], len(uniques)) for d in draws(len(y))]
+    )
+    low, high = np.nanpercentile(samples, [2.5, 97.5], axis=0)
+    return [
+        Disparity(name, metric, float(point[metric]), float(low[i]), float(high[i]))
+        for i, metric in enumerate(DISPARITIES)
+    ]

@@ -5,10 +5,13 @@ It runs as five steps so the flow can run the independent ones side by side:
 - calibrate: a temperature fit on the validation split, ECE before and after on test; the
   calibrated scores of every split are saved for the steps below (the model scores each row once)
 - conformal: split conformal on the validation split; test coverage and rows sent to review
-- fairness: every ThresholdOptimizer constraint fit on training-row scores (per-group
-  thresholds need many rows per group: fit on the 3k validation rows, the equalized-odds gap on
-  Adult's test rows came out three times larger), each option's test accuracy and disparities
-  side by side; the configured one ships, assessed per sensitive feature and intersection; the gate
+- fairness: the operating threshold chosen on validation rows by `decision.threshold`; every
+  ThresholdOptimizer constraint fit on training-row scores (per-group thresholds need many rows
+  per group: fit on the 3k validation rows, the equalized-odds gap on Adult's test rows came out
+  three times larger; groups smaller than `fairness.min_group_size` are left out of the fit and
+  get the plain threshold), each option's test accuracy and disparities side by side; the
+  configured one ships, assessed per sensitive feature and intersection; the fairness gate and
+  the degeneracy check of the shipped decisions
 - explain: occlusion on a seeded sample of test rows
 - package: the deployable folder below, from all of the above
 conformal, fairness and explain need only calibrate's output, so they run side by side.
@@ -58,9 +61,10 @@ from assay.responsible.explain import (
     occlusion,
 )
 from assay.responsible.fairness import assess, sensitive_columns
-from assay.responsible.gate import fairness_gate
+from assay.responsible.gate import decision_gate, fairness_gate
 from assay.responsible.mitigation import THRESHOLD_CONSTRAINTS, fit_group_thresholds
 from assay.responsible.plots import group_plot, tradeoff_plot
+from assay.responsible.threshold import choose_threshold
 
 REPORT_FILE = "responsible.json"
 SCORES_FILE = "test_scores.npy"  # calibrated P(positive) of the shipped model on the test split
@@ -86,13 +90,17 @@ class Calibration:
 
 @dataclass(frozen=True)
 class FairnessOutcome:
-    """Every mitigation option's trade-off, the one that ships, its assessment and gate."""
+    """The threshold, every mitigation option's trade-off, the one that ships, its
+    assessment, the fairness gate and the degeneracy check (`decision_gate`)."""
 
+    threshold: dict
     tradeoff: list[dict]
     mitigation: str
     rules: GroupThresholds | None
     fairness: dict
     gate: dict
+    decision_gate: dict
+    notes: list[str]
     plots: dict[str, str]
 
 
@@ -116,6 +124,9 @@ class ResponsibleOutcome:
     importance: dict[str, float]
     examples: list[dict]
     plots: dict[str, str]
+    threshold: dict
+    decision_gate: dict
+    notes: list[str]
 
     @property
     def passed(self) -> bool:
@@ -127,8 +138,11 @@ class ResponsibleOutcome:
         gaps = ", ".join(
             f"{k.replace('_difference', '')} {v:.4f}" for k, v in shipped.items() if "(" in k
         )
+        t = self.threshold
         return (
-            f"mitigation `{self.mitigation}`: test accuracy {shipped['accuracy']:.4f}; {gaps}; "
+            f"threshold {t['value']:.4f} ({t['rule']}), mitigation `{self.mitigation}`: "
+            f"test accuracy {shipped['accuracy']:.4f}, "
+            f"{100 * shipped['positive_share']:.1f}% positive; {gaps}; "
             f"ECE {self.calibration['ece_before']:.4f} -> {self.calibration['ece_after']:.4f}; "
             f"conformal coverage {self.conformal['empirical_coverage']:.4f} "
             f"(target {self.conformal['target_coverage']:.2f}), "
@@ -190,7 +204,7 @@ def conformal_stage(split: Split, spec: Spec, calibration: Calibration) -> dict:
 
 def _tradeoff_row(
     option: str,
-    rules: GroupThresholds | None,
+    policy: DecisionPolicy,
     decided: np.ndarray,
     y: np.ndarray,
     p_test: np.ndarray,
@@ -198,35 +212,67 @@ def _tradeoff_row(
     spec: Spec,
 ) -> dict:
     """The option's test accuracy (as drawn, and its expectation over the rules' random
-    choices) and its disparities on every sensitive feature."""
-    positive = rules.positive_probability(p_test, test[rules.feature]) if rules else decided
+    choices), its positive share and its disparities on every sensitive feature (over the
+    groups the gate judges)."""
+    rules = policy.thresholds
+    positive = (
+        rules.positive_probability(p_test, test[rules.feature], policy.threshold)
+        if rules
+        else decided
+    )
     reweighed = spec.compression.reweigh_on
     row: dict = {
         "option": option,
         "training": f"reweighing by {reweighed}" if reweighed else "unweighted",
         "accuracy": float(accuracy_score(y, decided)),
         "expected_accuracy": float(np.mean(np.where(y == 1, positive, 1 - positive))),
+        "positive_share": float(decided.mean()),
     }
     for feature in spec.sensitive_features:
         groups = test[feature].astype("string").fillna("missing")
+        keep = _judged(groups, spec)
+        if groups[keep].nunique() < 2:
+            row[f"demographic_parity_difference ({feature})"] = float("nan")
+            row[f"equalized_odds_difference ({feature})"] = float("nan")
+            continue
         row[f"demographic_parity_difference ({feature})"] = float(
-            demographic_parity_difference(y, decided, sensitive_features=groups)
+            demographic_parity_difference(y[keep], decided[keep], sensitive_features=groups[keep])
         )
         row[f"equalized_odds_difference ({feature})"] = float(
-            equalized_odds_difference(y, decided, sensitive_features=groups)
+            equalized_odds_difference(y[keep], decided[keep], sensitive_features=groups[keep])
         )
     return row
 
 
+def _judged(groups: pd.Series, spec: Spec) -> np.ndarray:
+    """Rows whose group is large enough to judge (every row with `small_groups: include`)."""
+    if spec.fairness.small_groups == "include":
+        return np.ones(len(groups), dtype=bool)
+    counts = groups.map(groups.value_counts())
+    return (counts >= spec.fairness.min_group_size).to_numpy()
+
+
 def _options(
-    p_train: np.ndarray, y_train: np.ndarray, train: pd.DataFrame, spec: Spec
+    p_train: np.ndarray, y_train: np.ndarray, train: pd.DataFrame, spec: Spec, notes: list[str]
 ) -> dict[str, GroupThresholds | None]:
-    """'none' plus one ThresholdOptimizer rule set per constraint, fit on training rows."""
+    """'none' plus one ThresholdOptimizer rule set per constraint, fit on training rows of the
+    groups large enough to fit a threshold to (the others keep the plain threshold)."""
     if not spec.sensitive_features:
         return {"none": None}
     feature = mitigation_feature(spec)
+    groups = train[feature].astype("string").fillna("missing").reset_index(drop=True)
+    keep = _judged(groups, spec)
+    left_out = sorted(set(groups[~keep]))
+    if left_out:
+        notes.append(
+            f"mitigation on {feature}: groups with fewer than {spec.fairness.min_group_size} "
+            f"training rows keep the plain threshold: {', '.join(left_out)}"
+        )
+    if groups[keep].nunique() < 1 or len(np.unique(y_train[keep])) < 2:
+        notes.append(f"mitigation on {feature}: no group has enough rows to fit; none fitted")
+        return {"none": None}
     fitted = {
-        c: fit_group_thresholds(p_train, y_train, train[feature], feature, c)
+        c: fit_group_thresholds(p_train[keep], y_train[keep], groups[keep], feature, c)
         for c in THRESHOLD_CONSTRAINTS
     }
     return {"none": None, **fitted}
@@ -235,47 +281,67 @@ def _options(
 def fairness_stage(
     split: Split, spec: Spec, calibration: Calibration, folder: Path
 ) -> FairnessOutcome:
-    """Every option's trade-off on test; the configured one ships, is assessed and gated."""
+    """The threshold, every option's trade-off on test; the configured one ships, is
+    assessed, gated and checked for degenerate decisions."""
     folder.mkdir(parents=True, exist_ok=True)
     frames = _frames(split, spec)
     train, test = frames["train"], frames["test"]
     y_test, p_test = labels(test, spec), calibration.scores("test")
-    options = _options(calibration.scores("train"), labels(train, spec), train, spec)
+    y_train = labels(train, spec)
+    threshold = choose_threshold(
+        calibration.scores("valid"), labels(frames["valid"], spec), spec.decision, y_train.mean()
+    )
+    notes: list[str] = []
+    options = _options(calibration.scores("train"), y_train, train, spec, notes)
     features = test[spec.feature_columns]
-    decided = {
-        name: DecisionPolicy(thresholds=rules).decisions(p_test, features)
+    policies = {
+        name: DecisionPolicy(thresholds=rules, threshold=threshold.value)
         for name, rules in options.items()
     }
+    decided = {name: policy.decisions(p_test, features) for name, policy in policies.items()}
     tradeoff = [
-        _tradeoff_row(name, rules, decided[name], y_test, p_test, test, spec)
-        for name, rules in options.items()
+        _tradeoff_row(name, policy, decided[name], y_test, p_test, test, spec)
+        for name, policy in policies.items()
     ]
     shipped = spec.fairness.mitigation if spec.fairness.mitigation in options else "none"
+    if shipped != spec.fairness.mitigation:
+        notes.append(f"configured mitigation {spec.fairness.mitigation} not fitted: ships none")
     plots: dict[str, Path] = {}
     if spec.sensitive_features:
         plots["tradeoff"] = tradeoff_plot(
             tradeoff, mitigation_feature(spec), folder / "mitigation-tradeoff.png"
         )
+    sensitive = sensitive_columns(test, spec.sensitive_features)
     report = assess(
         y_test,
         decided[shipped],
         p_test,
-        sensitive_columns(test, spec.sensitive_features),
+        sensitive,
         min_group_size=spec.fairness.min_group_size,
         resamples=spec.fairness.bootstrap,
         seed=spec.split.seed,
+        exclude_small=spec.fairness.small_groups == "exclude",
     )
+    notes += [
+        f"{f.feature}: groups under {spec.fairness.min_group_size} test rows left out of the "
+        f"disparities: {', '.join(f.excluded)}"
+        for f in report.features
+        if f.excluded
+    ]
     for assessed in report.features:
         safe = assessed.feature.replace(" ", "")
         plots[f"groups-{safe}"] = group_plot(
             assessed.groups, assessed.feature, folder / f"groups-{safe}.png"
         )
     return FairnessOutcome(
+        threshold=threshold.to_dict(),
         tradeoff=tradeoff,
         mitigation=shipped,
         rules=options[shipped],
         fairness=report.to_dict(),
         gate=fairness_gate(spec.fairness.gate, report).to_dict(),
+        decision_gate=decision_gate(decided[shipped], sensitive, spec.decision).to_dict(),
+        notes=notes,
         plots={name: str(path) for name, path in plots.items()},
     )
 
@@ -331,7 +397,12 @@ def package_stage(
     shutil.copy2(compressed / SPEC_FILE, folder / SPEC_FILE)
     shutil.copytree(compressed / TOKENIZER_DIR, folder / TOKENIZER_DIR, dirs_exist_ok=True)
     DecisionPolicy(
-        calibration.temperature, fairness.rules, conformal["target_coverage"], conformal["qhat"]
+        calibration.temperature,
+        fairness.rules,
+        conformal["target_coverage"],
+        conformal["qhat"],
+        fairness.threshold["value"],
+        fairness.threshold["rule"],
     ).save(folder)
     scores = folder / SCORES_FILE
     np.save(scores, calibration.scores("test"), allow_pickle=False)
@@ -355,6 +426,9 @@ def package_stage(
         importance=explanations.importance,
         examples=explanations.examples,
         plots={name: _into(folder, path) for name, path in plots.items()},
+        threshold=fairness.threshold,
+        decision_gate=fairness.decision_gate,
+        notes=fairness.notes,
     )
     (folder / REPORT_FILE).write_text(json.dumps(asdict(outcome), indent=2))
     return outcome

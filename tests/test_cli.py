@@ -88,3 +88,23 @@ def test_bench_compression_quick_measures_every_model_in_one_run(capsys):
         assert row["rows_per_s_all_cores"] > 0 and 0.5 < row["roc_auc"] <= 1
     assert result["pruning"].startswith("heads 2->1, feed-forward units 64->32")
     assert result["parity_max_abs_logit"] <= 1e-4 and result["gate"].startswith("passed")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["retire"], "`assay batches retire` needs a batch id and --reason TEXT"),
+        (["retire", "abc"], "`assay batches retire` needs a batch id and --reason TEXT"),
+        (["restore", "abc", "--reason", "x"], "no batch in "),
+    ],
+)
+def test_batch_commands_refuse_what_they_cannot_do_in_one_line(tmp_path, capsys, args, message):
+    home = ["--home", str(tmp_path / "home"), "--spec", str(ADULT_SPEC)]
+    assert main(["batches", *args, *home]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+
+
+def test_batches_lists_nothing_in_a_new_home(tmp_path, capsys):
+    assert main(["batches", "--home", str(tmp_path / "home"), "--spec", str(ADULT_SPEC)]) == 0
+    assert "no batches yet in" in capsys.readouterr().out

@@ -132,7 +132,8 @@ def test_output_tells_the_user_where_to_look(first_run):
     assert "Compression gate: passed (5 checks)" in output
     assert "Student pruning: heads 2->1, feed-forward units 64->32" in output
     assert "Fairness gate: passed (1 checks)" in output
-    assert "Registered: assay-adult version 1; champion: every gate passed" in output
+    assert "Registered: assay-adult version 1; champion when settled: every gate passed" in output
+    assert "Registry now: champion version 1, challenger version 1 of assay-adult" in output
 
 
 def test_the_model_card_is_rendered_from_the_logged_figures(first_run):

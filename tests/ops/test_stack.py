@@ -44,6 +44,7 @@ def stack(tmp_path_factory):
                 },
                 "fairness": {"mitigation": "none", "gate": [], "bootstrap": 20},
                 "explanations": {"rows": 200},
+                "gates": {"quality": {"enabled": False}},
             }
         },
     )

@@ -88,7 +88,7 @@ def _fairness(e: CardEvidence) -> list[str]:
     ]
     t = r["threshold"]
     return [
-        "## Decisions and fairness",
+        "## Fairness",
         "",
         f"Operating threshold {t['value']:.4f}, chosen by `{t['rule']}` on the validation rows "
         f"(there: accuracy {t['valid_accuracy']:.4f}, F1 {t['valid_f1']:.4f}, "

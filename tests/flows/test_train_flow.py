@@ -171,9 +171,8 @@ def test_the_model_card_is_rendered_from_the_logged_figures(first_run):
         "package/reports",
     } <= package
     gates = {k: v for k, v in version.tags.items() if k.startswith("assay.gate.")}
-    assert gates == dict.fromkeys(
-        ["assay.gate.data", "assay.gate.compression", "assay.gate.fairness"], "passed"
-    )
+    names = ("data", "leakage", "quality", "compression", "fairness", "decision")
+    assert gates == {f"assay.gate.{name}": "passed" for name in names}
 
 
 def test_second_run_reuses_cached_stages_and_logs_nothing_new(first_run):

@@ -81,3 +81,19 @@ def test_shipped_adult_suite_accepts_both_bundled_files(adult_spec, adult_suite)
 
     for path in adult_spec.bundled:
         assert check(read_table(path, adult_spec), adult_suite).passed, path
+
+
+def test_the_reason_names_the_worst_critical_failure_first():
+    """Not the first in suite order: a 0.00%-ish miss must not hide a 60% one."""
+    suite = gx.ExpectationSuite(
+        name="toy",
+        expectations=[
+            E.ExpectColumnValuesToNotBeNull(column="x", mostly=1.0, severity="critical"),
+            E.ExpectColumnValuesToBeInSet(column="colour", value_set=["red"], severity="critical"),
+        ],
+    )
+    frame = pd.DataFrame({"colour": ["red"] * 4 + ["mauve"] * 6, "x": [None] + [1.0] * 9})
+    report = check(frame, suite)
+    assert report.reason.startswith("failed critical expectation: ")
+    assert "'colour'" in report.reason and "60.00% unexpected" in report.reason
+    assert report.reason.endswith("(+1 more critical)")

@@ -29,3 +29,36 @@ def test_suggest_marks_the_suite_as_a_draft(tmp_path, adult_spec, adult_lines):
     suite = suggest(read_table(path, adult_spec), adult_spec)
     assert suite.meta["assay"]["status"].startswith("draft")
     assert suite.meta["assay"]["reference_rows"] == 50
+
+
+def test_a_suggested_suite_accepts_its_reference_with_unlabelled_rows(
+    tmp_path, adult_spec, adult_lines
+):
+    """16% of the reference's rows have no label: the draft must not quarantine its own file."""
+    path = tmp_path / "ref.csv"
+    path.write_text("\n".join(adult_lines) + "\n")
+    reference = read_table(path, adult_spec)
+    reference.loc[reference.index[:64], "income"] = None
+    suite = suggest(reference, adult_spec)
+    assert check(reference, suite).passed
+    [label_nulls] = [
+        e for e in suite.expectations
+        if e.expectation_type == "expect_column_values_to_not_be_null" and e.column == "income"
+    ]  # fmt: skip
+    assert 0.8 < label_nulls.mostly < 0.84
+    unlabelled = reference.copy()
+    unlabelled.loc[unlabelled.index[:200], "income"] = None  # half of the rows now
+    assert not check(unlabelled, suite).passed
+
+
+def test_ranges_of_a_column_never_negative_stay_non_negative(tmp_path, adult_spec, adult_lines):
+    path = tmp_path / "ref.csv"
+    path.write_text("\n".join(adult_lines) + "\n")
+    suite = suggest(read_table(path, adult_spec), adult_spec)
+    ranges = {
+        e.column: e.min_value
+        for e in suite.expectations
+        if e.expectation_type == "expect_column_values_to_be_between"
+    }
+    assert ranges["capital_gain"] == 0.0 and ranges["capital_loss"] == 0.0
+    assert all(low >= 0 for low in ranges.values())

@@ -67,7 +67,12 @@ class ValidationReport:
 
     @property
     def critical_failures(self) -> list[ExpectationOutcome]:
-        return [o for o in self.outcomes if not o.success and o.severity == "critical"]
+        """Failed critical expectations, the most severe first: a table-level failure (row
+        count, columns), then the largest unexpected share; ties keep the suite's order."""
+        failed = [o for o in self.outcomes if not o.success and o.severity == "critical"]
+        return sorted(
+            failed, key=lambda o: -(100.0 if o.unexpected_percent is None else o.unexpected_percent)
+        )
 
     @property
     def warnings(self) -> list[ExpectationOutcome]:
@@ -79,7 +84,7 @@ class ValidationReport:
 
     @property
     def reason(self) -> str:
-        """The one-line verdict: the first critical failure, and how many more."""
+        """The one-line verdict: the most severe critical failure, and how many more."""
         failures = self.critical_failures
         if not failures:
             return f"passed ({len(self.outcomes)} expectations, {len(self.warnings)} warnings)"

@@ -4,9 +4,13 @@ What is drafted and why:
 - row count >= 1 and the exact column set: a batch must be data of this dataset;
 - each categorical value set as observed, critical with `mostly`: unknown categories above the
   allowed rate mean the data changed meaning, a few are normal;
-- numeric ranges as observed, widened by a margin, as warnings: new extremes are worth a look;
+- numeric ranges as observed, widened by a margin (never below 0 for a column the reference
+  never has negative: a count that came out ">= -2" admitted nonsense), as warnings: new
+  extremes are worth a look;
 - null rates as observed plus a margin, as warnings;
-- the label: never null, only the spec's two values (critical).
+- the label: only the spec's two values (critical), and null no more often than in the
+  reference plus the margin (critical; never null when the reference never is): a suite must
+  accept the file it was drafted from, unlabelled rows included.
 """
 
 from __future__ import annotations
@@ -51,9 +55,10 @@ def suggest(
         if column.type == "numeric" and values.notna().any():
             low, high = float(values.min()), float(values.max())
             pad = (high - low) * range_margin
+            floor = low - pad if low < 0 else max(0.0, low - pad)
             rows.append(
                 E.ExpectColumnValuesToBeBetween(
-                    column=name, min_value=low - pad, max_value=high + pad, severity="warning"
+                    column=name, min_value=floor, max_value=high + pad, severity="warning"
                 )
             )
         elif column.type == "categorical":
@@ -69,8 +74,12 @@ def suggest(
                 )
     label = spec.label
     if label.column in reference.columns:
+        unlabelled = float(reference[label.column].isna().mean())
+        mostly = 1.0 if unlabelled == 0 else _floor(1 - unlabelled - null_margin)
         rows += [
-            E.ExpectColumnValuesToNotBeNull(column=label.column, severity="critical"),
+            E.ExpectColumnValuesToNotBeNull(
+                column=label.column, mostly=mostly, severity="critical"
+            ),
             E.ExpectColumnValuesToBeInSet(
                 column=label.column, value_set=[label.negative, label.positive], severity="critical"
             ),

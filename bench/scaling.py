@@ -6,6 +6,10 @@ growth of seconds per row from 50k to 1M rows. The last line printed is JSON.
 
     assay bench scaling                # all sizes
     ASSAY_SCALING_SIZES=10000,50000 assay bench scaling
+    ASSAY_SCALING_SIZES=1000,10000,100000 assay bench scaling --profile full   # README sizes
+
+A size whose run fails a gate (Adult's fairness gate on 1,000 resampled rows) still reports its
+time, with the reason beside it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import yaml
 
 from assay.config import Spec, load_spec
 from assay.data.reader import read_table
+from assay.errors import GateFailed
 
 SIZES = (10_000, 50_000, 200_000, 1_000_000)
 FILE_ROWS = 100_000  # one landed file at most: ingest holds one file's rows at a time
@@ -86,13 +91,20 @@ def measure(spec_path: str, profile: str, home: Path, files: list[str]) -> dict:
     rejected = [o.reason for o in outcomes if o.status != "accepted"]
     if rejected:
         raise SystemExit(f"resampled batches were rejected: {rejected[:3]}")
-    result = train(spec_path, str(home), profile)
+    try:
+        auc: float | None = round(
+            train(spec_path, str(home), profile).metrics["student_int8"]["roc_auc"], 4
+        )
+        failed = None
+    except GateFailed as exc:  # the time is still the time; the reason is reported beside it
+        auc, failed = None, str(exc)
     finished = time.perf_counter()
     return {
         "ingest_seconds": round(ingested - started, 2),
         "train_seconds": round(finished - ingested, 2),
         "seconds": round(finished - started, 2),
-        "test_roc_auc": round(result.metrics["student_int8"]["roc_auc"], 4),
+        "test_roc_auc": auc,
+        "gate_failed": failed,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
 
@@ -120,7 +132,8 @@ def main(spec_path: str, profile: str | None = None) -> int:
             print(
                 f"{size:>9,} rows: {row['seconds']:8.1f} s (ingest {row['ingest_seconds']:.1f}, "
                 f"train {row['train_seconds']:.1f}), {row['seconds_per_1k_rows']:.3f} s per 1k "
-                f"rows, peak {row['peak_rss_mb']:,} MB, int8 AUC {row['test_roc_auc']}",
+                f"rows, peak {row['peak_rss_mb']:,} MB, int8 AUC {row['test_roc_auc']}"
+                + (f", gate failed: {row['gate_failed']}" if row["gate_failed"] else ""),
                 flush=True,
             )
     by_size = {r["rows"]: r for r in rows}

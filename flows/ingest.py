@@ -94,4 +94,4 @@ def settle(
         return quarantine_file(
             path, report.reason, home, stage="validation", report=report, report_path=page
         )
-    return accept_batch(path, parsed.frame, report, spec, home, page)
+    return accept_batch(path, parsed, report, spec, home, page)

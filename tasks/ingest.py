@@ -36,6 +36,14 @@ def record_outcome(home: Home, outcome: core.IngestOutcome) -> None:
             "status": outcome.status,
         }
         audit.append(AuditEntry(outcome.status, outcome.reason, evidence=evidence))
+    if outcome.skipped_dir:
+        audit.append(
+            AuditEntry(
+                "lines-quarantined",
+                f"{outcome.skipped_lines:,} malformed record(s) of {Path(outcome.path).name}",
+                evidence={"file": str(outcome.path), "quarantine": outcome.skipped_dir},
+            )
+        )
     for old in outcome.superseded:
         audit.append(
             AuditEntry(
@@ -83,6 +91,8 @@ def publish_summary(outcomes: list[core.IngestOutcome]) -> None:
                 "file": _cell(Path(o.path).name),
                 "status": o.status,
                 "rows": o.rows,
+                "left out": o.filtered + o.dropped_labels,
+                "skipped lines": o.skipped_lines,
                 "reason": o.reason,
             }
             for o in outcomes

@@ -50,7 +50,10 @@ def test_digest_ignores_file_locations(tmp_path, adult_spec):
         ({"columns__age": {"type": "integer"}}, "columns.age.type: Input should be"),
         ({"label__positiv": "x"}, "label.positiv: unknown key"),
         ({"label": _DELETE}, "label: Field required"),
-        ({"sensitive_features": ["gender"]}, "sensitive_features names unknown columns"),
+        (
+            {"sensitive_features": ["gender"]},
+            "is neither a model input nor a name under fairness.attributes",
+        ),
         ({"columns__income": {"type": "categorical"}}, "must not include the label"),
         ({"split__test_sources": []}, "test_sources must list at least one pattern"),
         ({"split__validation_fraction": 1.5}, "split.validation_fraction"),
@@ -101,3 +104,19 @@ def test_unknown_profile_lists_the_known_ones():
 def test_model_heads_must_divide_width(tmp_path):
     with pytest.raises(SpecError, match="model: num_heads must divide hidden_size"):
         load_spec(_variant(tmp_path, model={"hidden_size": 30, "num_heads": 4}))
+
+
+def test_quick_profile_works_on_a_spec_without_profiles(tmp_path):
+    raw = yaml.safe_load(ADULT_SPEC.read_text())
+    raw.pop("profiles")
+    path = tmp_path / "plain.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    quick = load_spec(path, "quick")
+    assert quick.train_rows == 6000 and quick.pretrain.max_rows == 12000
+    assert quick.model.hidden_size == 32 and quick.gates.quality.margin == 0.05
+
+
+def test_a_spec_quick_profile_merges_over_the_built_in_one():
+    quick = load_spec(ADULT_SPEC, "quick")
+    assert quick.pretrain.max_rows == 12000  # built in
+    assert quick.fairness.gate[0].limit == 0.1  # Adult's own

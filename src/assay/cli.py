@@ -76,9 +76,10 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         paths=[str(p) for p in args.files], spec_path=str(args.spec), home=str(args.home.root)
     )
     rejected = [o for o in outcomes if o.status in ("quarantined", "rejected", "missing")]
-    for o in rejected:
-        where = f" -> {o.quarantine_dir}" if o.quarantine_dir else ""
-        print(f"{o.status} {o.path}: {o.reason}{where}")
+    for o in outcomes:
+        where = o.quarantine_dir or o.skipped_dir
+        rows = f"{o.rows:,} rows; " if o.status in ("accepted", "duplicate") else ""
+        print(f"{o.status} {o.path}: {rows}{o.reason}" + (f" -> {where}" if where else ""))
     return QUARANTINED if rejected else OK
 
 

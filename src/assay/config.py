@@ -14,56 +14,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from assay.errors import SpecError
-
-ColumnType = Literal["categorical", "numeric", "text"]
-
-
-class _Section(BaseModel):
-    """Base for every spec section: unknown keys are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ColumnSpec(_Section):
-    type: ColumnType = Field(description="How the column is read and tokenized.")
-    description: str = Field(default="", description="What the column holds, for the model card.")
+from assay.source_spec import (
+    AttributeSpec,
+    ColumnSpec,
+    DeriveSpec,
+    FeatureKind,
+    LabelSpec,
+    Section,
+    SourceSpec,
+    resolved_values,
+)
 
 
-class SourceSpec(_Section):
-    format: Literal["auto", "csv", "parquet", "jsonl"] = Field(
-        default="auto", description="File format; 'auto' goes by the file suffix."
-    )
-    header: bool = Field(default=True, description="Whether CSV files start with a header row.")
-    names: list[str] | None = Field(
-        default=None, description="Column names in file order, for CSV files without a header."
-    )
-    delimiter: str = Field(default=",", description="CSV field separator.")
-    comment: str | None = Field(
-        default=None, description="Lines starting with this text are skipped (CSV)."
-    )
-    missing_values: list[str] = Field(
-        default=["", "NA", "?"], description="Cell texts that mean 'missing'."
-    )
-
-
-class LabelSpec(_Section):
-    column: str = Field(description="The column to predict.")
-    positive: str = Field(description="The label value that counts as the positive class.")
-    negative: str = Field(description="The other label value (binary classification).")
-    aliases: dict[str, str] = Field(
-        default={},
-        description="Label spellings mapped to canonical values, e.g. '>50K.' -> '>50K'.",
-    )
-    allow_unlabelled_batches: bool = Field(
-        default=False,
-        description="Accept batches without the label column (used for pretraining only).",
-    )
-
-
-class SplitSpec(_Section):
+class SplitSpec(Section):
     rule: Literal["source", "random"] = Field(
         description="'source': rows from files matching test_sources are the test set; "
         "'random': a seeded stratified share of labelled rows is."
@@ -86,7 +52,7 @@ class SplitSpec(_Section):
         return self
 
 
-class BaselineSpec(_Section):
+class BaselineSpec(Section):
     """Gradient boosting reference; defaults are scikit-learn's, tuned lightly for tabular data."""
 
     learning_rate: float = Field(default=0.05, gt=0, description="Shrinkage per boosting step.")
@@ -99,7 +65,7 @@ class BaselineSpec(_Section):
     seed: int = Field(default=0, description="Seed for the booster.")
 
 
-class _EncoderShape(_Section):
+class _EncoderShape(Section):
     """Shared check for the teacher's and the student's network shape."""
 
     @model_validator(mode="after")
@@ -136,17 +102,40 @@ class ModelSpec(_EncoderShape):
     seed: int = Field(default=0, description="Seed for initialisation, masking and shuffling.")
 
 
-class PretrainSpec(_Section):
+# Sizes left unset adapt to the rows a stage trains on (assay.modeling.sizes holds the rule).
+_BATCH_RULE = (
+    "Rows per step; default: the largest power of two giving at least 30 steps per epoch, "
+    "between 16 and 256."
+)
+_EPOCH_RULE = (
+    "Upper bound on passes over the train rows; default: enough for about 1,200 optimizer "
+    "steps, at least 12 and at most 100."
+)
+_PATIENCE_RULE = "Epochs without validation gain to stop; default: a quarter of epochs, >= 3."
+
+
+class PretrainSpec(Section):
     """Masked cell modelling on every non-test row, labelled or not."""
 
     enabled: bool = Field(default=True, description="Skip to start fine-tuning from random.")
-    epochs: int = Field(default=4, ge=0, description="Passes over the pretraining rows.")
-    batch_size: int = Field(default=256, gt=0, description="Rows per step.")
+    epochs: int | None = Field(
+        default=None,
+        ge=0,
+        description="Passes over the pretraining rows; default: enough for about 500 "
+        "optimizer steps, at least 4 and at most 50.",
+    )
+    batch_size: int | None = Field(default=None, gt=0, description=_BATCH_RULE)
+    max_rows: int | None = Field(
+        default=None,
+        gt=0,
+        description="Pretrain on a seeded sample of at most this many rows (all by default; "
+        "the quick profile caps it).",
+    )
     learning_rate: float = Field(default=1e-3, gt=0, description="Peak AdamW learning rate.")
     mask_rate: float = Field(default=0.15, gt=0, lt=1, description="Share of cells masked.")
 
 
-class FinetuneSpec(_Section):
+class FinetuneSpec(Section):
     """Supervised training of the classification head plus LoRA adapters (or everything)."""
 
     method: Literal["lora", "full"] = Field(
@@ -155,9 +144,9 @@ class FinetuneSpec(_Section):
     lora_r: int = Field(default=8, gt=0, description="LoRA rank.")
     lora_alpha: int = Field(default=16, gt=0, description="LoRA scaling numerator.")
     lora_dropout: float = Field(default=0.05, ge=0, lt=1, description="Dropout on LoRA input.")
-    epochs: int = Field(default=12, gt=0, description="Upper bound on passes over train rows.")
-    patience: int = Field(default=3, gt=0, description="Epochs without validation gain to stop.")
-    batch_size: int = Field(default=256, gt=0, description="Rows per step.")
+    epochs: int | None = Field(default=None, gt=0, description=_EPOCH_RULE)
+    patience: int | None = Field(default=None, gt=0, description=_PATIENCE_RULE)
+    batch_size: int | None = Field(default=None, gt=0, description=_BATCH_RULE)
     learning_rate: float = Field(default=2e-3, gt=0, description="Peak AdamW learning rate.")
     class_weights: bool = Field(default=True, description="Weight the loss by inverse class size.")
 
@@ -172,7 +161,7 @@ class StudentSpec(_EncoderShape):
     numeric_frequencies: int = Field(default=8, ge=0, description="Periodic value features.")
 
 
-class PruningSpec(_Section):
+class PruningSpec(Section):
     """Structured pruning of the distilled student: the least important attention heads and
     feed-forward units of each block are removed, then a short distillation recovers."""
 
@@ -198,7 +187,7 @@ class PruningSpec(_Section):
     )
 
 
-class CompressionGateSpec(_Section):
+class CompressionGateSpec(Section):
     """What the int8 student must show before it may ship (checked on the test split)."""
 
     min_agreement: float = Field(
@@ -215,13 +204,13 @@ class CompressionGateSpec(_Section):
     )
 
 
-class CompressionSpec(_Section):
+class CompressionSpec(Section):
     """Distillation into the student, then ONNX export and int8 quantization."""
 
     student: StudentSpec = Field(default=StudentSpec(), description="Student network shape.")
-    epochs: int = Field(default=12, gt=0, description="Upper bound on distillation passes.")
-    patience: int = Field(default=3, gt=0, description="Epochs without validation gain to stop.")
-    batch_size: int = Field(default=256, gt=0, description="Rows per step.")
+    epochs: int | None = Field(default=None, gt=0, description=_EPOCH_RULE)
+    patience: int | None = Field(default=None, gt=0, description=_PATIENCE_RULE)
+    batch_size: int | None = Field(default=None, gt=0, description=_BATCH_RULE)
     learning_rate: float = Field(default=3e-3, gt=0, description="Peak AdamW learning rate.")
     temperature: float = Field(default=2.0, gt=0, description="Softening of teacher logits.")
     soft_weight: float = Field(
@@ -246,7 +235,7 @@ DisparityMetric = Literal[
 Mitigation = Literal["none", "demographic_parity", "equalized_odds", "true_positive_rate_parity"]
 
 
-class FairnessLimit(_Section):
+class FairnessLimit(Section):
     """One fairness gate check: a disparity of one sensitive feature (or of the intersection,
     named like `sex x race`) against a limit. Ratios must stay at or above it, differences at
     or below it."""
@@ -256,7 +245,7 @@ class FairnessLimit(_Section):
     limit: float = Field(ge=0, description="Largest difference, or smallest ratio, allowed.")
 
 
-class FairnessSpec(_Section):
+class FairnessSpec(Section):
     """The fairness assessment, the mitigation that ships with the model, and its gate."""
 
     min_group_size: int = Field(
@@ -283,19 +272,25 @@ class FairnessSpec(_Section):
         default=None, description="Sensitive feature the mitigation uses (default: the first)."
     )
     gate: list[FairnessLimit] = Field(default=[], description="Checks every candidate must pass.")
+    attributes: dict[str, AttributeSpec] = Field(
+        default={},
+        description="Sensitive attributes that are not model inputs, or bands and merged "
+        "groups of a column: each is kept with every batch and may be named in "
+        "sensitive_features; the model never sees it.",
+    )
 
 
 ThresholdRule = Literal["max_accuracy", "max_f1", "match_prevalence", "cost"]
 
 
-class CostSpec(_Section):
+class CostSpec(Section):
     """What each kind of wrong decision costs, for the 'cost' threshold rule."""
 
     false_positive: float = Field(default=1.0, ge=0, description="Cost of a false positive.")
     false_negative: float = Field(default=1.0, ge=0, description="Cost of a false negative.")
 
 
-class DecisionSpec(_Section):
+class DecisionSpec(Section):
     """How the shipped model turns a calibrated probability into a decision, and when the
     decisions are too one-sided to ship."""
 
@@ -326,7 +321,7 @@ class DecisionSpec(_Section):
         return self
 
 
-class LeakageSpec(_Section):
+class LeakageSpec(Section):
     """The leakage guard, checked on the split before anything trains."""
 
     max_share: float = Field(
@@ -338,7 +333,7 @@ class LeakageSpec(_Section):
     )
 
 
-class QualityGateSpec(_Section):
+class QualityGateSpec(Section):
     """The shipped int8 model against the gradient-boosting baseline of the same run."""
 
     enabled: bool = Field(default=True, description="Check quality before promotion.")
@@ -359,14 +354,14 @@ class QualityGateSpec(_Section):
     )
 
 
-class GatesSpec(_Section):
+class GatesSpec(Section):
     """Gates that judge the run as a whole (data leakage, quality against the baseline)."""
 
     leakage: LeakageSpec = Field(default=LeakageSpec(), description="The leakage guard.")
     quality: QualityGateSpec = Field(default=QualityGateSpec(), description="The quality gate.")
 
 
-class UncertaintySpec(_Section):
+class UncertaintySpec(Section):
     """Split conformal prediction: rows whose prediction set is not one class go to review."""
 
     coverage: float = Field(
@@ -374,7 +369,7 @@ class UncertaintySpec(_Section):
     )
 
 
-class ExplanationSpec(_Section):
+class ExplanationSpec(Section):
     """Occlusion attributions on the shipped int8 model."""
 
     rows: int = Field(default=2000, gt=0, description="Test rows explained (a seeded sample).")
@@ -382,7 +377,7 @@ class ExplanationSpec(_Section):
     examples: int = Field(default=3, gt=0, description="Rows explained one by one in the report.")
 
 
-class RegistrySpec(_Section):
+class RegistrySpec(Section):
     """Registration and promotion in the MLflow model registry."""
 
     model_name: str | None = Field(
@@ -396,7 +391,7 @@ class RegistrySpec(_Section):
     )
 
 
-class MonitoringSpec(_Section):
+class MonitoringSpec(Section):
     """Drift checks of new batches against the training reference profile, and when a retrain
     is requested."""
 
@@ -435,17 +430,23 @@ class MonitoringSpec(_Section):
     )
 
 
-class Spec(_Section):
+class Spec(Section):
     """A dataset and how assay trains on it."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Short id, used in names.")
     description: str = Field(default="", description="What the data is and where it came from.")
     source: SourceSpec = Field(default=SourceSpec(), description="How files are parsed.")
     columns: dict[str, ColumnSpec] = Field(description="Feature columns and their types.")
+    derive: dict[str, DeriveSpec] = Field(
+        default={},
+        description="Model inputs computed from other columns (ratio, difference, bins).",
+    )
     id_column: str | None = Field(default=None, description="Optional row identifier column.")
     label: LabelSpec = Field(description="What to predict.")
     sensitive_features: list[str] = Field(
-        default=[], description="Feature columns that fairness is assessed over."
+        default=[],
+        description="What fairness is assessed over: categorical model inputs, or names "
+        "under fairness.attributes.",
     )
     split: SplitSpec = Field(description="How rows are split into train, validation and test.")
     expectations: Path = Field(description="Great Expectations suite (JSON) for this dataset.")
@@ -494,15 +495,63 @@ class Spec(_Section):
         clash = reserved & set(self.columns)
         if clash:
             raise ValueError(f"columns must not include the label or id column: {sorted(clash)}")
-        unknown = [c for c in self.sensitive_features if c not in self.columns]
-        if unknown:
-            raise ValueError(f"sensitive_features names unknown columns: {unknown}")
+        self._batch_names_are_unique()
+        self._derived_sources_are_numbers()
+        self._sensitive_features_are_groups()
         if self.source.names is not None:
-            missing = [c for c in self.required_columns if c not in self.source.names]
+            filtered = self.source.filter.columns() if self.source.filter else []
+            missing = [c for c in [*self.raw_columns, *filtered] if c not in self.source.names]
             if missing:
-                raise ValueError(f"source.names lacks columns: {missing}")
+                raise ValueError(f"source.names lacks columns: {sorted(set(missing))}")
         self._fairness_names_sensitive_features()
         return self
+
+    def _batch_names_are_unique(self) -> None:
+        """A batch holds one column per name: derived inputs and attributes may not reuse one."""
+        seen: dict[str, str] = {c: "the label or id" for c in (self.label.column, self.id_column)}
+        for origin, names in (
+            ("columns", [n for c, col in self.columns.items() for n in col.derived(c)]),
+            ("derive", list(self.derive)),
+            ("fairness.attributes", list(self.fairness.attributes)),
+        ):
+            for name in names:
+                if name in seen:
+                    raise ValueError(f"{origin}: {name!r} is already {seen[name]}")
+                seen[name] = f"a name under {origin}"
+        for name, attribute in self.fairness.attributes.items():
+            source = attribute.column or name
+            if source in self.columns and source == name:
+                raise ValueError(f"fairness.attributes.{name}: {name!r} is a model input")
+
+    def _derived_sources_are_numbers(self) -> None:
+        for name, rule in self.derive.items():
+            for source in rule.sources:
+                kind = self.columns[source].type if source in self.columns else None
+                if kind not in (None, "numeric"):
+                    raise ValueError(f"derive.{name}: {source!r} is {kind}, not numeric")
+        for name, attribute in self.fairness.attributes.items():
+            column = self.columns.get(attribute.column or name)
+            if column is not None and attribute.bins is not None and column.type != "numeric":
+                raise ValueError(f"fairness.attributes.{name}: bins need a numeric column")
+            if column is not None and attribute.merge and column.type != "categorical":
+                raise ValueError(f"fairness.attributes.{name}: merge needs a categorical column")
+
+    def _sensitive_features_are_groups(self) -> None:
+        for name in self.sensitive_features:
+            if name in self.fairness.attributes:
+                continue
+            kind = self.features.get(name)
+            if kind is None:
+                raise ValueError(
+                    f"sensitive_features: {name!r} is neither a model input nor a name under "
+                    "fairness.attributes (a column the model must not see goes there)"
+                )
+            if kind != "categorical":
+                raise ValueError(
+                    f"sensitive_features: {name!r} is {kind}, which makes one group per "
+                    f"value; band it under fairness.attributes (e.g. {name}_band: "
+                    f"{{column: {name}, bins: [25, 45, 65]}})"
+                )
 
     def _fairness_names_sensitive_features(self) -> None:
         fairness, sensitive = self.fairness, self.sensitive_features
@@ -527,22 +576,51 @@ class Spec(_Section):
         return self.registry.model_name or f"assay-{self.name}"
 
     @property
+    def features(self) -> dict[str, FeatureKind]:
+        """The model inputs and their kinds, in a fixed order: the columns (a datetime as its
+        parts), then the derived columns."""
+        inputs: dict[str, FeatureKind] = {}
+        for name, column in self.columns.items():
+            inputs.update(column.derived(name))
+        inputs.update({name: rule.kind for name, rule in self.derive.items()})
+        return inputs
+
+    @property
     def feature_columns(self) -> list[str]:
-        return list(self.columns)
+        return list(self.features)
+
+    @property
+    def attribute_columns(self) -> list[str]:
+        """Fairness-only columns a batch carries beside the model inputs."""
+        return list(self.fairness.attributes)
+
+    @property
+    def group_columns(self) -> list[str]:
+        """What a decision may read per row: model inputs and fairness attributes."""
+        return [*self.feature_columns, *self.attribute_columns]
 
     @property
     def example_columns(self) -> list[str]:
-        """What makes two rows the same example: every feature and the label (not the id)."""
-        return [*self.columns, self.label.column]
+        """What makes two rows the same example: every model input and the label (not the id)."""
+        return [*self.feature_columns, self.label.column]
 
     @property
     def required_columns(self) -> list[str]:
-        """Every column a labelled batch must carry, in a fixed order."""
+        """Every column a labelled batch holds, in a fixed order."""
         head = [self.id_column] if self.id_column else []
-        return [*head, *self.columns, self.label.column]
+        return [*head, *self.feature_columns, *self.attribute_columns, self.label.column]
 
-    def columns_of_type(self, kind: ColumnType) -> list[str]:
-        return [name for name, col in self.columns.items() if col.type == kind]
+    @property
+    def raw_columns(self) -> list[str]:
+        """Every column a labelled file must carry (after renames), in a fixed order."""
+        head = [self.id_column] if self.id_column else []
+        sources = [s for rule in self.derive.values() for s in rule.sources]
+        sources += [a.column or n for n, a in self.fairness.attributes.items()]
+        extra = [s for s in dict.fromkeys(sources) if s not in self.columns]
+        return [*head, *self.columns, *extra, self.label.column]
+
+    def columns_of_type(self, kind: FeatureKind) -> list[str]:
+        return [name for name, found in self.features.items() if found == kind]
 
     def digest(self) -> str:
         """Hash of what the spec means for a model, leaving out where files live (paths differ
@@ -553,12 +631,18 @@ class Spec(_Section):
 
     def parse_digest(self) -> str:
         """Hash of what turns a file into a batch: a batch records the one that parsed it."""
-        return _hash(self.model_dump(mode="json", include=set(PARSE_SECTIONS)))
+        return _hash(self._parse_meaning())
+
+    def _parse_meaning(self) -> dict[str, Any]:
+        meaning = self.model_dump(mode="json", include=set(PARSE_SECTIONS))
+        meaning["attributes"] = self.model_dump(mode="json")["fairness"]["attributes"]
+        return meaning
 
     def stage_digest(self, *sections: str) -> str:
         """Hash of the data sections plus the named ones: a stage's cache key changes only when
         something that stage depends on changes."""
-        return _hash(self.model_dump(mode="json", include={*DATA_SECTIONS, *sections}))
+        meaning = self.model_dump(mode="json", include={*DATA_SECTIONS, *sections})
+        return _hash(meaning | {"parse": self._parse_meaning()})
 
 
 def _hash(meaning: dict[str, Any]) -> str:
@@ -569,10 +653,29 @@ def _hash(meaning: dict[str, Any]) -> str:
 NOT_MODEL_SECTIONS = ("expectations", "bundled", "description")
 
 # What turns a file's bytes into a batch's rows.
-PARSE_SECTIONS = ("source", "columns", "id_column", "label")
+PARSE_SECTIONS = ("source", "columns", "derive", "id_column", "label")
 
 # What every trained stage depends on: which rows, how they are read, labelled and split.
-DATA_SECTIONS = ("name", "source", "columns", "id_column", "label", "split")
+DATA_SECTIONS = ("name", "source", "columns", "derive", "id_column", "label", "split")
+
+
+# `--profile quick` works on every spec: these overrides, under the spec's own `quick` if it has
+# one. They cap the rows each stage sees and shrink the teacher, so a run takes a minute or two
+# whatever the data's size, and relax the budgets a briefly trained model cannot meet.
+BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
+    "quick": {
+        "train_rows": 6000,
+        "model": {"hidden_size": 32, "num_layers": 2, "intermediate_size": 64, "numeric_bins": 16},
+        "pretrain": {"epochs": 2, "max_rows": 12000},
+        "finetune": {"epochs": 5, "patience": 2},
+        "compression": {
+            "epochs": 3,
+            "pruning": {"recovery_epochs": 2},
+            "gate": {"max_size_ratio": 1.0, "max_auc_drop": 0.05, "min_agreement": 0.98},
+        },
+        "gates": {"quality": {"margin": 0.05}},
+    }
+}
 
 
 def load_spec(path: str | Path, profile: str | None = None) -> Spec:
@@ -588,19 +691,25 @@ def load_spec(path: str | Path, profile: str | None = None) -> Spec:
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: expected a mapping of settings at the top level")
     if profile is not None:
-        profiles = raw.get("profiles") or {}
+        profiles = {**BUILTIN_PROFILES, **(raw.get("profiles") or {})}
         if profile not in profiles:
-            known = ", ".join(sorted(profiles)) or "none"
+            known = ", ".join(sorted(profiles))
             raise SpecError(f"{path}: no profile '{profile}' (profiles: {known})")
-        raw = _merge(raw, profiles[profile])
+        overrides = _merge(BUILTIN_PROFILES.get(profile, {}), profiles[profile])
+        raw = _merge(raw, overrides)
         raw["profile"] = profile
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
         raise SpecError(f"{path}: {_describe(exc)}") from None
     base = path.resolve().parent
+    try:
+        columns = {name: resolved_values(col, base) for name, col in spec.columns.items()}
+    except ValueError as exc:
+        raise SpecError(f"{path}: columns: {exc}") from None
     return spec.model_copy(
         update={
+            "columns": columns,
             "expectations": base / spec.expectations,
             "bundled": [base / p for p in spec.bundled],
             "model": spec.model.model_copy(

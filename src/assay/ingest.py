@@ -14,7 +14,7 @@ import os
 import re
 import stat
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,10 +22,12 @@ import pandas as pd
 
 from assay.config import Spec
 from assay.data.atomic import TEMP_PREFIX, copy_atomic, write_json_atomic
+from assay.data.csv_lines import BadLines
 from assay.data.fingerprint import file_digest
 from assay.data.paths import CheckedPath
-from assay.data.reader import one_line, read_table
+from assay.data.reader import one_line, read_batch
 from assay.data.store import BatchStore, Quarantine
+from assay.data.transform import RowCounts
 from assay.errors import ReadError
 from assay.home import Home
 from assay.validation.check import ValidationReport
@@ -44,6 +46,10 @@ class Parsed:
     frame: pd.DataFrame | None
     error: str | None
     changed: bool = False  # the path no longer named the file that passed the path check
+    counts: RowCounts = field(
+        default_factory=RowCounts
+    )  # rows the filter or the label rule left out
+    bad_lines: BadLines | None = None  # malformed records skipped (source.bad_lines: skip)
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,10 @@ class IngestOutcome:
     quarantine_dir: str | None = None
     report: str | None = None
     superseded: tuple[str, ...] = ()  # batches this file's new batch replaced
+    filtered: int = 0  # rows left out by source.filter
+    dropped_labels: int = 0  # rows whose label is neither class (label.other: drop)
+    skipped_lines: int = 0  # malformed records set aside (source.bad_lines: skip)
+    skipped_dir: str | None = None  # where they are kept
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,7 +82,8 @@ def parse(path: Path, spec: Spec, *, name: str | None = None) -> Parsed:
     """Parse errors are outcomes, not exceptions: the file goes to quarantine with the reason.
     OSError (a disk or mount problem) still raises, so the shell can retry it."""
     try:
-        return Parsed(read_table(path, spec, name=name), None)
+        read = read_batch(path, spec, name=name)
+        return Parsed(read.frame, None, counts=read.counts, bad_lines=read.bad_lines)
     except ReadError as exc:
         return Parsed(None, str(exc))
 
@@ -109,13 +120,17 @@ def owned_by_assay(path: Path, home: Home) -> bool:
 
 def accept(
     path: Path,
-    frame: pd.DataFrame,
+    parsed: Parsed,
     report: ValidationReport,
     spec: Spec,
     home: Home,
     report_path: Path | None = None,
 ) -> IngestOutcome:
-    """Store the batch (once per content) and archive a landing file after the commit."""
+    """Store the batch (once per content) and archive a landing file after the commit. Lines
+    the reader skipped go to quarantine first, as their own file: nothing is lost."""
+    frame = parsed.frame
+    assert frame is not None, "accept takes a parsed frame"
+    skipped_dir = _quarantine_skipped(path, parsed.bad_lines, home)
     labelled = spec.label.column in frame.columns
     stored = BatchStore(home.batches).put(
         frame,
@@ -144,15 +159,43 @@ def accept(
     if stored.superseded:
         old = ", ".join(h[:12] for h in stored.superseded)
         reason += f"; supersedes batch {old} (the same file, parsed by an earlier spec)"
+    left_out = parsed.counts.describe()
+    skipped = len(parsed.bad_lines or ())
+    if skipped:
+        left_out = "; ".join(
+            p for p in (left_out, f"{skipped:,} malformed record(s) quarantined") if p
+        )
     return IngestOutcome(
         path=str(path),
         status=status,
-        reason=reason,
+        reason=f"{reason}; {left_out}" if left_out else reason,
         rows=record.rows,
         batch=record.hash,
         report=str(report_path) if report_path else None,
         superseded=stored.superseded,
+        filtered=parsed.counts.filtered,
+        dropped_labels=parsed.counts.dropped_labels,
+        skipped_lines=skipped,
+        skipped_dir=skipped_dir,
     )
+
+
+def _quarantine_skipped(path: Path, bad: BadLines | None, home: Home) -> str | None:
+    """The skipped records' lines, byte for byte, in a quarantine folder of their own, with
+    their line numbers in the report."""
+    if not bad:
+        return None
+    home.quarantine.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX, dir=home.quarantine.parent) as staging:
+        lines = Path(staging) / f"{path.name}.skipped-lines"
+        lines.write_bytes(bad.content())
+        reason = (
+            f"{len(bad):,} malformed record(s) skipped from {path.name} (source.bad_lines: "
+            f"skip), first at line {bad.starts[0]:,}; the rest of the file was accepted"
+        )
+        details = {"stage": "read", "of": str(path), "lines": bad.lines, "records": bad.starts}
+        folder = Quarantine(home.quarantine).put(lines, reason=reason, report=details, move=True)
+    return str(folder)
 
 
 def quarantine(

@@ -171,7 +171,7 @@ def test_a_row_with_too_many_fields_is_named_by_line(model, rows, tmp_path, caps
     lines[12] += ",extra"
     (tmp_path / "rows.csv").write_text("\n".join(lines) + "\n")
     err = _cli_error(capsys, "--model", str(model), str(tmp_path / "rows.csv"), "--chunk-rows", "5")
-    assert "malformed CSV: Expected 3 fields in line 13, saw 4" in err
+    assert "malformed CSV: line 13 has 4 fields where the header has 3" in err
 
 
 def test_a_non_numeric_value_names_the_column_and_row(model, rows, tmp_path):

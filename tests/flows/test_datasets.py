@@ -100,7 +100,7 @@ def test_reingest_after_a_parsing_change_supersedes_instead_of_adding(tmp_path):
     )
     done = assay("ingest", *files, "--spec", reparsed, home=home)
     assert done.returncode == 0
-    assert done.stdout.count("supersedes batch") == 0  # ingest prints nothing when all is well
+    assert done.stdout.count("supersedes batch") == 2  # each outcome is printed, with its reason
     spec = load_spec(reparsed)
     store = BatchStore(Home(home).for_dataset("churn").batches)
     assert take_snapshot(store, spec).rows == 2000  # not 4000: no file counted twice
@@ -128,7 +128,7 @@ def test_reingest_after_a_parsing_change_supersedes_instead_of_adding(tmp_path):
 def test_rare_positives_get_positive_decisions_and_a_forced_half_fails_loudly(tmp_path):
     home = tmp_path / "home"
     rare = write_dataset(
-        tmp_path / "rare", name="rare", n=3000, positive_share=0.1, signal=0.5, seed=2,
+        tmp_path / "rare", name="rare", n=3000, positive_share=0.1, signal=1.0, seed=2,
         spec=LENIENT,
     )  # fmt: skip
     default = assay("run", "--spec", rare, home=home)

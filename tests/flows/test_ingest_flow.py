@@ -49,7 +49,7 @@ def _parquet_without(tmp_path, adult_spec, adult_lines, column: str):
 BAD_TEXT = {
     "malformed CSV": (
         lambda lines: "\n".join(lines[:5]) + "\n1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16\n",
-        "malformed CSV: Expected 15 fields in line 6, saw 16",
+        "malformed CSV: line 6 has 16 fields where source.names lists 15",
     ),
     "wrong type": (lambda lines: _with(lines, 0, "forty", 50), "column 'age': 8 value(s) are not numbers ('forty')"),
     "empty file": (lambda lines: b"", "file is empty (0 bytes)"),

@@ -46,3 +46,30 @@ def test_metrics_on_a_known_case():
     m = binary_metrics(np.array([0, 0, 1, 1]), np.array([0.1, 0.6, 0.4, 0.9]))
     assert m["accuracy"] == 0.5 and m["roc_auc"] == 0.75 and m["rows"] == 4
     assert m["brier"] == pytest.approx((0.01 + 0.36 + 0.36 + 0.01) / 4)
+
+
+def test_baseline_reads_text_columns(tmp_path):
+    """A text-only task: without the words the baseline would be a constant (ROC AUC 0.5)."""
+    import yaml
+
+    from assay.config import load_spec
+
+    raw = {"name": "notes", "columns": {"note": {"type": "text"}},
+           "label": {"column": "y", "positive": "yes", "negative": "no"},
+           "split": {"rule": "random"}, "expectations": "s.json"}  # fmt: skip
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(raw))
+    spec = load_spec(tmp_path / "s.yaml")
+    rng = np.random.default_rng(0)
+
+    def notes(n: int) -> pd.DataFrame:
+        y = rng.random(n) < 0.4
+        words = np.where(y, "refund charge late", "login password reset")
+        noise = rng.choice(["hello", "please", "thanks", "refund", "login"], n)
+        return pd.DataFrame({"note": [f"{w} {z}" for w, z in zip(words, noise, strict=True)],
+                             "y": np.where(y, "yes", "no")})  # fmt: skip
+
+    model = fit_baseline(notes(400), notes(100), spec)
+    test = notes(200)
+    assert binary_metrics(labels(test, spec), model.predict_proba(test))["roc_auc"] > 0.95
+    model.save(tmp_path / "saved")
+    assert (tmp_path / "saved" / "baseline_text.skops").is_file()

@@ -13,7 +13,7 @@ from assay.errors import SpecError
 from assay.modeling.encoder import EncoderConfig, RecordClassifier, predict_proba
 from assay.modeling.finetune import finetune, lora_config
 from assay.modeling.pretrain import pretrain
-from assay.modeling.teacher import Teacher, finetune_stage, pretrain_stage
+from assay.modeling.teacher import Teacher, finetune_stage, pretrain_stage, pretraining_rows
 from assay.modeling.tokenizer import MASK, RecordTokenizer
 from tests.conftest import mixed_rows
 
@@ -174,3 +174,19 @@ def test_mismatched_or_missing_checkpoint_is_a_clear_error(tmp_path, spec):
     empty = spec.model.model_copy(update={"checkpoint": tmp_path})
     with pytest.raises(SpecError, match=r"holds no encoder\.safetensors"):
         pretrain_stage(split, spec.model_copy(update={"model": empty}), tmp_path / "y")
+
+
+def test_pretraining_rows_are_every_non_test_row_or_a_seeded_cap(spec):
+    parts = [mixed_rows(n, seed=n) for n in (300, 50, 40, 120)]
+    split = Split(*parts)
+    corpus = pretraining_rows(split, spec, split.train)
+    assert len(corpus) == 300 + 50 + 120  # train, valid and unlabelled; never test
+    capped = spec.model_copy(
+        update={"pretrain": spec.pretrain.model_copy(update={"max_rows": 200})}
+    )
+    first, second = (
+        pretraining_rows(split, capped, split.train),
+        pretraining_rows(split, capped, split.train),
+    )
+    assert len(first) == 200
+    pd.testing.assert_frame_equal(first, second)

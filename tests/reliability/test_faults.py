@@ -171,10 +171,10 @@ def _mlflow_server(port: int, folder: Path) -> subprocess.Popen:
 @pytest.fixture
 def server_store(monkeypatch):
     """Point the flows at a tracking server on a free port (not started yet); MLflow's own
-    client retries twice per request, quickly, so the task's retries are what is measured."""
+    client retries three times per request, quickly, so the task's retries are what is measured."""
     port = _free_port()
     monkeypatch.setattr(tracking, "SERVER_URI", f"http://127.0.0.1:{port}")
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
     return port
@@ -245,7 +245,7 @@ def test_a_transient_fault_in_every_ingest_stage_is_retried(home, adult_lines, m
     good = _landed(home, "good.csv", "\n".join(adult_lines[:200]) + "\n")
     bad = _landed(home, "bad.csv", "\n".join(adult_lines[:5]) + "\n1, 2, 3\n")
     faults = {
-        "parse-file": fail_once(monkeypatch, "assay.ingest:read_table"),
+        "parse-file": fail_once(monkeypatch, "assay.ingest:read_batch"),
         "validate-batch": fail_once(monkeypatch, "tasks.ingest:check"),
         "accept-batch": fail_once(monkeypatch, "pandas:DataFrame.to_parquet", error=disk_full),
         "quarantine-file": fail_once(monkeypatch, "assay.data.store:Quarantine.put"),

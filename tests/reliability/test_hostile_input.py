@@ -150,7 +150,10 @@ HOSTILE_FILES = {
         "column 'workclass': a cell of 100,000 characters in data row 2",
     ),
     "bomb.csv.gz": (lambda: gzip.compress(b"a" * 30_000_000), "line 1 is longer than"),
-    "wide.csv": (lambda: (",".join(["1"] * 10_000) + "\n").encode(), "more fields than"),
+    "wide.csv": (
+        lambda: (",".join(["1"] * 10_000) + "\n").encode(),
+        "10000 fields where source.names lists 15",
+    ),
     "deep.jsonl": (
         lambda: ('{"age": ' + "[" * 100_000 + "]" * 100_000 + "}\n").encode(),
         "cannot parse as jsonl: Reached object decoding depth limit",

@@ -62,3 +62,36 @@ def test_ranges_of_a_column_never_negative_stay_non_negative(tmp_path, adult_spe
     }
     assert ranges["capital_gain"] == 0.0 and ranges["capital_loss"] == 0.0
     assert all(low >= 0 for low in ranges.values())
+
+
+def test_suggest_covers_datetime_parts_derived_columns_and_attributes(tmp_path):
+    """The suite checks the batch as it is stored: a datetime's parts, derived columns and
+    fairness-only attributes, not the raw columns they came from."""
+    import yaml
+
+    from assay.config import load_spec
+
+    raw = {
+        "name": "shapes",
+        "columns": {"at": {"type": "datetime", "features": ["hour"]}, "n": {"type": "numeric"}},
+        "derive": {"n_band": {"bins": {"column": "n", "edges": [5]}}},
+        "fairness": {"attributes": {"group": {"merge": {"rare": ["c", "d"]}}}},
+        "sensitive_features": ["group"],
+        "label": {"column": "y", "positive": "yes", "negative": "no"},
+        "split": {"rule": "random"},
+        "expectations": "s.json",
+    }
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(raw))
+    spec = load_spec(tmp_path / "s.yaml")
+    rows = "at,n,group,y\n" + "".join(
+        f"2024-01-0{i % 9 + 1}T{i % 24:02d}:00,{i % 10},{'abcd'[i % 4]},{'yes' if i % 3 else 'no'}\n"
+        for i in range(60)
+    )
+    (tmp_path / "rows.csv").write_text(rows)
+    reference = read_table(tmp_path / "rows.csv", spec)
+    suite = suggest(reference, spec)
+    columns = {getattr(e, "column", None) for e in suite.expectations}
+    assert {"at_hour", "n", "n_band", "group", "y"} <= columns and "at" not in columns
+    sets = {e.column: e.value_set for e in suite.expectations if hasattr(e, "value_set")}
+    assert sorted(sets["group"]) == ["a", "b", "rare"]
+    assert check(reference, suite).passed

@@ -8,29 +8,27 @@ not a number is an error naming the column, not a silent NaN.
 from __future__ import annotations
 
 import csv
-import io
 import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.io.common import get_handle, infer_compression
 
 from assay.config import Spec
+from assay.data.csv_lines import BadLines, CheckedRecords, header_names, unique_names
+from assay.data.transform import RowCounts, to_batch
 from assay.errors import ReadError
 
 # Limits that turn hostile files into a clear ReadError instead of a stalled or OOM-killed
 # ingest. Generous for real tables (Adult's longest line is ~150 characters).
-MAX_LINE_CHARS = 4 * 1024 * 1024  # one physical CSV line, checked while streaming
-MAX_CELL_CHARS = 64 * 1024  # one cell of a spec column, checked after parsing
 MAX_COLUMNS = 4096  # fields per row
 MAX_REASON_CHARS = 300  # a reason is one line a person reads, never a dump of the data
-_SHOWN_VALUE_CHARS = 40
 
 _PARQUET = {".parquet", ".pq"}
 _JSONL = {".jsonl", ".ndjson", ".json"}
@@ -61,27 +59,48 @@ def one_line(text: str, limit: int = MAX_REASON_CHARS) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "\u2026"
 
 
-def read_table(path: str | Path, spec: Spec, *, name: str | None = None) -> pd.DataFrame:
-    """Read a file into a frame with the spec's columns (id, features, label) and dtypes.
+@dataclass(frozen=True)
+class ReadResult:
+    """A file's batch, with what was left out on the way: rows the filter or the label rule
+    dropped, and malformed records skipped (source.bad_lines: skip)."""
+
+    frame: pd.DataFrame
+    counts: RowCounts
+    bad_lines: BadLines
+
+
+def read_batch(path: str | Path, spec: Spec, *, name: str | None = None) -> ReadResult:
+    """Read a file into a frame with the spec's batch columns (id, model inputs, fairness
+    attributes, label) and dtypes.
 
     `name` is the file's own name when `path` reaches it another way (an open descriptor's
     /proc/self/fd path): format and compression go by it.
 
     Raises ReadError with a one-line reason for anything that stops parsing: an empty file,
-    bytes that are not UTF-8, malformed CSV, missing columns, non-numeric numbers, or a file
-    past the size limits above (a line, a cell, the number of columns).
+    bytes that are not UTF-8, malformed CSV (beyond source.max_bad_lines when skipping),
+    missing columns, values that are not numbers or datetimes, labels that are neither class,
+    no rows left by the filter, or a file past the size limits (a line, a cell, the columns).
     """
     with _one_line_errors():
         path = _nonempty_file(path)
-        raw = _read_raw(path, spec, Path(name) if name else path)
+        raw, bad = _read_raw(path, spec, Path(name) if name else path)
+        _within_bad_line_limit(bad, spec)
         if raw.empty:
             raise ReadError("file has no data rows")
         _reject_header_row(raw, spec)
-        return normalize(raw, spec)
+        frame, counts = to_batch(raw, spec)
+        if frame.empty:
+            raise ReadError(f"no rows left of {len(raw):,}: {counts.describe()}")
+        return ReadResult(frame, counts, bad)
+
+
+def read_table(path: str | Path, spec: Spec, *, name: str | None = None) -> pd.DataFrame:
+    """The batch frame of read_batch, for callers that keep no ingest record."""
+    return read_batch(path, spec, name=name).frame
 
 
 def read_chunks(path: str | Path, spec: Spec, rows: int) -> Iterator[pd.DataFrame]:
-    """Read a file `rows` rows at a time, each chunk normalized as read_table would, so a file
+    """Read a file `rows` rows at a time, each chunk converted as read_table would, so a file
     of any size is read with bounded memory. Raises ReadError as read_table does; an error in
     a later chunk comes after the earlier chunks were yielded."""
     with _one_line_errors():
@@ -94,6 +113,21 @@ def read_chunks(path: str | Path, spec: Spec, rows: int) -> Iterator[pd.DataFram
                 yield normalize(raw, spec)
         if not seen:
             raise ReadError("file has no data rows")
+
+
+def _within_bad_line_limit(bad: BadLines, spec: Spec) -> None:
+    """Skipping a few broken records keeps a file; skipping many would hide a wrong spec (a
+    wrong delimiter breaks every line), so past the limit the whole file is refused."""
+    if not bad:
+        return
+    limit = spec.source.max_bad_lines
+    allowed = limit if limit >= 1 else limit * bad.records
+    if len(bad) > allowed:
+        raise ReadError(
+            f"malformed CSV: {len(bad):,} of {bad.records:,} records have the wrong number of "
+            f"fields (first at line {bad.starts[0]:,}), more than source.max_bad_lines "
+            f"({limit:g})"
+        )
 
 
 @contextmanager
@@ -124,20 +158,28 @@ def _nonempty_file(path: str | Path) -> Path:
     return path
 
 
-def _read_raw(path: Path, spec: Spec, named: Path) -> pd.DataFrame:
+def _read_raw(path: Path, spec: Spec, named: Path) -> tuple[pd.DataFrame, BadLines]:
     fmt = detect_format(named, spec.source.format)
     compression = infer_compression(str(named), "infer")
     with _parse_errors(fmt):
         if fmt == "parquet":
-            raw = pd.read_parquet(path).reset_index(drop=True)
-        elif fmt == "jsonl":
+            return _checked_shape(pd.read_parquet(path).reset_index(drop=True), fmt), BadLines()
+        if fmt == "jsonl":
             raw = pd.read_json(
                 path, lines=True, dtype=False, encoding="utf-8", compression=compression
             )
-        else:
-            with _csv_text(path, spec.source.comment, compression) as text:
-                raw = pd.read_csv(text, **_csv_options(spec))
-    return _checked_shape(raw, fmt)
+            return _checked_shape(raw, fmt), BadLines()
+        names, drop = _names(path, spec, compression)
+        with _csv_text(path, spec, compression, header=spec.source.header) as text:
+            raw = pd.read_csv(text, **_csv_options(spec, names))
+    return _checked_shape(raw.drop(columns=drop + _left_off(text, spec)), fmt), text.bad
+
+
+def _names(path: Path, spec: Spec, compression: str | None) -> tuple[list[str] | None, list[str]]:
+    """Column names for the parser, and the repeated copies to drop after parsing."""
+    if not spec.source.header:
+        return spec.source.names, []
+    return _header(path, spec, compression)
 
 
 def _checked_shape(raw: pd.DataFrame, fmt: str) -> pd.DataFrame:
@@ -176,21 +218,22 @@ def _chunk_reader(path: Path, spec: Spec, fmt: str, rows: int) -> Iterator[Itera
         ) as reader:
             yield reader
     else:
+        names, drop = _names(path, spec, "infer")
         with (
-            _csv_text(path, spec.source.comment, "infer") as text,
-            pd.read_csv(text, chunksize=rows, **_csv_options(spec)) as reader,
+            _csv_text(path, spec, "infer", header=spec.source.header) as text,
+            pd.read_csv(text, chunksize=rows, **_csv_options(spec, names)) as reader,
         ):
-            yield reader
+            yield (chunk.drop(columns=drop + _left_off(text, spec)) for chunk in reader)
 
 
-def _csv_options(spec: Spec) -> dict[str, Any]:
+def _csv_options(spec: Spec, names: list[str] | None) -> dict[str, Any]:
     """Every cell as text, exactly as written; nothing inferred."""
     return {
         "index_col": False,
         "dtype": str,
         "keep_default_na": False,
         "header": 0 if spec.source.header else None,
-        "names": None if spec.source.header else spec.source.names,
+        "names": names,
         "sep": spec.source.delimiter,
         "skipinitialspace": True,
         "quoting": csv.QUOTE_MINIMAL,
@@ -242,158 +285,48 @@ def _parse_errors(fmt: str) -> Iterator[None]:
 
 
 @contextmanager
-def _csv_text(path: Path, comment: str | None, compression: str | None) -> Iterator[IO[str]]:
-    """The decoded text, streamed, with lines that start with the comment marker blanked (the
-    parser skips blank lines, and its line numbers stay the file's). pandas' own `comment`
-    option also cuts a line at the marker mid-line, which would corrupt values containing it."""
+def _csv_text(
+    path: Path, spec: Spec, compression: str | None, *, header: bool = False
+) -> Iterator[CheckedRecords]:
+    """The decoded text, streamed and checked record by record (see assay.data.csv_lines).
+    `header`: the stream starts at the header, whose field count the records must match."""
+    source = spec.source
     # utf-8-sig: a byte-order mark (as spreadsheets write) is not part of the first cell.
     with get_handle(path, "r", compression=compression, encoding="utf-8-sig", errors="strict") as f:
-        if comment is None:
-            yield _LineLimit(f.handle)
-        else:
-            yield _BlankedComments(f.handle, comment)
+        yield CheckedRecords(
+            f.handle,
+            delimiter=source.delimiter,
+            comment=source.comment,
+            fields=None if header else _field_counts(spec),
+            skip=source.bad_lines == "skip",
+        )
 
 
-def _line_too_long(line: int) -> ReadError:
-    return ReadError(
-        f"line {line:,} is longer than {MAX_LINE_CHARS:,} characters "
-        "(a huge field, or not a line-oriented file)"
-    )
+def _field_counts(spec: Spec) -> tuple[int, ...]:
+    """What a headerless file's records may hold: every name, or all but a last label column
+    (an unlabelled file, or rows to score)."""
+    names = spec.source.names or []
+    if names and names[-1] == spec.label.column:
+        return (len(names), len(names) - 1)
+    return (len(names),)
 
 
-class _LineLimit(io.TextIOBase):
-    """A read-only text stream: `source` unchanged, except that a physical line longer than
-    MAX_LINE_CHARS is a ReadError. Checked per chunk, so a one-line multi-gigabyte file (or a
-    decompression bomb) stops after a few megabytes instead of being parsed into memory."""
-
-    def __init__(self, source: IO[str]) -> None:
-        super().__init__()
-        self._source = source
-        self._line_chars = 0
-        self._lines = 1
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> str:
-        text = self._source.read(-1 if size is None else size)
-        first, last = text.find("\n"), text.rfind("\n")
-        if first < 0:
-            self._line_chars += len(text)
-        else:
-            longest = self._line_chars + first
-            if last - first > MAX_LINE_CHARS:  # only a chunk this big can hold a whole long line
-                longest = max(longest, *map(len, text[first:last].split("\n")))
-            if longest > MAX_LINE_CHARS:
-                raise _line_too_long(self._lines)
-            self._lines += text.count("\n")
-            self._line_chars = len(text) - last - 1
-        if self._line_chars > MAX_LINE_CHARS:
-            raise _line_too_long(self._lines)
-        return text
+def _left_off(text: CheckedRecords, spec: Spec) -> list[str]:
+    """The label column of a headerless file whose records leave it off: absent, not empty."""
+    names = spec.source.names or []
+    if not spec.source.header and names and text.fields == len(names) - 1:
+        return [names[-1]]
+    return []
 
 
-class _BlankedComments(io.TextIOBase):
-    """A read-only text stream: `source` with its comment lines replaced by empty lines, and
-    the same line-length limit as _LineLimit (each line is read with a bound)."""
-
-    def __init__(self, source: IO[str], comment: str) -> None:
-        super().__init__()
-        self._source = source
-        self._comment = comment
-        self._pending = ""
-        self._lines = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def _next_line(self) -> str:
-        line = self._source.readline(MAX_LINE_CHARS + 1)
-        self._lines += 1
-        if len(line) > MAX_LINE_CHARS:
-            raise _line_too_long(self._lines)
-        return line
-
-    def read(self, size: int | None = -1) -> str:
-        parts, length = [self._pending], len(self._pending)
-        while size is None or size < 0 or length < size:
-            line = self._next_line()
-            if not line:
-                break
-            parts.append("\n" if line.startswith(self._comment) else line)
-            length += len(parts[-1])
-        text = "".join(parts)
-        cut = len(text) if size is None or size < 0 else size
-        self._pending = text[cut:]
-        return text[:cut]
+def _header(path: Path, spec: Spec, compression: str | None) -> tuple[list[str], list[str]]:
+    """A header file's column names, made unique by source.repeated_headers, and the copies
+    the policy drops."""
+    with get_handle(path, "r", compression=compression, encoding="utf-8-sig", errors="strict") as f:
+        names = header_names(f.handle, delimiter=spec.source.delimiter, comment=spec.source.comment)
+    return unique_names(names, spec.source.repeated_headers)
 
 
 def normalize(raw: pd.DataFrame, spec: Spec) -> pd.DataFrame:
-    """Select the spec's columns and convert them: text stripped, missing markers to NA,
-    label aliases applied, numbers parsed. Columns the spec does not know are dropped."""
-    raw = raw.rename(columns=lambda c: str(c).strip())
-    required = spec.required_columns
-    if not spec.label.allow_unlabelled_batches and spec.label.column not in raw.columns:
-        raise ReadError(
-            f"label column '{spec.label.column}' is missing "
-            "(set label.allow_unlabelled_batches to accept unlabelled files)"
-        )
-    missing = [c for c in required if c not in raw.columns and c != spec.label.column]
-    if missing:
-        raise ReadError(f"missing column(s): {', '.join(missing)}")
-    missing_markers = set(spec.source.missing_values)
-    out: dict[str, pd.Series] = {}
-    for name in (c for c in required if c in raw.columns):
-        column = raw[name]
-        if isinstance(column, pd.DataFrame):
-            raise ReadError(f"column '{name}' appears more than once")
-        kind = spec.columns[name].type if name in spec.columns else "categorical"
-        text = _as_text(column, name, missing_markers)
-        if kind == "numeric":
-            out[name] = _as_number(text, name)
-        elif name == spec.label.column:
-            out[name] = text.replace(spec.label.aliases)
-        else:
-            out[name] = text
-    return pd.DataFrame(out).reset_index(drop=True)
-
-
-def _as_text(column: pd.Series, name: str, missing: set[str]) -> pd.Series:
-    nested = column.map(lambda v: isinstance(v, dict | list | np.ndarray)).any()
-    if nested:
-        raise ReadError(f"column '{name}' holds nested values (lists or objects), not cells")
-    text = column.astype("string").str.strip()
-    _within_cell_limit(text, name)
-    return text.mask(text.isin(missing))
-
-
-def _within_cell_limit(text: pd.Series, name: str) -> None:
-    """A cell past the limit is an error naming where it is, not a value the validator, the
-    report and the tokenizer all copy around."""
-    lengths = text.str.len()
-    over = (lengths > MAX_CELL_CHARS).fillna(False).to_numpy(dtype=bool)
-    if over.any():
-        first = int(text.index[over][0]) + 1
-        raise ReadError(
-            f"column '{name}': a cell of {int(lengths[over].max()):,} characters in data row "
-            f"{first} (the limit is {MAX_CELL_CHARS:,})"
-        )
-
-
-def _shown(value: object) -> str:
-    """A value quoted for a reason, cut short: the reason names it, it does not carry it."""
-    text = str(value)
-    return repr(text if len(text) <= _SHOWN_VALUE_CHARS else text[:_SHOWN_VALUE_CHARS] + "\u2026")
-
-
-def _as_number(text: pd.Series, name: str) -> pd.Series:
-    number = pd.to_numeric(text, errors="coerce").astype("float64")
-    bad = text.notna() & number.isna()
-    if bad.any():
-        examples = ", ".join(_shown(v) for v in text[bad].unique()[:3])
-        first = int(text.index[bad.to_numpy()][0]) + 1
-        raise ReadError(
-            f"column '{name}': {int(bad.sum())} value(s) are not numbers ({examples}), "
-            f"first in data row {first}"
-        )
-    return number
+    """The spec's batch columns from a frame of raw cells (see assay.data.transform)."""
+    return to_batch(raw, spec)[0]

@@ -16,6 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from assay.modeling.encoder import predict_proba
+from assay.modeling.sizes import supervised_sizes
 from assay.modeling.tokenizer import Encoded
 
 WARMUP = 0.05  # share of steps spent warming up: short, the models are small
@@ -68,9 +69,9 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 class Schedule(Protocol):
     """The settings a supervised loop reads (FinetuneSpec and DistillSpec both have them)."""
 
-    epochs: int
-    patience: int
-    batch_size: int
+    epochs: int | None
+    patience: int | None
+    batch_size: int | None
     learning_rate: float
 
 
@@ -87,15 +88,18 @@ def train_with_early_stopping(
 ) -> tuple[int, dict[str, list[float]]]:
     """Train until validation ROC AUC stops improving for `patience` epochs, then load the best
     epoch's weights into `model`. Returns (best epoch, per-epoch history)."""
+    sizes = supervised_sizes(
+        rows, batch_size=schedule.batch_size, epochs=schedule.epochs, patience=schedule.patience
+    )
     optimizer = torch.optim.AdamW(trainable, lr=schedule.learning_rate, weight_decay=0.01)
-    total = schedule.epochs * steps_per_epoch(rows, schedule.batch_size)
+    total = sizes.epochs * steps_per_epoch(rows, sizes.batch_size)
     history: dict[str, list[float]] = {"train_loss": [], "valid_auc": [], "valid_loss": []}
     best_auc, best_epoch, best_state, stale, step = -1.0, 0, None, 0, 0
-    with progress(total, desc) as bar:
-        for epoch in range(1, schedule.epochs + 1):
+    with progress(total, f"{desc} ({sizes.describe()})") as bar:
+        for epoch in range(1, sizes.epochs + 1):
             model.train()
             losses = []
-            for index in batches(rows, schedule.batch_size, rng):
+            for index in batches(rows, sizes.batch_size, rng):
                 # learning rate, forward / backward, log
                 set_lr(optimizer, lr_at(step, total, schedule.learning_rate))
                 loss = batch_loss(index)
@@ -118,7 +122,7 @@ def train_with_early_stopping(
                 best_state = copy.deepcopy(model.state_dict())
             else:
                 stale += 1
-                if stale >= schedule.patience:
+                if stale >= sizes.patience:
                     bar.total = step
                     break
     model.load_state_dict(best_state)

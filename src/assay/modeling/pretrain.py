@@ -17,6 +17,7 @@ from torch import nn
 from assay.config import PretrainSpec
 from assay.modeling.encoder import EncoderConfig, MaskedCellModel, tensors
 from assay.modeling.loop import batches, lr_at, progress, seed_everything, set_lr, steps_per_epoch
+from assay.modeling.sizes import pretrain_sizes
 from assay.modeling.tokenizer import Encoded
 
 IGNORE = -100  # label value cross-entropy skips
@@ -74,14 +75,16 @@ def pretrain(
     model = initial or MaskedCellModel(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=0.01)
     loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE)
-    total = settings.epochs * steps_per_epoch(len(data), settings.batch_size)
+    sizes = pretrain_sizes(len(data), batch_size=settings.batch_size, epochs=settings.epochs)
+    total = sizes.epochs * steps_per_epoch(len(data), sizes.batch_size)
     result = PretrainResult(model)
     started, step = time.perf_counter(), 0
-    with progress(total, "pretrain (masked cells)") as bar:
-        for epoch in range(settings.epochs):
+    desc = f"pretrain (masked cells; batch {sizes.batch_size}, {sizes.epochs} epochs)"
+    with progress(total, desc) as bar:
+        for epoch in range(sizes.epochs):
             model.train()
             losses = []
-            for index in batches(len(data), settings.batch_size, rng):
+            for index in batches(len(data), sizes.batch_size, rng):
                 # learning rate for this step
                 set_lr(optimizer, lr_at(step, total, settings.learning_rate))
                 # forward / backward on a freshly masked batch

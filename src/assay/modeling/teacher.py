@@ -70,13 +70,22 @@ def training_rows(split: Split, spec: Spec) -> pd.DataFrame:
     return split.train.sample(spec.train_rows, random_state=spec.split.seed)
 
 
+def pretraining_rows(split: Split, spec: Spec, train: pd.DataFrame) -> pd.DataFrame:
+    """Every non-test row, labelled or not; a seeded sample when pretrain.max_rows caps it."""
+    corpus = pd.concat([train, split.valid, split.unlabelled], ignore_index=True)
+    cap = spec.pretrain.max_rows
+    if cap is None or cap >= len(corpus):
+        return corpus
+    return corpus.sample(cap, random_state=spec.split.seed).reset_index(drop=True)
+
+
 def pretrain_stage(split: Split, spec: Spec, folder: Path) -> PretrainOutcome:
     """Fit the tokenizer on training rows; pretrain on every non-test row, labelled or not."""
     train = training_rows(split, spec)
     tokenizer = RecordTokenizer.fit(train, spec)
     tokenizer.save(folder / "tokenizer")
     config = EncoderConfig.from_spec(spec.model, tokenizer.vocab_size, tokenizer.length)
-    corpus = pd.concat([train, split.valid, split.unlabelled], ignore_index=True)
+    corpus = pretraining_rows(split, spec, train)
     if not spec.pretrain.enabled or spec.pretrain.epochs == 0:
         return PretrainOutcome(str(folder), 0, [], 0.0, _peak_rss_mb())
     initial = _from_checkpoint(spec, config)

@@ -83,7 +83,7 @@ def check_rows(frame: pd.DataFrame, spec: Spec, reference: Reference) -> RowsChe
     rows = frame.reset_index(drop=True)
     predictor = Predictor.load(reference.package)
     scores = predictor.probabilities(rows)
-    decisions = predictor.policy.decisions(scores, rows[spec.feature_columns])
+    decisions = predictor.policy.decisions(scores, rows[spec.group_columns])
     profile = ReferenceProfile.load(reference.package / PROFILE_FILE)
     drift = compare(profile, rows, spec, scores)
     live = live_performance(rows, decisions, spec, shipped_accuracy(reference.package))

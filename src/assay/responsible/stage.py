@@ -135,14 +135,15 @@ class ResponsibleOutcome:
     def summary(self) -> str:
         """One line on what ships: decisions, fairness, calibration, review."""
         shipped = next(r for r in self.tradeoff if r["option"] == self.mitigation)
-        gaps = ", ".join(
-            f"{k.replace('_difference', '')} {v:.4f}" for k, v in shipped.items() if "(" in k
-        )
+        gaps = "".join(
+            f"{k.replace('_difference', '')} {v:.4f}, " for k, v in shipped.items() if "(" in k
+        ).removesuffix(", ")
+        gaps = f"{gaps}; " if gaps else ""
         t = self.threshold
         return (
             f"threshold {t['value']:.4f} ({t['rule']}), mitigation `{self.mitigation}`: "
             f"test accuracy {shipped['accuracy']:.4f}, "
-            f"{100 * shipped['positive_share']:.1f}% positive; {gaps}; "
+            f"{100 * shipped['positive_share']:.1f}% positive; {gaps}"
             f"ECE {self.calibration['ece_before']:.4f} -> {self.calibration['ece_after']:.4f}; "
             f"conformal coverage {self.conformal['empirical_coverage']:.4f} "
             f"(target {self.conformal['target_coverage']:.2f}), "
@@ -293,7 +294,7 @@ def fairness_stage(
     )
     notes: list[str] = []
     options = _options(calibration.scores("train"), y_train, train, spec, notes)
-    features = test[spec.feature_columns]
+    features = test[spec.group_columns]
     policies = {
         name: DecisionPolicy(thresholds=rules, threshold=threshold.value)
         for name, rules in options.items()

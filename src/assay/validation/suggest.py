@@ -2,6 +2,8 @@
 
 What is drafted and why:
 - row count >= 1 and the exact column set: a batch must be data of this dataset;
+- the checks below for every model input (a datetime's parts and derived columns included) and
+  every fairness attribute, as the batch holds them;
 - each categorical value set as observed, critical with `mostly`: unknown categories above the
   allowed rate mean the data changed meaning, a few are normal;
 - numeric ranges as observed, widened by a margin (never below 0 for a column the reference
@@ -43,7 +45,8 @@ def suggest(
             severity="warning",
         ),
     ]
-    for name, column in spec.columns.items():
+    kinds = {**spec.features, **dict.fromkeys(spec.attribute_columns, "categorical")}
+    for name, kind in kinds.items():
         values = reference[name]
         null_rate = float(values.isna().mean())
         if null_rate < 1:
@@ -52,7 +55,7 @@ def suggest(
                     column=name, mostly=_floor(1 - null_rate - null_margin), severity="warning"
                 )
             )
-        if column.type == "numeric" and values.notna().any():
+        if kind == "numeric" and values.notna().any():
             low, high = float(values.min()), float(values.max())
             pad = (high - low) * range_margin
             floor = low - pad if low < 0 else max(0.0, low - pad)
@@ -61,7 +64,7 @@ def suggest(
                     column=name, min_value=floor, max_value=high + pad, severity="warning"
                 )
             )
-        elif column.type == "categorical":
+        elif kind == "categorical":
             observed = sorted(values.dropna().unique().tolist())
             if 0 < len(observed) <= max_categories:
                 rows.append(

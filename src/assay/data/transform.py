@@ -1,0 +1,333 @@
+"""From the cells a file holds to the batch the spec describes: renamed columns, the row filter,
+label values, code tables, numbers, datetime parts, derived columns and fairness attributes.
+
+Everything here reads the spec as data (no expression is evaluated), works on whole columns,
+and raises ReadError with one line naming the column and the first data row at fault. Rows a
+filter or the label rule leaves out are counted, never lost silently.
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from assay.config import Spec
+from assay.errors import ReadError
+from assay.source_spec import AttributeSpec, ColumnSpec, DeriveSpec, RowFilter
+
+_SHOWN_VALUE_CHARS = 40
+MAX_CELL_CHARS = 64 * 1024  # one cell of a spec column, checked after parsing
+
+
+@dataclass(frozen=True)
+class RowCounts:
+    """What happened to a file's data rows on the way into the batch."""
+
+    filtered: int = 0  # left out by source.filter
+    dropped_labels: int = 0  # label neither class, with label.other: drop
+
+    def __add__(self, other: RowCounts) -> RowCounts:
+        return RowCounts(self.filtered + other.filtered, self.dropped_labels + other.dropped_labels)
+
+    def describe(self) -> str:
+        parts = []
+        if self.filtered:
+            parts.append(f"{self.filtered:,} row(s) left out by source.filter")
+        if self.dropped_labels:
+            parts.append(f"{self.dropped_labels:,} row(s) whose label is neither class dropped")
+        return "; ".join(parts)
+
+
+def to_batch(raw: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, RowCounts]:
+    """The spec's batch columns (id, model inputs, fairness attributes, label) from a frame of
+    raw cells, with the rows the filter and the label rule keep."""
+    raw = raw.rename(columns=lambda c: str(c).strip()).rename(columns=spec.source.rename)
+    _check_present(raw, spec)
+    needed = [*spec.raw_columns, *(spec.source.filter.columns() if spec.source.filter else [])]
+    cells = {}
+    for name in dict.fromkeys(needed):
+        if name in raw.columns:
+            column = raw[name]
+            if isinstance(column, pd.DataFrame):
+                raise ReadError(f"column '{name}' appears more than once")
+            cells[name] = _as_text(column, name, set(spec.source.missing_values))
+    text = pd.DataFrame(cells, index=raw.index)
+    counts = RowCounts()
+    if spec.source.filter is not None:
+        keep = _passes(spec.source.filter, text)
+        counts = RowCounts(filtered=int((~keep).sum()))
+        text = text[keep]
+    if spec.label.column in text.columns:
+        text, dropped = _with_classes(text, spec)
+        counts = counts + RowCounts(dropped_labels=dropped)
+    return _converted(text, spec).reset_index(drop=True), counts
+
+
+def _check_present(raw: pd.DataFrame, spec: Spec) -> None:
+    if not spec.label.allow_unlabelled_batches and spec.label.column not in raw.columns:
+        raise ReadError(
+            f"label column '{spec.label.column}' is missing "
+            "(set label.allow_unlabelled_batches to accept unlabelled files)"
+        )
+    missing = [c for c in spec.raw_columns if c not in raw.columns and c != spec.label.column]
+    if missing:
+        raise ReadError(f"missing column(s): {', '.join(missing)}")
+    if spec.source.filter is not None:
+        absent = [c for c in spec.source.filter.columns() if c not in raw.columns]
+        if absent:
+            raise ReadError(f"source.filter reads column(s) the file lacks: {', '.join(absent)}")
+
+
+def _converted(text: pd.DataFrame, spec: Spec) -> pd.DataFrame:
+    out: dict[str, pd.Series] = {}
+    if spec.id_column:
+        out[spec.id_column] = text[spec.id_column]
+    for name, column in spec.columns.items():
+        out.update(_column(text[name], name, column))
+    for name, rule in spec.derive.items():
+        out[name] = _derived(rule, text, out, spec)
+    for name, attribute in spec.fairness.attributes.items():
+        out[name] = _attribute(attribute, name, text, out)
+    if spec.label.column in text.columns:
+        out[spec.label.column] = text[spec.label.column]
+    return pd.DataFrame(out, index=text.index)
+
+
+def _column(text: pd.Series, name: str, column: ColumnSpec) -> dict[str, pd.Series]:
+    if column.type == "numeric":
+        return {name: as_number(text, name)}
+    if column.type == "datetime":
+        return datetime_parts(text, name, column)
+    if isinstance(column.values, dict):
+        return {name: text.replace(column.values)}
+    return {name: text}
+
+
+# Filter
+
+
+def _passes(predicate: RowFilter, cells: pd.DataFrame) -> np.ndarray:
+    """Whether each row passes; a missing cell passes only is_null and the negative tests."""
+    if predicate.all is not None:
+        return np.logical_and.reduce([_passes(p, cells) for p in predicate.all])
+    if predicate.any is not None:
+        return np.logical_or.reduce([_passes(p, cells) for p in predicate.any])
+    if predicate.not_ is not None:
+        return ~_passes(predicate.not_, cells)
+    name = str(predicate.column)
+    text = cells[name]
+    present = text.notna().to_numpy(dtype=bool)
+    if predicate.is_null is not None:
+        return ~present if predicate.is_null else present
+    if predicate.between is not None or predicate.min is not None or predicate.max is not None:
+        low, high = predicate.between or (predicate.min, predicate.max)
+        number = _filter_numbers(text, name)
+        inside = np.ones(len(text), dtype=bool)
+        if low is not None:
+            inside &= (number >= low).fillna(False).to_numpy(dtype=bool)
+        if high is not None:
+            inside &= (number <= high).fillna(False).to_numpy(dtype=bool)
+        return present & inside
+    negative = predicate.not_equals is not None or predicate.not_in is not None
+    wanted = predicate.in_ or predicate.not_in
+    if wanted is None:
+        wanted = [predicate.equals if predicate.equals is not None else predicate.not_equals]
+    match = present & _matches(text, name, wanted)
+    return ~match if negative else match
+
+
+def _matches(text: pd.Series, name: str, wanted: list[object]) -> np.ndarray:
+    """Numbers compare as numbers (1 equals '1.0'); anything else as the cell's text."""
+    numbers = [v for v in wanted if isinstance(v, int | float) and not isinstance(v, bool)]
+    words = [str(v) for v in wanted if v not in numbers]
+    hit = text.isin(words).fillna(False).to_numpy(dtype=bool)
+    if numbers:
+        value = pd.to_numeric(text, errors="coerce")
+        hit = hit | value.isin(numbers).to_numpy(dtype=bool)
+    return hit
+
+
+def _filter_numbers(text: pd.Series, name: str) -> pd.Series:
+    try:
+        return as_number(text, name)
+    except ReadError as exc:
+        raise ReadError(f"source.filter: {exc}") from None
+
+
+# Label
+
+
+def _with_classes(text: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, int]:
+    """Labels mapped to the two classes; anything else is an error or dropped, by the spec."""
+    label = spec.label
+    mapped = text[label.column].replace(label.mapping())
+    other = (mapped.notna() & ~mapped.isin([label.positive, label.negative])).to_numpy(dtype=bool)
+    text = text.assign(**{label.column: mapped})
+    if not other.any():
+        return text, 0
+    if label.other == "drop":
+        return text[~other], int(other.sum())
+    values = ", ".join(shown(v) for v in mapped[other].unique()[:3])
+    first = int(text.index[other][0]) + 1
+    raise ReadError(
+        f"label column '{label.column}': {int(other.sum())} row(s) are neither "
+        f"{label.positive!r} nor {label.negative!r} ({values}), first in data row {first} "
+        "(map them in label.values, filter them with source.filter, or set label.other: drop)"
+    )
+
+
+# Cells
+
+
+def _as_text(column: pd.Series, name: str, missing: set[str]) -> pd.Series:
+    nested = column.map(lambda v: isinstance(v, dict | list | np.ndarray)).any()
+    if nested:
+        raise ReadError(f"column '{name}' holds nested values (lists or objects), not cells")
+    text = column.astype("string").str.strip()
+    _within_cell_limit(text, name)
+    return text.mask(text.isin(missing))
+
+
+def _within_cell_limit(text: pd.Series, name: str) -> None:
+    """A cell past the limit is an error naming where it is, not a value the validator, the
+    report and the tokenizer all copy around."""
+    lengths = text.str.len()
+    over = (lengths > MAX_CELL_CHARS).fillna(False).to_numpy(dtype=bool)
+    if over.any():
+        first = int(text.index[over][0]) + 1
+        raise ReadError(
+            f"column '{name}': a cell of {int(lengths[over].max()):,} characters in data row "
+            f"{first} (the limit is {MAX_CELL_CHARS:,})"
+        )
+
+
+def shown(value: object) -> str:
+    """A value quoted for a reason, cut short: the reason names it, it does not carry it."""
+    text = str(value)
+    return repr(text if len(text) <= _SHOWN_VALUE_CHARS else text[:_SHOWN_VALUE_CHARS] + "\u2026")
+
+
+def _not_parsed(text: pd.Series, parsed: pd.Series, name: str, what: str) -> None:
+    bad = (text.notna() & parsed.isna()).to_numpy(dtype=bool)
+    if bad.any():
+        examples = ", ".join(shown(v) for v in text[bad].unique()[:3])
+        first = int(text.index[bad][0]) + 1
+        raise ReadError(
+            f"column '{name}': {int(bad.sum())} value(s) are not {what} ({examples}), "
+            f"first in data row {first}"
+        )
+
+
+def as_number(text: pd.Series, name: str) -> pd.Series:
+    number = pd.to_numeric(text, errors="coerce").astype("float64")
+    _not_parsed(text, number, name, "numbers")
+    return number
+
+
+# Datetimes
+
+
+def datetime_parts(text: pd.Series, name: str, column: ColumnSpec) -> dict[str, pd.Series]:
+    """The parts the spec selects, read in the column's timezone: timestamps without an offset
+    are taken to be in it, ones with an offset are converted to it (a column that mixes
+    offsets is read through UTC first)."""
+    stamps = _as_datetime(text, name, column)
+    parts: dict[str, pd.Series] = {}
+    for part in column.features:
+        if part == "elapsed_days":
+            since = _in_zone(pd.Series([pd.Timestamp(column.reference)]), column.timezone)[0]
+            value = (stamps - since) / pd.Timedelta(days=1)
+        elif part == "weekday":
+            value = stamps.dt.weekday
+        elif part == "day_of_year":
+            value = stamps.dt.dayofyear
+        else:
+            value = getattr(stamps.dt, part)
+        parts[f"{name}_{part}"] = value.astype("float64")
+    return parts
+
+
+def _as_datetime(text: pd.Series, name: str, column: ColumnSpec) -> pd.Series:
+    fmt = column.format or "ISO8601"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "could not infer format" and the like
+        try:
+            stamps = pd.to_datetime(text, format=fmt, errors="coerce")
+        except ValueError:  # offsets differ between rows
+            _offsets_everywhere(text, name)
+            stamps = pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
+    described = f"datetimes in format {column.format!r}" if column.format else "ISO 8601 datetimes"
+    _not_parsed(text, stamps, name, described)
+    return _in_zone(stamps, column.timezone)
+
+
+def _offsets_everywhere(text: pd.Series, name: str) -> None:
+    """Rows with an offset and rows without cannot share a zone rule: which zone a bare
+    timestamp is in would be a guess, so it is an error."""
+    present = text.dropna()
+    with_offset = present.str.contains(r"(?:Z|[+-]\d\d(?::?\d\d)?)$", regex=True)
+    if not with_offset.all():
+        first = int(present.index[~with_offset.to_numpy(dtype=bool)][0]) + 1
+        raise ReadError(
+            f"column '{name}' mixes timestamps with and without a UTC offset (first without "
+            f"in data row {first}); write every one with its offset, or none"
+        )
+
+
+def _in_zone(stamps: pd.Series, zone: str) -> pd.Series:
+    if stamps.dt.tz is None:
+        # a wall-clock time that happens twice (autumn) is read as standard time; one that
+        # never happens (spring) moves forward to the first that does
+        return stamps.dt.tz_localize(
+            zone, ambiguous=np.zeros(len(stamps), dtype=bool), nonexistent="shift_forward"
+        )
+    return stamps.dt.tz_convert(zone)
+
+
+# Derived columns and attributes
+
+
+def _number_of(name: str, text: pd.DataFrame, converted: dict[str, pd.Series]) -> pd.Series:
+    """A numeric input: the converted column, or the raw column read as numbers."""
+    if name in converted:
+        return converted[name]
+    return as_number(text[name], name)
+
+
+def _derived(
+    rule: DeriveSpec, text: pd.DataFrame, converted: dict[str, pd.Series], spec: Spec
+) -> pd.Series:
+    if rule.bins is not None:
+        number = _number_of(rule.bins.column, text, converted)
+        return bands(number, rule.bins.edges, rule.bins.labels)
+    a, b = (_number_of(s, text, converted) for s in rule.sources)
+    if rule.ratio is not None:
+        return a / b.mask(b == 0)
+    return a - b
+
+
+def _attribute(
+    attribute: AttributeSpec, name: str, text: pd.DataFrame, converted: dict[str, pd.Series]
+) -> pd.Series:
+    source = attribute.column or name
+    if attribute.bins is not None:
+        return bands(_number_of(source, text, converted), attribute.bins, attribute.labels)
+    values = converted.get(source, text[source]).astype("string")
+    groups = {raw: group for group, raws in attribute.merge.items() for raw in raws}
+    return values.replace(groups) if groups else values
+
+
+def bands(number: pd.Series, edges: list[float], labels: list[str] | None) -> pd.Series:
+    """'<e0', 'e0-e1', ..., 'ek+' (or the given labels); a missing number stays missing."""
+    names = labels or [
+        f"<{edges[0]:g}",
+        *(f"{a:g}-{b:g}" for a, b in itertools.pairwise(edges)),
+        f"{edges[-1]:g}+",
+    ]
+    index = np.digitize(number.to_numpy(dtype="float64", na_value=np.nan), edges)
+    out = pd.Series(np.asarray(names, dtype=object)[index], index=number.index, dtype="string")
+    return out.mask(number.isna())

@@ -120,3 +120,7 @@ def test_a_spec_quick_profile_merges_over_the_built_in_one():
     quick = load_spec(ADULT_SPEC, "quick")
     assert quick.pretrain.max_rows == 12000  # built in
     assert quick.fairness.gate[0].limit == 0.1  # Adult's own
+
+
+def test_profile_full_is_the_spec_as_written(adult_spec):
+    assert load_spec(ADULT_SPEC, "full") == adult_spec

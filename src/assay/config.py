@@ -690,7 +690,7 @@ def load_spec(path: str | Path, profile: str | None = None) -> Spec:
         raise SpecError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: expected a mapping of settings at the top level")
-    if profile is not None:
+    if profile is not None and profile != "full":  # "full": the spec as written
         profiles = {**BUILTIN_PROFILES, **(raw.get("profiles") or {})}
         if profile not in profiles:
             known = ", ".join(sorted(profiles))

@@ -631,18 +631,22 @@ class Spec(Section):
 
     def parse_digest(self) -> str:
         """Hash of what turns a file into a batch: a batch records the one that parsed it."""
-        return _hash(self._parse_meaning())
-
-    def _parse_meaning(self) -> dict[str, Any]:
-        meaning = self.model_dump(mode="json", include=set(PARSE_SECTIONS))
-        meaning["attributes"] = self.model_dump(mode="json")["fairness"]["attributes"]
-        return meaning
+        return _hash(self.model_dump(mode="json", include=_with_attributes(PARSE_SECTIONS)))
 
     def stage_digest(self, *sections: str) -> str:
         """Hash of the data sections plus the named ones: a stage's cache key changes only when
         something that stage depends on changes."""
-        meaning = self.model_dump(mode="json", include={*DATA_SECTIONS, *sections})
-        return _hash(meaning | {"parse": self._parse_meaning()})
+        return _hash(
+            self.model_dump(mode="json", include=_with_attributes((*DATA_SECTIONS, *sections)))
+        )
+
+
+def _with_attributes(sections: tuple[str, ...]) -> dict[str, Any]:
+    """An include for model_dump: the sections, plus the fairness attributes (they are batch
+    columns, so they belong to how data is read) when the whole fairness section is not in."""
+    include: dict[str, Any] = dict.fromkeys(sections, True)
+    include.setdefault("fairness", {"attributes"})
+    return include
 
 
 def _hash(meaning: dict[str, Any]) -> str:

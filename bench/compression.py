@@ -22,7 +22,7 @@ from sklearn.metrics import roc_auc_score
 from assay.compression.export import export_onnx
 from assay.compression.quantize import quantize
 from assay.compression.stage import UNPRUNED, compress_stage
-from assay.compression.timing import Runner, latency_ms, onnx_runner, session, throughput
+from assay.compression.timing import Runner, latency_ms, onnx_runner, throughput
 from assay.config import load_spec
 from assay.data.labels import labels
 from assay.modeling.encoder import (
@@ -34,6 +34,7 @@ from assay.modeling.encoder import (
 )
 from assay.modeling.teacher import Teacher, finetune_stage, pretrain_stage
 from assay.modeling.tokenizer import Encoded
+from assay.serving.session import session
 from bench.quality import spec_split
 
 CORES = os.cpu_count() or 1

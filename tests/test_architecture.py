@@ -1,11 +1,23 @@
-"""The functional core stays free of Prefect: tasks/ and flows/ are the only shell."""
+"""The functional core stays free of Prefect (tasks/ and flows/ are the only shell), its
+subpackages import each other without cycles, and what serves a model needs no training
+library."""
+
+from __future__ import annotations
 
 import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 from tests.conftest import ROOT
 
+LIBRARY = ROOT / "src" / "assay"
+# What a model server must not need: the training stack.
+TRAINING_ONLY = {"torch", "sklearn", "fairlearn", "scipy"}
 
-def _imports(path):
+
+def _imports(path: Path):
     tree = ast.parse(path.read_text())
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -14,14 +26,95 @@ def _imports(path):
             yield node.module
 
 
+def _module(path: Path, root: Path) -> str:
+    parts = path.relative_to(root.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def subpackage_graph(root: Path) -> dict[str, set[str]]:
+    """Which subpackages of `root` (assay.data, assay.serving, ...) each one imports, at any
+    depth of its modules, function-level imports included."""
+    packages = {p.name for p in root.iterdir() if (p / "__init__.py").is_file()}
+    graph: dict[str, set[str]] = {name: set() for name in packages}
+    for name in packages:
+        for path in (root / name).rglob("*.py"):
+            for imported in _imports(path):
+                parts = imported.split(".")
+                if parts[0] == root.name and len(parts) > 1 and parts[1] in packages:
+                    graph[name].add(parts[1])
+        graph[name].discard(name)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every elementary cycle's nodes once, found by depth-first search from each node."""
+    found: set[tuple[str, ...]] = set()
+
+    def walk(start: str, node: str, path: list[str]) -> None:
+        for nxt in sorted(graph[node]):
+            if nxt == start:
+                i = path.index(min(path))
+                found.add(tuple(path[i:] + path[:i]))
+            elif nxt not in path and nxt > start:
+                walk(start, nxt, [*path, nxt])
+
+    for start in sorted(graph):
+        walk(start, start, [start])
+    return [list(c) for c in sorted(found)]
+
+
 def test_library_never_imports_prefect():
     offenders = {
         str(path.relative_to(ROOT)): name
-        for path in (ROOT / "src" / "assay").rglob("*.py")
+        for path in LIBRARY.rglob("*.py")
         for name in _imports(path)
         if name.split(".")[0] in {"prefect", "tasks"}
     }
     assert offenders == {}
+
+
+def test_no_cycle_between_subpackages():
+    assert cycles(subpackage_graph(LIBRARY)) == []
+
+
+def test_a_planted_cycle_is_found(tmp_path):
+    copy = tmp_path / "assay"
+    shutil.copytree(LIBRARY, copy)
+    layout = copy / "serving" / "layout.py"
+    layout.write_text(layout.read_text() + "\nfrom assay.compression import stage\n")
+    assert ["compression", "serving"] in cycles(subpackage_graph(copy))
+
+
+def test_serving_imports_no_training_library():
+    """Directly, or through any assay module it imports (at module level or in a function)."""
+    modules = {_module(p, LIBRARY): p for p in LIBRARY.rglob("*.py")}
+    seen, todo, offenders = set(), [m for m in modules if m.startswith("assay.serving")], {}
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in modules:
+            continue
+        seen.add(name)
+        for imported in _imports(modules[name]):
+            if imported.split(".")[0] in TRAINING_ONLY:
+                offenders[name] = imported
+            todo += [imported, imported.rpartition(".")[0]]
+    assert offenders == {}
+    assert "assay.modeling.tokenizer" in seen  # the walk follows imports out of serving
+
+
+def test_loading_the_server_side_leaves_the_training_stack_unloaded():
+    """At run time too: MLflow's pyfunc loads scipy itself, so scipy is checked on the
+    modules that do not import MLflow."""
+    bare, served = sorted(TRAINING_ONLY), sorted(TRAINING_ONLY - {"scipy"})
+    probe = (
+        "import sys\n"
+        "import assay.serving.predictor\n"
+        f"bare = [m for m in {bare} if m in sys.modules]\n"
+        "import assay.serving.pyfunc, assay.serving.http\n"
+        f"print(bare, [m for m in {served} if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[]", "[]"]
 
 
 def test_ci_runs_the_readme_test_command():

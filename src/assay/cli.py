@@ -1,5 +1,5 @@
 """The `assay` command: run, ingest, expectations suggest, predict, history, rollback, monitor,
-serve, bench.
+serve, serve-model, bench.
 
 The flows live in the Prefect shell (flows/); they are imported only after the environment
 points Prefect's state at ASSAY_HOME, so a plain `assay run` needs no server and leaves
@@ -127,7 +127,7 @@ def _show(caught: list[warnings.WarningMessage], ours: type[Warning]) -> None:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from assay.compression.predictor import predict_file
+    from assay.serving.predictor import predict_file
 
     try:
         rows = predict_file(_model_folder(args), args.input, args.out, args.chunk_rows)
@@ -232,6 +232,21 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             auth=args.auth,
         )
     )
+    return 0
+
+
+def _cmd_serve_model(args: argparse.Namespace) -> int:
+    import mlflow
+
+    from assay.config import load_spec
+    from assay.registry.models import client, require_registry
+    from assay.serving.http import serve_model
+
+    name = load_spec(args.spec).registered_name
+    require_registry(args.home, name)
+    registry = client(args.home)
+    mlflow.set_tracking_uri(registry.tracking_uri)
+    serve_model(registry, name, args.alias, args.host, args.port, args.poll_seconds)
     return 0
 
 
@@ -396,6 +411,22 @@ def build_parser() -> argparse.ArgumentParser:
         "run on workers (`prefect deploy`); needs PREFECT_API_URL",
     )
     p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser(
+        "serve-model",
+        parents=[common],
+        help="serve a registry alias over HTTP (MLflow's scoring server), following it as it moves",
+    )
+    p.add_argument("--alias", default="champion", help="alias to serve (default: champion)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=5001, help="port (default: 5001)")
+    p.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=30.0,
+        help="how often to ask the registry whether the alias moved (default: 30)",
+    )
+    p.set_defaults(func=_cmd_serve_model)
 
     p = sub.add_parser("bench", parents=[common], help="run a benchmark; last line is JSON")
     p.add_argument(

@@ -85,6 +85,12 @@ class Home:
     def reports(self) -> Path:
         return self.namespace / "reports"
 
+    @property
+    def predictions(self) -> Path:
+        """Scheduled scoring's output, `<batch>-v<version>.parquet`: at the top of the home
+        (predictions/<dataset>/), where downstream jobs pick it up."""
+        return self.root / "predictions" / self.namespace.name
+
     def run_dir(self, fingerprint: str) -> Path:
         """Everything derived from one snapshot: model files, scores, metrics, resolved config."""
         return self.namespace / "runs" / fingerprint[:16]

@@ -8,8 +8,8 @@ from onnx import numpy_helper
 
 from assay.compression.gate import compression_gate
 from assay.compression.quantize import quantize
-from assay.compression.scorer import OnnxScorer
 from assay.config import CompressionGateSpec
+from assay.serving.scorer import OnnxScorer
 
 LIMITS = CompressionGateSpec()
 GOOD = {

@@ -12,8 +12,8 @@ import pytest
 
 from assay.compression.export import max_logit_difference
 from assay.compression.quantize import quantize
-from assay.compression.scorer import OnnxScorer
 from assay.modeling.encoder import predict_proba
+from assay.serving.scorer import OnnxScorer
 from tests.conftest import mixed_rows
 
 
@@ -55,7 +55,7 @@ def test_int8_model_scores_without_importing_torch(exported, tmp_path):
         import sys
         import pandas as pd
         from pathlib import Path
-        from assay.compression.scorer import OnnxScorer
+        from assay.serving.scorer import OnnxScorer
         scorer = OnnxScorer.load(Path({str(int8)!r}), Path({str(tokenizer_dir)!r}), threads=1)
         p = scorer.predict_proba(pd.read_parquet({str(tmp_path / "rows.parquet")!r}))
         assert len(p) == 400 and ((p >= 0) & (p <= 1)).all()

@@ -17,13 +17,19 @@ import pandas as pd
 import pytest
 
 from assay.cli import main
-from assay.compression import predictor
-from assay.compression.predictor import MODEL_FILE, SPEC_FILE, TOKENIZER_DIR, predict_file
-from assay.compression.scorer import OnnxScorer
 from assay.config import Spec
 from assay.errors import AssayError, ReadError
-from assay.responsible.calibration import apply_temperature
-from assay.responsible.decision import DecisionPolicy, GroupRule, GroupThresholds, Operation
+from assay.serving import predictor
+from assay.serving.layout import MODEL_FILE, SPEC_FILE, TOKENIZER_DIR
+from assay.serving.policy import (
+    DecisionPolicy,
+    GroupRule,
+    GroupThresholds,
+    Operation,
+    apply_temperature,
+)
+from assay.serving.predictor import predict_file
+from assay.serving.scorer import OnnxScorer
 from tests.conftest import deploy_tiny_model, mixed_rows
 
 ROWS = 60

@@ -6,11 +6,12 @@ import json
 
 import pytest
 
-from assay.compression.predictor import Predictor
 from assay.data.store import BatchStore
 from assay.monitoring.check import Reference, check_rows, reference_package
 from assay.monitoring.policy import LastTraining, new_batches, retrain_reason
-from assay.monitoring.profile import PROFILE_FILE, build_profile
+from assay.monitoring.profile import build_profile
+from assay.serving.layout import PROFILE_FILE
+from assay.serving.predictor import Predictor
 from tests.conftest import deploy_tiny_model, mixed_rows, mixed_spec_for
 
 

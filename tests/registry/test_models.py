@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from assay.compression.predictor import Predictor
 from assay.registry import models
 from assay.registry.audit import AuditLog
 from assay.registry.models import (
@@ -27,7 +26,8 @@ from assay.registry.models import (
 )
 from assay.registry.promotion import settle
 from assay.registry.tracking import ensure_experiment, tracking_uri
-from assay.responsible.decision import DecisionPolicy
+from assay.serving.policy import DecisionPolicy
+from assay.serving.predictor import Predictor
 from tests.conftest import deploy_tiny_model, mixed_rows
 
 NAME = "assay-toy"
@@ -68,14 +68,9 @@ def test_a_candidate_is_registered_once_per_identity(home, deployed, sample):
     assert (again.version, again.reused) == ("1", True)
     versions = models.client(home).search_model_versions(f"name = '{NAME}'")
     assert len(versions) == 1 and versions[0].tags["assay.fingerprint"] == "f1"
-    flavor = mlflow.models.get_model_info(versions[0].source)
-    assert "onnx" in flavor.flavors and flavor.signature is not None
-    assert {i.name for i in flavor.signature.inputs.inputs} == {
-        "ids",
-        "values",
-        "numeric",
-        "attention",
-    }
+    info = mlflow.models.get_model_info(versions[0].source)
+    assert "python_function" in info.flavors and "onnx" not in info.flavors
+    assert info.signature.inputs.input_names() == ["x", "colour", "note"]  # raw rows, no label
 
 
 def test_decide_needs_every_gate_and_no_regression_beyond_the_margin():

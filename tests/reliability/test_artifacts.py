@@ -22,13 +22,12 @@ import mlflow
 import pytest
 
 from assay.cli import main
-from assay.compression.predictor import MODEL_FILE, Predictor
 from assay.data.fingerprint import file_digest
 from assay.home import Home
 from assay.registry.audit import AuditLog
-from assay.registry.digest import DIGEST_TAG, MANIFEST_FILE, TamperedPackage
 from assay.registry.models import (
     CHAMPION,
+    DIGEST_TAG,
     PACKAGE,
     UnverifiedPackageWarning,
     client,
@@ -38,7 +37,10 @@ from assay.registry.models import (
     rollback,
 )
 from assay.registry.tracking import ensure_experiment, tracking_uri
-from assay.responsible.decision import POLICY_FILE, DecisionPolicy
+from assay.serving.layout import MANIFEST_FILE, MODEL_FILE, POLICY_FILE
+from assay.serving.manifest import TamperedPackage
+from assay.serving.policy import DecisionPolicy
+from assay.serving.predictor import Predictor
 from tests.conftest import ROOT, deploy_tiny_model, mixed_rows, mixed_spec_for
 
 pytestmark = pytest.mark.reliability
@@ -235,7 +237,9 @@ def test_a_version_registered_before_digests_loads_with_a_warning(registered, tm
 # The static check: nothing shipped can unpickle.
 
 UNPICKLING_MODULES = {"pickle", "_pickle", "cPickle", "dill", "cloudpickle", "joblib", "shelve"}
-SAFE_MLFLOW_LOADERS = {"mlflow.onnx.load_model"}
+# a pyfunc logged from code loads by running that code; assay.serving.http checks that the
+# flavour names our model file (not a pickle) before it loads a version
+SAFE_MLFLOW_LOADERS = {"mlflow.onnx.load_model", "mlflow.pyfunc.load_model"}
 
 
 def _aliases(tree: ast.AST) -> dict[str, str]:

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from assay.compression.export import export_onnx
-from assay.compression.scorer import OnnxScorer
 from assay.modeling.encoder import EncoderConfig, RecordClassifier
 from assay.modeling.tokenizer import RecordTokenizer
 from assay.responsible.explain import (
@@ -19,6 +18,7 @@ from assay.responsible.explain import (
     importance_plot,
     occlusion,
 )
+from assay.serving.scorer import OnnxScorer
 from tests.conftest import mixed_rows
 
 FEATURES = ["x", "colour", "note"]

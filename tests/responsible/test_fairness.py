@@ -15,8 +15,9 @@ from fairlearn.metrics import (
 )
 
 from assay.config import FairnessLimit
-from assay.responsible.fairness import _disparities, assess, sensitive_columns
+from assay.responsible.fairness import _disparities, assess
 from assay.responsible.gate import fairness_gate
+from assay.serving.groups import sensitive_columns
 
 # Two groups of four rows. a: positives predicted 1,0 / negatives 1,0; b: positive 1 / negatives
 # 1,1,0. Scores order a's pairs right 3 times in 4 and b's always.

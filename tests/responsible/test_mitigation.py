@@ -10,8 +10,8 @@ import pytest
 from fairlearn.metrics import equalized_odds_difference
 
 from assay.responsible import mitigation
-from assay.responsible.decision import DecisionPolicy, row_draws
 from assay.responsible.mitigation import fit_group_thresholds, reweighing
+from assay.serving.policy import DecisionPolicy, row_draws
 
 
 def _biased(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:

@@ -22,8 +22,7 @@ from assay.compression.export import export_onnx, max_logit_difference
 from assay.compression.gate import compression_gate
 from assay.compression.prune import PruningReport, prune_and_recover
 from assay.compression.quantize import quantize
-from assay.compression.scorer import OnnxScorer
-from assay.compression.timing import latency_ms, onnx_runner, session
+from assay.compression.timing import latency_ms, onnx_runner
 from assay.config import Spec
 from assay.data.labels import labels
 from assay.data.split import Split
@@ -33,6 +32,9 @@ from assay.modeling.loop import seed_everything
 from assay.modeling.teacher import TEACHER_SCORES, Teacher, training_rows
 from assay.modeling.tokenizer import Encoded
 from assay.responsible.mitigation import reweighing
+from assay.serving.layout import MODEL_FILE, SPEC_FILE, TOKENIZER_DIR
+from assay.serving.scorer import OnnxScorer
+from assay.serving.session import session
 
 UNPRUNED = "unpruned"  # subfolder: the distilled student before pruning (evidence, benchmark)
 
@@ -136,11 +138,11 @@ def compress_stage(
     if settings.quantization == "static":
         calibration = tokenizer.encode(training_rows(split, spec).head(settings.calibration_rows))
     int8 = quantize(
-        fp32, folder / "model.int8.onnx", method=settings.quantization, calibration=calibration
+        fp32, folder / MODEL_FILE, method=settings.quantization, calibration=calibration
     )
     save_module(student, config, folder, "student")
-    tokenizer.save(folder / "tokenizer")
-    (folder / "spec.json").write_text(spec.model_dump_json(indent=2))
+    tokenizer.save(folder / TOKENIZER_DIR)
+    (folder / SPEC_FILE).write_text(spec.model_dump_json(indent=2))
 
     # Measure on the test split and gate
     p_fp32 = OnnxScorer(tokenizer, session(fp32, 0)).predict_proba(split.test)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -16,14 +15,6 @@ import onnxruntime as ort
 from assay.modeling.tokenizer import Encoded
 
 Runner = Callable[[Encoded], object]  # scores one encoded batch
-
-
-def session(model: Path, threads: int) -> ort.InferenceSession:
-    """A CPU session using `threads` intra-op threads (0: onnxruntime's default, all cores)."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
 
 def onnx_runner(sess: ort.InferenceSession) -> Runner:

@@ -13,15 +13,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from assay.compression.predictor import Predictor
 from assay.config import Spec
 from assay.home import Home
 from assay.monitoring.drift import DriftReport, compare
 from assay.monitoring.performance import LivePerformance, live_performance
 from assay.monitoring.policy import LastTraining
-from assay.monitoring.profile import PROFILE_FILE, ReferenceProfile
+from assay.monitoring.profile import ReferenceProfile
 from assay.registry.models import download, holder
 from assay.registry.tracking import SERVER_URI
+from assay.serving.layout import PROFILE_FILE, REPORT_FILE
+from assay.serving.predictor import Predictor
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def reference_package(home: Home, spec: Spec) -> Reference | None:
 
 def shipped_accuracy(package: Path) -> float:
     """The package's test accuracy with the decisions it ships (its mitigation applied)."""
-    report = json.loads((package / "responsible.json").read_text(encoding="utf-8"))
+    report = json.loads((package / REPORT_FILE).read_text(encoding="utf-8"))
     return next(r["accuracy"] for r in report["tradeoff"] if r["option"] == report["mitigation"])
 
 

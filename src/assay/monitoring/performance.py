@@ -13,7 +13,7 @@ from fairlearn.metrics import demographic_parity_difference, equalized_odds_diff
 from assay.config import Spec
 from assay.data.labels import labels
 from assay.errors import AssayError
-from assay.responsible.fairness import sensitive_columns
+from assay.serving.groups import sensitive_columns
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ MISSING = "<missing>"
 OTHER = "<other>"
 MAX_CATEGORIES = 50  # beyond this a category is too rare to move PSI; fold it into OTHER
 SAMPLE_ROWS = 5_000  # enough for the KS test to see a small shift, small enough to store
-PROFILE_FILE = "reference-profile.json"  # inside each model package, beside the model
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -17,30 +18,23 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import mlflow
-import mlflow.onnx
-import onnx
 import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from assay.compression.predictor import MODEL_FILE, TOKENIZER_DIR
-from assay.compression.scorer import OnnxScorer
 from assay.errors import AssayError
 from assay.home import Home
 from assay.registry.audit import AuditEntry, AuditLog
-from assay.registry.digest import (
-    DIGEST_TAG,
-    MANIFEST_FILE,
-    package_files,
-    verify_package,
-    write_manifest,
-)
 from assay.registry.tracking import SERVER_URI, tracking_uri
+from assay.serving import pyfunc
+from assay.serving.layout import MANIFEST_FILE
+from assay.serving.manifest import package_files, verify_package, write_manifest
+from assay.serving.predictor import Predictor
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 PACKAGE = "package"  # run artifact folder holding the deployable package
+DIGEST_TAG = "assay.package_sha256"  # the manifest's SHA-256 on each version
 IDENTITY_TAGS = ("assay.fingerprint", "assay.spec_digest", "assay.code")
 
 
@@ -93,55 +87,47 @@ def register(
     extras: Sequence[tuple[str, Path]] = (),
 ) -> Candidate:
     """Upload the package (plus `extras`: (subfolder, file or folder) pairs such as the LoRA
-    adapter and the gate reports) and its manifest under the run, then create the version
-    (ONNX flavor with signature and an input example encoded from `example` rows; the
-    manifest's digest as the tag `assay.package_sha256`, checked on every download). Reuses
-    the version of the same identity."""
+    adapter and the gate reports) with its manifest under the run, then create the version: an
+    MLflow pyfunc logged from code (assay.serving.pyfunc) whose artifact is the same package,
+    with a signature on the raw columns and an input example of raw rows from `example`. The
+    manifest's digest is the tag `assay.package_sha256` (checked on every download) and the
+    pyfunc's model config (checked when it loads). Reuses the version of the same identity."""
     existing = find_version(home, name, tags)
     if existing is not None:
         return Candidate(name, str(existing.version), existing.run_id, True)
     mlflow.set_tracking_uri(tracking_uri(home))
-    scorer = OnnxScorer.load(package / MODEL_FILE, package / TOKENIZER_DIR)
-    feeds = scorer.tokenizer.encode(example.head(2)).feeds()
-    logits = scorer.session.run(["logits"], feeds)[0]
-    with mlflow.start_run(run_id=run_id):
-        mlflow.log_artifacts(str(package), artifact_path=PACKAGE)
-        for folder, path in extras:
-            where = f"{PACKAGE}/{folder}"
-            if path.is_dir():
-                mlflow.log_artifacts(str(path), artifact_path=where)
-            else:
-                mlflow.log_artifact(str(path), artifact_path=where)
-        digest = _log_manifest(package, extras)
-        logged = mlflow.onnx.log_model(
-            onnx.load(str(package / MODEL_FILE)),
-            name="model",
-            signature=infer_signature(feeds, {"logits": logits}),
-            input_example=feeds,
-            onnx_execution_providers=["CPUExecutionProvider"],
-            save_as_external_data=False,
-        )
+    with tempfile.TemporaryDirectory() as scratch:
+        staged = Path(scratch) / PACKAGE
+        digest = _stage(package, extras, staged)
+        predictor = Predictor.load(staged)
+        rows = pyfunc.raw_example(example, predictor.spec)
+        output = pyfunc.score_raw(predictor, pyfunc.serving_spec(predictor.spec), rows)
+        with mlflow.start_run(run_id=run_id):
+            mlflow.log_artifacts(str(staged), artifact_path=PACKAGE)
+            logged = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(pyfunc.MODEL_CODE),
+                artifacts={pyfunc.ARTIFACT: str(staged)},
+                model_config={pyfunc.DIGEST_KEY: digest},
+                signature=pyfunc.signature(predictor.spec, rows, output),
+                input_example=rows,
+                pip_requirements=pyfunc.requirements(),
+            )
     version = mlflow.register_model(logged.model_uri, name, tags={**tags, DIGEST_TAG: digest})
     return Candidate(name, str(version.version), run_id, False)
 
 
-def _uploaded_files(package: Path, extras: Sequence[tuple[str, Path]]) -> dict[str, Path]:
-    """The files of the uploaded package by their path in it: the package's own, then the
-    extras' (a later upload to the same path replaces the earlier one, so it wins here too)."""
+def _stage(package: Path, extras: Sequence[tuple[str, Path]], staged: Path) -> str:
+    """The package as uploaded, in `staged`: its own files, then the extras' (a later one at
+    the same path wins), then the manifest of them all; the manifest's digest."""
     files = package_files(package)
     for folder, path in extras:
         inside = package_files(path) if path.is_dir() else {path.name: path}
         files |= {f"{folder}/{rel}": p for rel, p in inside.items()}
-    return files
-
-
-def _log_manifest(package: Path, extras: Sequence[tuple[str, Path]]) -> str:
-    """Log the manifest of the uploaded package into it (in the active run); its digest."""
-    with tempfile.TemporaryDirectory() as scratch:
-        manifest = Path(scratch) / MANIFEST_FILE
-        digest = write_manifest(_uploaded_files(package, extras), manifest)
-        mlflow.log_artifact(str(manifest), artifact_path=PACKAGE)
-    return digest
+    for rel, path in files.items():
+        (staged / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, staged / rel)
+    return write_manifest(package_files(staged), staged / MANIFEST_FILE)
 
 
 def attach_card(home: Home, name: str, version: str, run_id: str, folder: Path) -> None:
@@ -295,15 +281,20 @@ def _record_once(home: Home, audit: AuditLog, entry: AuditEntry) -> None:
     )
 
 
-def download(home: Home, name: str, alias_or_version: str) -> Path:
-    """The deployable package of a version (by alias or number), cached under ASSAY_HOME;
-    checked against the version's registered digest every time, the cached copy included, so
-    a tampered or corrupted package raises TamperedPackage (and a fresh fetch is not cached)."""
+def require_registry(home: Home, name: str) -> None:
+    """Refuse, saying what to do, a home without a registry (rather than create an empty one)."""
     if SERVER_URI is None and not (home.root / "mlflow.db").is_file():
         raise RegistryError(
             f"no model registry in {home.root} yet: run `assay run` first, or point --home "
             f"(or MLFLOW_TRACKING_URI) at the one that holds {name}"
         )
+
+
+def download(home: Home, name: str, alias_or_version: str) -> Path:
+    """The deployable package of a version (by alias or number), cached under ASSAY_HOME;
+    checked against the version's registered digest every time, the cached copy included, so
+    a tampered or corrupted package raises TamperedPackage (and a fresh fetch is not cached)."""
+    require_registry(home, name)
     version = (
         alias_version(home, name, alias_or_version)
         if not alias_or_version.isdigit()

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from assay.compression.predictor import Predictor
 from assay.home import Home
 from assay.registry.audit import AuditLog
 from assay.registry.models import (
@@ -21,6 +20,7 @@ from assay.registry.models import (
     holder,
     promote,
 )
+from assay.serving.predictor import Predictor
 
 
 def champion_auc(

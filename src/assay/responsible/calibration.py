@@ -1,7 +1,7 @@
 """Temperature scaling (Guo et al. 2017) for a binary classifier's two-class logits, and the
-expected calibration error that says whether it helped. Only numpy at import time: a torch-free
-predictor imports this module to apply a fitted temperature; scipy and matplotlib load lazily in
-the functions that fit and draw."""
+expected calibration error that says whether it helped. Applying a fitted temperature is
+assay.serving.policy's (numpy only); scipy and matplotlib load lazily in the functions that fit
+and draw."""
 
 from __future__ import annotations
 
@@ -9,22 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
+from assay.serving.policy import log_softmax
+
 TEMPERATURE_BOUNDS = (0.05, 20.0)  # wide enough for any sane model; the search is over log T
 DEFAULT_BINS = 15  # Guo et al.'s choice, so ECE values compare with the literature
 
 
-def _log_softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
-    """Row-wise log-softmax of logits / T; subtracting the row max keeps exp from overflowing."""
-    if logits.ndim != 2 or logits.shape[1] != 2:
-        raise ValueError(f"logits must have shape [n, 2], got {logits.shape}")
-    z = logits / temperature
-    z = z - z.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-
-
 def _nll(logits: np.ndarray, y: np.ndarray, temperature: float) -> float:
     """Mean negative log-likelihood of the labels under softmax(logits / T)."""
-    log_p = _log_softmax(logits, temperature)
+    log_p = log_softmax(logits, temperature)
     return float(-log_p[np.arange(len(y)), y].mean())
 
 
@@ -43,13 +36,6 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
         options={"xatol": 1e-6},
     )
     return float(np.exp(result.x))
-
-
-def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
-    """Positive-class probabilities of softmax(logits / T)."""
-    if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    return np.exp(_log_softmax(logits, temperature)[:, 1])
 
 
 def _bin_stats(

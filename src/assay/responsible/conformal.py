@@ -1,7 +1,7 @@
 """Split conformal prediction for a binary classifier: from held-out calibration scores, a
 threshold that turns each probability into a set of labels containing the true one with the
-chosen coverage. Rows whose set is not a single label go to a person. Only numpy at import time:
-a torch-free predictor imports this module to apply a fitted threshold."""
+chosen coverage. Rows whose set is not a single label go to a person. This is the fitting half;
+the sets and the review flag are applied by assay.serving.policy."""
 
 from __future__ import annotations
 
@@ -9,15 +9,10 @@ import math
 
 import numpy as np
 
+from assay.serving.policy import class_scores
+
 # Float products such as 100 * 0.07 = 7.000000000000001 must not add a whole rank to the quantile.
 _RANK_SLACK = 1e-9
-
-
-def _class_scores(p: np.ndarray) -> np.ndarray:
-    """Nonconformity 1 - P(k) of each class k, shape [n, 2]: P(1) = p and P(0) = 1 - p, so the
-    class-0 score is p itself (written so, it carries no rounding from 1 - (1 - p))."""
-    p = np.asarray(p, dtype=float)
-    return np.column_stack([p, 1.0 - p])
 
 
 def fit_conformal(p: np.ndarray, y: np.ndarray, coverage: float) -> float:
@@ -28,23 +23,12 @@ def fit_conformal(p: np.ndarray, y: np.ndarray, coverage: float) -> float:
     if not 0 < coverage < 1:
         raise ValueError(f"coverage must be strictly between 0 and 1, got {coverage}")
     labels = np.asarray(y, dtype=np.int64)
-    scores = _class_scores(p)[np.arange(len(labels)), labels]
+    scores = class_scores(p)[np.arange(len(labels)), labels]
     n = len(scores)
     k = math.ceil((n + 1) * coverage - _RANK_SLACK)
     if k > n:
         return 1.0
     return float(np.partition(scores, k - 1)[k - 1])
-
-
-def prediction_sets(p: np.ndarray, qhat: float) -> np.ndarray:
-    """Bool [n, 2]: class k is in row i's set when 1 - P(k) <= qhat."""
-    return _class_scores(p) <= qhat
-
-
-def needs_review(sets: np.ndarray) -> np.ndarray:
-    """True where the set is empty or holds both classes: the model cannot name one label at the
-    promised coverage, so a person should."""
-    return sets.sum(axis=1) != 1
 
 
 def empirical_coverage(sets: np.ndarray, y: np.ndarray) -> float:

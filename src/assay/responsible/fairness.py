@@ -32,7 +32,6 @@ DISPARITIES = (
     "demographic_parity_ratio",
     "equalized_odds_difference",
 )
-INTERSECTION = " x "  # joins feature names (and values) for the intersection of all of them
 
 
 @dataclass(frozen=True)
@@ -105,20 +104,6 @@ class FairnessReport:
 def _auc(y_true: np.ndarray, scores: np.ndarray) -> float:
     """ROC AUC, or NaN for a group holding one class only (it is undefined there)."""
     return float(roc_auc_score(y_true, scores)) if len(np.unique(y_true)) == 2 else float("nan")
-
-
-def sensitive_columns(frame: pd.DataFrame, features: list[str]) -> dict[str, pd.Series]:
-    """Each sensitive feature as strings (missing as 'missing'), plus their intersection when
-    there is more than one."""
-    columns = {
-        f: frame[f].astype("string").fillna("missing").reset_index(drop=True) for f in features
-    }
-    if len(features) > 1:
-        joined = columns[features[0]]
-        for f in features[1:]:
-            joined = joined + INTERSECTION + columns[f]
-        columns[INTERSECTION.join(features)] = joined
-    return columns
 
 
 def group_metrics(

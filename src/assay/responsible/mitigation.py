@@ -9,7 +9,7 @@ import pandas as pd
 from fairlearn.postprocessing import ThresholdOptimizer
 from sklearn.base import BaseEstimator
 
-from assay.responsible.decision import GroupRule, GroupThresholds, Operation
+from assay.serving.policy import GroupRule, GroupThresholds, Operation
 
 THRESHOLD_CONSTRAINTS = ("demographic_parity", "equalized_odds", "true_positive_rate_parity")
 

@@ -34,40 +34,46 @@ import pandas as pd
 from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 from sklearn.metrics import accuracy_score
 
-from assay.compression.predictor import MODEL_FILE, SPEC_FILE, TOKENIZER_DIR
-from assay.compression.scorer import OnnxScorer
 from assay.config import Spec
 from assay.data.labels import labels
 from assay.data.split import Split
 from assay.modeling.teacher import training_rows
-from assay.monitoring.profile import PROFILE_FILE, build_profile
+from assay.monitoring.profile import build_profile
 from assay.responsible.calibration import (
-    apply_temperature,
     expected_calibration_error,
     fit_temperature,
     reliability_diagram,
 )
-from assay.responsible.conformal import (
-    empirical_coverage,
-    fit_conformal,
-    needs_review,
-    prediction_sets,
-)
-from assay.responsible.decision import DecisionPolicy, GroupThresholds
+from assay.responsible.conformal import empirical_coverage, fit_conformal
 from assay.responsible.explain import (
     example_explanations,
     global_importance,
     importance_plot,
     occlusion,
 )
-from assay.responsible.fairness import assess, sensitive_columns
+from assay.responsible.fairness import assess
 from assay.responsible.gate import decision_gate, fairness_gate
 from assay.responsible.mitigation import THRESHOLD_CONSTRAINTS, fit_group_thresholds
 from assay.responsible.plots import group_plot, tradeoff_plot
 from assay.responsible.threshold import choose_threshold
+from assay.serving.groups import sensitive_columns
+from assay.serving.layout import (
+    MODEL_FILE,
+    PROFILE_FILE,
+    REPORT_FILE,
+    SCORES_FILE,
+    TOKENIZER_DIR,
+    copy_model_files,
+)
+from assay.serving.policy import (
+    DecisionPolicy,
+    GroupThresholds,
+    apply_temperature,
+    needs_review,
+    prediction_sets,
+)
+from assay.serving.scorer import OnnxScorer
 
-REPORT_FILE = "responsible.json"
-SCORES_FILE = "test_scores.npy"  # calibrated P(positive) of the shipped model on the test split
 SPLITS = ("train", "valid", "test")  # the calibrated scores saved by calibrate
 
 
@@ -393,10 +399,7 @@ def package_stage(
 ) -> ResponsibleOutcome:
     """The deployable package: the compressed model's files, the decision policy, the plots,
     the drift reference and every figure."""
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(compressed / MODEL_FILE, folder / MODEL_FILE)
-    shutil.copy2(compressed / SPEC_FILE, folder / SPEC_FILE)
-    shutil.copytree(compressed / TOKENIZER_DIR, folder / TOKENIZER_DIR, dirs_exist_ok=True)
+    copy_model_files(compressed, folder)
     DecisionPolicy(
         calibration.temperature,
         fairness.rules,

@@ -2,11 +2,11 @@
 
 A manifest (`manifest.json`, in the package) lists the SHA-256 of every file of a deployable
 package; the SHA-256 of the manifest's bytes is the package digest, kept on the model version
-as the tag `assay.package_sha256`. The registry is the trust anchor: a package whose manifest
-does not hash to that tag, that lacks a listed file, holds an unlisted one, or holds a file that
-does not hash to its entry is refused before any of its files is read. A plain folder that
-carries a manifest is checked against the manifest alone: that catches corruption and edits,
-though not whoever rewrites the manifest as well.
+as the tag `assay.package_sha256` and in the pyfunc model's config. The registry is the trust
+anchor: a package whose manifest does not hash to that tag, that lacks a listed file, holds an
+unlisted one, or holds a file that does not hash to its entry is refused before any of its files
+is read. A plain folder that carries a manifest is checked against the manifest alone: that
+catches corruption and edits, though not whoever rewrites the manifest as well.
 
 Loading never unpickles in any case (ONNX, `tokenizers` JSON and plain JSON only); the digest
 makes sure those files are the ones the gates passed.
@@ -21,9 +21,7 @@ from typing import NoReturn
 
 from assay.data.fingerprint import file_digest
 from assay.errors import AssayError
-
-MANIFEST_FILE = "manifest.json"
-DIGEST_TAG = "assay.package_sha256"
+from assay.serving.layout import MANIFEST_FILE
 
 
 class TamperedPackage(AssayError):

@@ -2,7 +2,7 @@
 probability (temperature scaling), a decision (one threshold chosen on validation rows, or the
 per-group rules of a fairness mitigation) and a flag for human review (split conformal
 prediction). Everything here is applied with numpy and pandas only, so the torch-free predictor
-needs neither Fairlearn nor scikit-learn.
+needs neither Fairlearn, scikit-learn nor scipy; the fitting halves live in assay.responsible.
 
 A rule for a group is Fairlearn's interpolation: with probability p0 apply threshold operation 0,
 otherwise operation 1 (and, where present, with probability p_ignore predict a constant). The
@@ -17,11 +17,44 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from assay.responsible.calibration import apply_temperature
-from assay.responsible.conformal import needs_review, prediction_sets
+from assay.serving.layout import POLICY_FILE
 
 DEFAULT_THRESHOLD = 0.5  # in packages written before the threshold was chosen
-POLICY_FILE = "decision.json"
+
+
+def log_softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """Row-wise log-softmax of logits / T; subtracting the row max keeps exp from overflowing."""
+    if logits.ndim != 2 or logits.shape[1] != 2:
+        raise ValueError(f"logits must have shape [n, 2], got {logits.shape}")
+    z = logits / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def apply_temperature(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """Positive-class probabilities of softmax(logits / T) (temperature scaling)."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    return np.exp(log_softmax(logits, temperature)[:, 1])
+
+
+def class_scores(p: np.ndarray) -> np.ndarray:
+    """Conformal nonconformity 1 - P(k) of each class k, shape [n, 2]: P(1) = p and
+    P(0) = 1 - p, so the class-0 score is p itself (written so, it carries no rounding from
+    1 - (1 - p))."""
+    p = np.asarray(p, dtype=float)
+    return np.column_stack([p, 1.0 - p])
+
+
+def prediction_sets(p: np.ndarray, qhat: float) -> np.ndarray:
+    """Bool [n, 2]: class k is in row i's conformal set when 1 - P(k) <= qhat."""
+    return class_scores(p) <= qhat
+
+
+def needs_review(sets: np.ndarray) -> np.ndarray:
+    """True where the set is empty or holds both classes: the model cannot name one label at the
+    promised coverage, so a person should."""
+    return sets.sum(axis=1) != 1
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
-from assay.compression.timing import session
 from assay.modeling.tokenizer import RecordTokenizer
-from assay.responsible.calibration import apply_temperature
+from assay.serving.policy import apply_temperature
+from assay.serving.session import session
 
 
 @dataclass

@@ -3,9 +3,9 @@
 A deployable model folder holds what scoring needs and nothing more: the resolved spec (how
 files are read, which label value is positive), the record tokenizer, the int8 ONNX model and,
 when the responsible stage made the folder, the decision policy (calibration temperature,
-fairness mitigation rules, conformal review threshold; see assay.responsible.decision). All of
-it is JSON or ONNX: loading never unpickles. A registered package also carries its manifest
-(assay.registry.digest), checked before anything is read.
+fairness mitigation rules, conformal review threshold; see assay.serving.policy). All of it is
+JSON or ONNX: loading never unpickles. A registered package also carries its manifest
+(assay.serving.manifest), checked before anything is read.
 Files of any size are read, scored and written a chunk at a time, so memory stays bounded, and
 the output appears at its name only when complete.
 
@@ -28,26 +28,26 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
-from assay.compression.scorer import OnnxScorer
 from assay.config import Spec
 from assay.data.atomic import write_atomic
 from assay.data.reader import read_chunks
 from assay.errors import AssayError, ReadError
-from assay.registry.digest import has_manifest, verify_package
-from assay.responsible.decision import DecisionPolicy
+from assay.serving.layout import (
+    MODEL_FILE,
+    SPEC_FILE,
+    TOKENIZER_DIR,
+    ModelFolderError,
+    check_model_folder,
+)
+from assay.serving.manifest import has_manifest, verify_package
+from assay.serving.policy import DecisionPolicy
+from assay.serving.scorer import OnnxScorer
 
-SPEC_FILE = "spec.json"
-TOKENIZER_DIR = "tokenizer"
-MODEL_FILE = "model.int8.onnx"
 DEFAULT_CHUNK_ROWS = 50_000
 # onnxruntime's memory grows with the rows in one run (a 50k-row run of an Adult-sized model
 # peaked near 4 GB; 1024-row runs stay near 300 MB, and are no slower).
 SCORE_BATCH_ROWS = 1024
 OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl"}
-
-
-class ModelFolderError(AssayError):
-    """The model to score with is not a complete deployable model folder."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class Predictor:
     def load(cls, folder: Path, threads: int = 0) -> Predictor:
         """A folder that carries a manifest (every registered package does) is checked
         against it first: a changed, missing or planted file refuses the whole folder."""
-        _check_model_folder(folder)
+        check_model_folder(folder)
         if has_manifest(folder):
             verify_package(folder, None, f"model folder {folder}")
         return cls(
@@ -90,12 +90,13 @@ class Predictor:
         """Calibrated P(positive) per row, SCORE_BATCH_ROWS rows per onnxruntime run."""
         runs = range(0, len(rows), SCORE_BATCH_ROWS)
         logits = [self.scorer.logits(rows.iloc[i : i + SCORE_BATCH_ROWS]) for i in runs]
-        return self.policy.probabilities(np.concatenate(logits)).astype(np.float64)
+        stacked = np.concatenate(logits) if logits else np.empty((0, 2), dtype=np.float32)
+        return self.policy.probabilities(stacked).astype(np.float64)
 
     def predict_chunks(self, source: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         """Predictions for `source`, one frame per chunk of input rows, in file order."""
         try:
-            for rows in read_chunks(source, _label_optional(self.spec), chunk_rows):
+            for rows in read_chunks(source, label_optional(self.spec), chunk_rows):
                 yield self.predict(rows)
         except ReadError as exc:
             raise ReadError(f"{source}: {exc}") from None
@@ -133,23 +134,6 @@ def output_format(out: Path) -> str:
         raise AssayError(f"{out}: unknown output format (name it {known})") from None
 
 
-def _check_model_folder(folder: Path) -> None:
-    if not folder.is_dir():
-        problem = "is not a folder" if folder.exists() else "does not exist"
-        raise ModelFolderError(
-            f"model {folder} {problem}: pass a model folder (with {SPEC_FILE}, {TOKENIZER_DIR}/ "
-            f"and {MODEL_FILE}), or champion, challenger or a registered version number"
-        )
-    expected = {
-        SPEC_FILE: (folder / SPEC_FILE).is_file(),
-        f"{TOKENIZER_DIR}/": (folder / TOKENIZER_DIR).is_dir(),
-        MODEL_FILE: (folder / MODEL_FILE).is_file(),
-    }
-    missing = [name for name, present in expected.items() if not present]
-    if missing:
-        raise ModelFolderError(f"model folder {folder} lacks {', '.join(missing)}")
-
-
 def _load_spec(path: Path) -> Spec:
     try:
         return Spec.model_validate_json(path.read_text(encoding="utf-8"))
@@ -159,7 +143,7 @@ def _load_spec(path: Path) -> Spec:
         raise ModelFolderError(f"{path}: not a valid spec: {where}: {first['msg']}") from None
 
 
-def _label_optional(spec: Spec) -> Spec:
+def label_optional(spec: Spec) -> Spec:
     """Rows to score seldom carry the label; when they do, it is read but not used."""
     label = spec.label.model_copy(update={"allow_unlabelled_batches": True})
     return spec.model_copy(update={"label": label})

@@ -1,0 +1,127 @@
+"""The registered model as an MLflow pyfunc: raw rows in, the shipped decisions out.
+
+`mlflow.pyfunc.load_model("models:/<name>@champion").predict(frame)` and `mlflow models serve`
+take a DataFrame of raw rows, as the spec reads a file (header names before `source.rename`,
+cells as written), and return the id, the calibrated `probability`, the `prediction` of the
+shipped policy and, with a conformal policy, `review`. It is the same Predictor that
+`assay predict` uses, so the two agree row for row.
+
+The model is logged from code (model_code.py calls `set_model`); its one artifact is the
+package folder, checked against the package digest in the model config before anything in it
+is read. Nothing is pickled.
+
+MLflow enforces the signature before `predict` runs: a missing column or a cell of the wrong
+type is refused there (HTTP 400 naming the column). MLflow drops columns the signature does
+not name, with a warning in the server log; `assay serve-model` refuses them instead (see
+assay.serving.strict).
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.types import ColSpec, Schema
+
+from assay.config import Spec
+from assay.data.transform import to_batch
+from assay.errors import AssayError
+from assay.serving.manifest import verify_package
+from assay.serving.predictor import Predictor, label_optional
+
+MODEL_CODE = Path(__file__).with_name("model_code.py")
+ARTIFACT = "package"  # the pyfunc artifact holding the package folder
+DIGEST_KEY = "package_sha256"  # in the model config
+# What the served model imports; the environment must also have assay itself installed
+# (`pip install -e .` of the commit that trained it, as the ops stack's workers do).
+REQUIREMENTS = ("mlflow", "onnxruntime", "tokenizers", "pandas", "numpy", "pyarrow", "pydantic")
+
+
+def input_columns(spec: Spec) -> dict[str, str]:
+    """The raw columns a request carries (their names before `source.rename`) and their MLflow
+    types: numeric columns are doubles, every other cell is read as text. The label is not an
+    input."""
+    original = {new: old for old, new in spec.source.rename.items()}
+    numeric = {n for n, c in spec.columns.items() if c.type == "numeric"}
+    numeric |= {s for rule in spec.derive.values() for s in rule.sources}
+    numeric |= {a.column or n for n, a in spec.fairness.attributes.items() if a.bins}
+    return {
+        original.get(name, name): "double" if name in numeric else "string"
+        for name in spec.raw_columns
+        if name != spec.label.column
+    }
+
+
+def raw_example(rows: pd.DataFrame, spec: Spec, count: int = 2) -> pd.DataFrame:
+    """Raw rows for the model's input example, from batch rows: the cells a batch keeps as
+    read; a raw column the batch does not keep (a datetime, a source of a derived column) is
+    left empty."""
+    original = {new: old for old, new in spec.source.rename.items()}
+    head = rows.head(count).reset_index(drop=True)
+    out = {}
+    for name, kind in input_columns(spec).items():
+        column = next((k for k, v in original.items() if v == name), name)
+        kept = column in head.columns and not _is_datetime(spec, column)
+        values = head[column] if kept else pd.Series([None] * len(head))
+        out[name] = values.astype("float64") if kind == "double" else values.astype("object")
+    return pd.DataFrame(out)
+
+
+def _is_datetime(spec: Spec, column: str) -> bool:
+    found = spec.columns.get(column)
+    return found is not None and found.type == "datetime"
+
+
+def signature(spec: Spec, example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:
+    """Inputs: the raw columns with the spec's types; outputs: what `predict` returns."""
+    inputs = Schema([ColSpec(kind, name) for name, kind in input_columns(spec).items()])
+    return ModelSignature(inputs=inputs, outputs=mlflow.models.infer_signature(output).inputs)
+
+
+def requirements() -> list[str]:
+    """The installed versions of what the served model imports."""
+    return [f"{name}=={metadata.version(name)}" for name in REQUIREMENTS]
+
+
+def serving_spec(spec: Spec) -> Spec:
+    """How a request's rows are read: no filter (every row asked about gets an answer, in
+    order) and no label needed."""
+    spec = label_optional(spec)
+    return spec.model_copy(update={"source": spec.source.model_copy(update={"filter": None})})
+
+
+class BadRequest(MlflowException):
+    """A request the model cannot score: MLflow answers it with HTTP 400 and this message."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+class PackageModel(mlflow.pyfunc.PythonModel):
+    """The deployable package behind MLflow's pyfunc interface."""
+
+    def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
+        folder = Path(context.artifacts[ARTIFACT])
+        verify_package(folder, (context.model_config or {}).get(DIGEST_KEY), f"package {folder}")
+        self.predictor = Predictor.load(folder)
+        self.spec = serving_spec(self.predictor.spec)
+
+    def predict(
+        self, context: mlflow.pyfunc.PythonModelContext, model_input: pd.DataFrame, params=None
+    ) -> pd.DataFrame:
+        return score_raw(self.predictor, self.spec, pd.DataFrame(model_input))
+
+
+def score_raw(predictor: Predictor, spec: Spec, rows: pd.DataFrame) -> pd.DataFrame:
+    """Raw rows through the spec's reading rules, then the predictor; a row that cannot be
+    read is a BadRequest naming the column."""
+    try:
+        batch, _ = to_batch(rows, spec)
+    except AssayError as exc:
+        raise BadRequest(str(exc)) from None
+    return predictor.predict(batch)

@@ -1,6 +1,7 @@
 """Ingest flow: each path is checked, each file parsed, validated, then accepted or quarantined
-with its reason; what was accepted is checked for drift, and the retraining policy decides
-whether to ask for a new training (`assay.retrain.requested`)."""
+with its reason; what was accepted is checked for drift, the retraining policy decides
+whether to ask for a new training (`assay.retrain.requested`), and batches without labels are
+announced for scoring (`assay.data.unlabelled`)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from tasks.ingest import (
     validate_batch,
 )
 from tasks.monitor import request_retrain, rows_of
+from tasks.score import announce_unlabelled
 
 
 @flow(name="ingest", log_prints=True)
@@ -60,6 +62,7 @@ def ingest(
         names = ", ".join(Path(o.path).name for o in accepted)
         found = check_and_alert(where, spec, frame, f"just accepted: {names}")
         request_retrain(where, spec, bool(found and found.detected))
+        announce_unlabelled(where, spec, [str(o.batch) for o in accepted])
     return outcomes
 
 
@@ -86,7 +89,9 @@ def settle(
         return quarantine_file(path, parsed.error, home, stage="read")
     # Validate
     stem = f"{path.name}-{file_digest(path)[:12]}"
-    report, page = validate_batch(parsed.frame, suite, home, stem, f"{spec.name}: {path.name}")
+    optional = (spec.label.column,) if spec.label.allow_unlabelled_batches else ()
+    title = f"{spec.name}: {path.name}"
+    report, page = validate_batch(parsed.frame, suite, home, stem, title, optional)
     if not unchanged(checked):
         return reject_path(as_changed(checked), home)
     # Load

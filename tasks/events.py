@@ -11,6 +11,7 @@ from prefect.events import emit_event
 DATA_ARRIVED = "assay.data.arrived"  # a complete file landed: starts `ingest`
 RETRAIN_REQUESTED = "assay.retrain.requested"  # enough new rows, or drift: starts `train`
 DRIFT_DETECTED = "assay.drift.detected"  # a batch (or the window since training) drifted
+UNLABELLED_ACCEPTED = "assay.data.unlabelled"  # batches without labels accepted: starts `score`
 
 
 def data_arrived(paths: list[Path]) -> None:
@@ -26,7 +27,8 @@ def data_arrived(paths: list[Path]) -> None:
 
 
 def about_dataset(event: str, dataset: str, payload: dict[str, Any]) -> None:
-    """Retrain requests and drift alarms are about a dataset (the spec's name)."""
+    """Retrain requests, drift alarms and unlabelled batches are about a dataset (the spec's
+    name)."""
     emit_event(
         event=event, resource={"prefect.resource.id": f"assay.dataset.{dataset}"}, payload=payload
     )

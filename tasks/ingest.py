@@ -56,10 +56,16 @@ def record_outcome(home: Home, outcome: core.IngestOutcome) -> None:
 
 @task(name="validate-batch", **IO_RETRIES)
 def validate_batch(
-    frame: pd.DataFrame, suite: gx.ExpectationSuite, home: Home, stem: str, title: str
+    frame: pd.DataFrame,
+    suite: gx.ExpectationSuite,
+    home: Home,
+    stem: str,
+    title: str,
+    optional: tuple[str, ...] = (),
 ) -> tuple[ValidationReport, Path]:
-    """Run the suite, write the HTML/JSON report, and show the outcome table in the UI."""
-    report = check(frame, suite)
+    """Run the suite (`optional`: columns the batch may lack), write the HTML/JSON report,
+    and show the outcome table in the UI."""
+    report = check(frame, suite, optional)
     page = write_report(report, home.reports / "validation", stem, title)
     publish_validation(report, title)
     return report, page

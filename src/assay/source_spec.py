@@ -290,7 +290,8 @@ class LabelSpec(Section):
     )
     allow_unlabelled_batches: bool = Field(
         default=False,
-        description="Accept batches without the label column (used for pretraining only).",
+        description="Accept batches without the label column: used for pretraining, and "
+        "scored by the `score` flow.",
     )
 
     @model_validator(mode="after")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -325,3 +326,27 @@ def test_headerless_space_delimited_file(tmp_path):
                                      "names": ["age", "kind", "y"]})  # fmt: skip
     frame = read_table(write(tmp_path, "30 a yes\n45 b no\n"), spec)
     assert frame["kind"].tolist() == ["a", "b"]
+
+
+# Cells that arrive as numbers
+
+
+def test_numbers_read_as_numbers_equal_numbers_read_as_text(tmp_path):
+    from assay.data.transform import to_batch
+
+    spec = spec_at(tmp_path)
+    frame = pd.DataFrame({"age": [30, 45, None, 70.5], "kind": list("abca"), "y": ["no"] * 4})
+    as_text = frame.astype({"age": "string"})
+    numbers, _ = to_batch(frame, spec)
+    texts, _ = to_batch(as_text, spec)
+    pd.testing.assert_frame_equal(numbers, texts)
+    assert numbers["age"].dtype == "float64"
+
+
+def test_a_numeric_missing_marker_still_applies_to_numbers(tmp_path):
+    from assay.data.transform import to_batch
+
+    spec = spec_at(tmp_path, source={"missing_values": ["", "-1"]})
+    frame = pd.DataFrame({"age": [30, -1, 45], "kind": list("abc"), "y": ["no"] * 3})
+    batch, _ = to_batch(frame, spec)
+    assert batch["age"].isna().tolist() == [False, True, False]

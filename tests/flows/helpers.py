@@ -3,6 +3,7 @@ of the Adult spec."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,6 +48,16 @@ def events(*names: str) -> list[object]:
             filter=EventFilter(event=EventNameFilter(name=list(names))), limit=50
         )
     return page.events
+
+
+def wait_for_events(*names: str, seconds: float = 20.0) -> list:
+    """Events reach the API's store shortly after they are emitted."""
+    deadline = time.monotonic() + seconds
+    while True:
+        seen = events(*names)
+        if {e.event for e in seen} >= set(names) or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.5)
 
 
 def adult_variant(path: Path, change: Callable[[dict], None]) -> Path:

@@ -13,7 +13,7 @@ from assay.data.store import BatchStore
 from assay.registry.audit import AuditLog
 from flows.ingest import ingest
 from tests.conftest import ADULT_SPEC
-from tests.flows.helpers import artifacts, task_runs
+from tests.flows.helpers import adult_variant, artifacts, task_runs, wait_for_events
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -208,3 +208,20 @@ def test_an_accepted_batch_is_not_a_retrain_until_the_policy_says_so(home, write
     )
     policy = artifacts(state)["retrain-policy"]
     assert policy.data.startswith("no retrain: 60 new rows since the last training")
+
+
+def test_an_accepted_batch_without_labels_is_announced_for_scoring(home, tmp_path, adult_lines):
+    def unlabelled(spec: dict) -> None:
+        spec["label"]["allow_unlabelled_batches"] = True
+
+    spec = adult_variant(tmp_path / "spec.yaml", unlabelled)
+    path = tmp_path / "tonight.csv"
+    path.write_text("".join(line.rsplit(",", 1)[0] + "\n" for line in adult_lines[:80]))
+    [outcome] = ingest([str(path)], str(spec), str(home.root))
+    assert outcome.status == "accepted", outcome.reason
+    seen = [
+        e
+        for e in wait_for_events("assay.data.unlabelled")
+        if e.payload["batches"] == [outcome.batch]
+    ]
+    assert len(seen) == 1 and seen[0].resource.id == "assay.dataset.adult"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import mlflow
 import pytest
@@ -16,7 +15,12 @@ from assay.home import Home
 from assay.registry.audit import AuditLog
 from flows.train import train
 from tests.conftest import ADULT_SPEC
-from tests.flows.helpers import adult_variant, events, task_runs, wider_promotion_margin
+from tests.flows.helpers import (
+    adult_variant,
+    task_runs,
+    wait_for_events,
+    wider_promotion_margin,
+)
 
 pytestmark = pytest.mark.usefixtures("prefect_api")
 
@@ -286,20 +290,10 @@ def test_predict_serves_the_champion_and_rollback_moves_it_back(first_run, tmp_p
     ]
     assert "v3 answers slowly" in lines[-1] and "fairness gate failed" in lines[2]
     assert "data gate: failed critical expectation" in lines[1]
-    seen = _wait_for_events("assay.model.promoted", "assay.model.rolled-back", "assay.gate.failed")
+    seen = wait_for_events("assay.model.promoted", "assay.model.rolled-back", "assay.gate.failed")
     assert {e.event for e in seen} == {
         "assay.model.promoted", "assay.model.rolled-back", "assay.gate.failed"
     }  # fmt: skip
     rolled = next(e for e in seen if e.event == "assay.model.rolled-back")
     assert rolled.resource.id == "assay.model.assay-adult"
     assert rolled.payload["reason"] == "v3 answers slowly"
-
-
-def _wait_for_events(*names: str, seconds: float = 20.0) -> list:
-    """Events reach the API's store shortly after they are emitted."""
-    deadline = time.monotonic() + seconds
-    while True:
-        seen = events(*names)
-        if {e.event for e in seen} >= set(names) or time.monotonic() > deadline:
-            return seen
-        time.sleep(0.5)

@@ -19,7 +19,7 @@ def served():
 
 
 def test_every_flow_is_deployed(served):
-    assert set(served) == {"ingest", "train", "monitor", "rollback"}
+    assert set(served) == {"ingest", "train", "monitor", "score", "rollback"}
 
 
 def test_ingest_starts_on_each_landed_file_with_that_file(served):
@@ -39,6 +39,15 @@ def test_train_runs_nightly_and_on_request_one_at_a_time(served):
     assert train.concurrency_limit == 1
     assert train.concurrency_options.collision_strategy.value == "ENQUEUE"
     assert train.parameters["profile"] == "quick"  # only the flows that take it get it
+
+
+def test_score_runs_on_unlabelled_batches_and_hourly(served):
+    (announced,) = served["score"].triggers
+    assert announced.expect == {"assay.data.unlabelled"}
+    assert announced.parameters == {"batches": "{{ event.payload.batches }}"}
+    (hourly,) = served["score"].schedules
+    assert hourly.schedule.cron == "30 * * * *"
+    assert served["score"].parameters == {"spec_path": "/data/spec.yaml", "home": "/srv/assay"}
 
 
 def test_monitor_runs_hourly(served):

@@ -31,6 +31,7 @@ def stack(tmp_path_factory):
         folder,
         split={"rule": "random", "test_fraction": 0.25, "validation_fraction": 0.15, "seed": 0},
         monitoring={"retrain_rows": RETRAIN_ROWS, "retrain_on_drift": False},
+        label={"allow_unlabelled_batches": True},  # scored by the score deployment
         # a small, short training: the model and its gates are not what this module is about
         profiles={
             "quick": {
@@ -52,6 +53,7 @@ def stack(tmp_path_factory):
     def short_schedules(deployments: dict) -> None:
         deployments["monitor"]["schedules"] = [{"interval": MONITOR_EVERY_S}]
         deployments["train"]["schedules"] = []
+        deployments["score"]["schedules"] = []  # only the trigger
 
     served = Stack.start(
         folder / "home", spec, write_deployments(folder, short_schedules), "--profile", "quick"
@@ -193,6 +195,20 @@ def test_monitoring_is_recorded_in_mlflow(stack, trained):
     assert any(r.data.metrics.get("drift.psi.age", 0) > 0.2 for r in runs)
     frame = pd.DataFrame([r.data.metrics for r in runs])
     assert {"drift.detected", "rows", "drift.psi.prediction"} <= set(frame.columns)
+
+
+def test_an_unlabelled_batch_is_scored_once_by_the_champion(stack, trained):
+    without_labels = "".join(
+        line.rsplit(",", 1)[0] + "\n" for line in adult_lines(9000, 300).splitlines()
+    )
+    path = stack.drop("tonight.csv", without_labels)
+    stack.wait_for(lambda: stack.ingests_of(path), 120, "ingest of tonight.csv")
+    runs = stack.wait_for(lambda: stack.finished("score"), 120, "a score run")
+    assert [r["state_type"] for r in runs] == ["COMPLETED"]
+    (batch,) = runs[0]["parameters"]["batches"]
+    scored = list((stack.home / "predictions" / "adult").glob("*.parquet"))
+    assert len(scored) == 1 and scored[0].name.startswith(batch[:16] + "-v")
+    assert len(pd.read_parquet(scored[0])) == 300
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed (make test)")

@@ -97,3 +97,20 @@ def test_the_reason_names_the_worst_critical_failure_first():
     assert report.reason.startswith("failed critical expectation: ")
     assert "'colour'" in report.reason and "60.00% unexpected" in report.reason
     assert report.reason.endswith("(+1 more critical)")
+
+
+def test_an_optional_label_is_checked_only_where_the_batch_has_it():
+    suite = gx.ExpectationSuite(
+        name="labels",
+        expectations=[
+            E.ExpectTableColumnsToMatchSet(column_set=["x", "y"]),
+            E.ExpectColumnValuesToNotBeNull(column="y"),
+        ],
+    )
+    unlabelled = pd.DataFrame({"x": [1.0, 2.0]})
+    assert not check(unlabelled, suite).passed
+    report = check(unlabelled, suite, optional=("y",))
+    assert report.passed and len(report.outcomes) == 1
+    assert not check(pd.DataFrame({"x": [1.0], "y": [None]}), suite, optional=("y",)).passed
+    assert not check(pd.DataFrame({"z": [1.0]}), suite, optional=("y",)).passed
+    assert suite.expectations[0].column_set == ["x", "y"]  # the suite itself is unchanged

@@ -49,12 +49,16 @@ def to_batch(raw: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, RowCounts]:
     _check_present(raw, spec)
     needed = [*spec.raw_columns, *(spec.source.filter.columns() if spec.source.filter else [])]
     cells = {}
+    already = _already_numbers(raw, spec)
     for name in dict.fromkeys(needed):
         if name in raw.columns:
             column = raw[name]
             if isinstance(column, pd.DataFrame):
                 raise ReadError(f"column '{name}' appears more than once")
-            cells[name] = _as_text(column, name, set(spec.source.missing_values))
+            missing = set(spec.source.missing_values)
+            cells[name] = (
+                column.astype("float64") if name in already else _as_text(column, name, missing)
+            )
     text = pd.DataFrame(cells, index=raw.index)
     counts = RowCounts()
     if spec.source.filter is not None:
@@ -65,6 +69,33 @@ def to_batch(raw: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, RowCounts]:
         text, dropped = _with_classes(text, spec)
         counts = counts + RowCounts(dropped_labels=dropped)
     return _converted(text, spec).reset_index(drop=True), counts
+
+
+def _already_numbers(raw: pd.DataFrame, spec: Spec) -> set[str]:
+    """Numeric columns that arrive as numbers (parquet, JSON, an API's frame) and can skip the
+    round trip through text: the same values, as long as no missing-value marker is itself a
+    number and the filter does not read the column as text."""
+    if any(_is_number(m) for m in spec.source.missing_values):
+        return set()
+    filtered = set(spec.source.filter.columns()) if spec.source.filter else set()
+    return {
+        name
+        for name, column in spec.columns.items()
+        if column.type == "numeric"
+        and name not in filtered
+        and name in raw.columns
+        and isinstance(raw[name], pd.Series)
+        and pd.api.types.is_numeric_dtype(raw[name])
+        and not pd.api.types.is_bool_dtype(raw[name])
+    }
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_present(raw: pd.DataFrame, spec: Spec) -> None:
@@ -184,12 +215,26 @@ def _with_classes(text: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, int]:
 
 
 def _as_text(column: pd.Series, name: str, missing: set[str]) -> pd.Series:
-    nested = column.map(lambda v: isinstance(v, dict | list | np.ndarray)).any()
-    if nested:
+    if _may_nest(column) and column.map(lambda v: isinstance(v, dict | list | np.ndarray)).any():
         raise ReadError(f"column '{name}' holds nested values (lists or objects), not cells")
-    text = column.astype("string").str.strip()
-    _within_cell_limit(text, name)
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        text = column.astype("string")  # a number's text has no spaces and is short
+    else:
+        text = column.astype("string").str.strip()
+        _within_cell_limit(text, name)
     return text.mask(text.isin(missing))
+
+
+# What pandas.api.types.infer_dtype calls an object column that holds only cells of one kind
+_PLAIN_KINDS = {"string", "empty", "floating", "integer", "mixed-integer-float", "boolean"}
+
+
+def _may_nest(column: pd.Series) -> bool:
+    """Whether a column could hold lists or objects: only an object column whose cells are
+    not all of one plain kind (pandas infers that in C; the per-cell check is slow)."""
+    if column.dtype != object:
+        return False
+    return pd.api.types.infer_dtype(column, skipna=True) not in _PLAIN_KINDS
 
 
 def _within_cell_limit(text: pd.Series, name: str) -> None:

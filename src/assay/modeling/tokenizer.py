@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -133,23 +134,40 @@ class RecordTokenizer:
         chunks = range(0, len(frame), ENCODE_ROWS)
         return Encoded.concatenate([self._encode(frame.iloc[i : i + ENCODE_ROWS]) for i in chunks])
 
+    @cached_property
+    def _vocab(self) -> dict[str, int]:
+        """The cell vocabulary, token -> id, read once (the tokenizer copies it per call)."""
+        return self.cells.get_vocab()
+
+    @cached_property
+    def _categories(self) -> dict[str, dict[str, int]]:
+        """Per categorical column, value -> id of "col=value": the WordLevel lookup of the
+        token, done per column as one vectorized map."""
+        prefixes = {col: f"{col}=" for col in self.categorical}
+        return {
+            col: {t[len(p) :]: i for t, i in self._vocab.items() if t.startswith(p)}
+            for col, p in prefixes.items()
+        }
+
     def _encode(self, frame: pd.DataFrame) -> Encoded:
-        rows = len(frame)
-        columns: list[list[str]] = [[CLS] * rows]
+        """Cell tokens are looked up in the vocabulary column by column, each distinct value
+        once: the same ids as tokenizing the "col=value" strings, without building them."""
+        rows, vocab = len(frame), self._vocab
+        ids = np.empty((rows, 1 + len(self.cell_columns)), dtype=np.int64)
+        ids[:, 0] = vocab[CLS]
         values = np.zeros((rows, self.length), dtype=np.float32)
         numeric = np.zeros((rows, self.length), dtype=np.float32)
-        vocab = self.cells.get_vocab()
-        for col in self.categorical:
-            cell = frame[col].astype("object")
-            token = (col + "=" + cell.astype(str)).where(cell.notna(), f"{col}=[NA]")
-            columns.append(token.where(token.isin(vocab), f"{col}=[UNK]").tolist())
+        for j, col in enumerate(self.categorical, start=1):
+            codes, seen = pd.factorize(frame[col].astype("object"))  # missing: code -1
+            known, unknown = self._categories[col], vocab[f"{col}=[UNK]"]
+            lookup = np.array([known.get(str(v), unknown) for v in seen] or [0], dtype=np.int64)
+            ids[:, j] = np.where(codes >= 0, lookup[np.maximum(codes, 0)], vocab[f"{col}=[NA]"])
         for j, col in enumerate(self.numeric, start=1 + len(self.categorical)):
             x = frame[col].to_numpy(dtype=np.float64)
             present = ~np.isnan(x)
             bins = np.searchsorted(self.edges[col], np.nan_to_num(x), side="right")
-            columns.append(
-                [f"{col}#b{b}" if p else f"{col}#[NA]" for b, p in zip(bins, present, strict=True)]
-            )
+            bin_ids = np.array([vocab[f"{col}#b{k}"] for k in range(len(self.edges[col]) + 1)])
+            ids[:, j] = np.where(present, bin_ids[bins], vocab[f"{col}#[NA]"])
             ranks = self.ranks[col]
             rank = (
                 np.interp(np.nan_to_num(x), ranks, np.linspace(0, 1, len(ranks)))
@@ -158,11 +176,6 @@ class RecordTokenizer:
             )
             values[:, j] = np.where(present, rank, 0.0)
             numeric[:, j] = present
-        sequences = list(zip(*columns, strict=True))
-        ids = np.array(
-            [e.ids for e in self.cells.encode_batch(sequences, is_pretokenized=True)],
-            dtype=np.int64,
-        )
         attention = np.ones((rows, self.length), dtype=np.int64)
         if self.words is not None:
             ids, attention = self._append_text(frame, ids, attention)

@@ -17,6 +17,7 @@ import pandas as pd
 
 from assay.config import Spec
 from assay.data.atomic import write_atomic
+from assay.data.store import BatchRecord
 from assay.serving.groups import sensitive_columns
 from assay.serving.predictor import Predictor
 
@@ -25,6 +26,19 @@ SHADOW_DIR = "shadow"  # a challenger's predictions, beside the champion's
 
 def predictions_file(folder: Path, batch: str, version: str) -> Path:
     return folder / f"{batch[:16]}-v{version}.parquet"
+
+
+def to_score(
+    records: list[BatchRecord], folder: Path, version: str, asked: list[str] | None
+) -> list[BatchRecord]:
+    """The unlabelled batches (of `asked`, by hash prefix, or all) without predictions of
+    `version` yet."""
+    wanted = [
+        r
+        for r in records
+        if not r.labelled and (asked is None or any(r.hash.startswith(a) for a in asked))
+    ]
+    return [r for r in wanted if not predictions_file(folder, r.hash, version).is_file()]
 
 
 def score_batch(predictor: Predictor, rows: pd.DataFrame, path: Path) -> pd.DataFrame:

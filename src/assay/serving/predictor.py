@@ -87,9 +87,11 @@ class Predictor:
         return pd.DataFrame(out).reset_index(drop=True)
 
     def probabilities(self, rows: pd.DataFrame) -> np.ndarray:
-        """Calibrated P(positive) per row, SCORE_BATCH_ROWS rows per onnxruntime run."""
+        """Calibrated P(positive) per row: encoded at once, SCORE_BATCH_ROWS rows per
+        onnxruntime run."""
+        encoded = self.scorer.tokenizer.encode(rows)
         runs = range(0, len(rows), SCORE_BATCH_ROWS)
-        logits = [self.scorer.logits(rows.iloc[i : i + SCORE_BATCH_ROWS]) for i in runs]
+        logits = [self.scorer.run(encoded.take(slice(i, i + SCORE_BATCH_ROWS))) for i in runs]
         stacked = np.concatenate(logits) if logits else np.empty((0, 2), dtype=np.float32)
         return self.policy.probabilities(stacked).astype(np.float64)
 

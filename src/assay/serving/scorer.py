@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
-from assay.modeling.tokenizer import RecordTokenizer
+from assay.modeling.tokenizer import Encoded, RecordTokenizer
 from assay.serving.policy import apply_temperature
 from assay.serving.session import session
 
@@ -29,7 +29,11 @@ class OnnxScorer:
 
     def logits(self, frame: pd.DataFrame) -> np.ndarray:
         """Two-class logits [rows, 2]."""
-        return self.session.run(["logits"], self.tokenizer.encode(frame).feeds())[0]
+        return self.run(self.tokenizer.encode(frame))
+
+    def run(self, encoded: Encoded) -> np.ndarray:
+        """Logits of rows already encoded: one onnxruntime run."""
+        return self.session.run(["logits"], encoded.feeds())[0]
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return apply_temperature(self.logits(frame), 1.0)

@@ -101,8 +101,13 @@ class ValidationReport:
         }
 
 
-def check(frame: pd.DataFrame, suite: gx.ExpectationSuite) -> ValidationReport:
-    """Validate frame against suite with an ephemeral GE context (no files written)."""
+def check(
+    frame: pd.DataFrame, suite: gx.ExpectationSuite, optional: tuple[str, ...] = ()
+) -> ValidationReport:
+    """Validate frame against suite with an ephemeral GE context (no files written).
+    `optional` columns may be absent (the label of an unlabelled batch): expectations about
+    an absent one are left out, and it is not required by a column-set expectation."""
+    absent = {c for c in optional if c not in frame.columns}
     context = gx.get_context(mode="ephemeral", project_config=_QUIET_IN_MEMORY)
     batch_definition = (
         context.data_sources.add_pandas("assay")
@@ -110,7 +115,7 @@ def check(frame: pd.DataFrame, suite: gx.ExpectationSuite) -> ValidationReport:
         .add_batch_definition_whole_dataframe("whole")
     )
     local_suite = context.suites.add(
-        gx.ExpectationSuite(name=suite.name, expectations=[e.copy() for e in suite.expectations])
+        gx.ExpectationSuite(name=suite.name, expectations=_applicable(suite, absent))
     )
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(
@@ -121,6 +126,19 @@ def check(frame: pd.DataFrame, suite: gx.ExpectationSuite) -> ValidationReport:
     return ValidationReport(
         suite=suite.name, rows=len(frame), outcomes=tuple(_outcome(r) for r in result.results)
     )
+
+
+def _applicable(suite: gx.ExpectationSuite, absent: set[str]) -> list[Any]:
+    """Copies of the suite's expectations, less those about an absent optional column."""
+    kept = []
+    for expectation in suite.expectations:
+        if getattr(expectation, "column", None) in absent:
+            continue
+        copy = expectation.copy()
+        if absent and getattr(copy, "column_set", None) is not None:
+            copy.column_set = [c for c in copy.column_set if c not in absent]
+        kept.append(copy)
+    return kept
 
 
 def _outcome(result: Any) -> ExpectationOutcome:

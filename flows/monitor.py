@@ -1,5 +1,6 @@
-"""Monitor flow: are the rows that arrived since the last training still like the ones the model
-was judged on, and, where they have labels, is the champion still as accurate and as fair?"""
+"""Monitor flow: are the rows that arrived since the last training, and the rows the champion
+served, still like the ones the model was judged on, and, where they have labels, is the
+champion still as accurate and as fair?"""
 
 from __future__ import annotations
 
@@ -14,11 +15,18 @@ from tasks import monitor as m
 
 @flow(name="monitor", log_prints=True)
 def monitor(spec_path: str, home: str | None = None) -> str:
-    """Check every batch accepted since the last training; alert on drift."""
+    """Check every batch accepted since the last training, and what the champion served;
+    alert on drift."""
     spec = load_spec(spec_path)
     where = Home.from_env(home).for_dataset(spec.name)
 
-    # Extract: the rows since the last training
+    # Production traffic: what the served model saw (served rows are not batches)
+    ref = m.reference(where, spec)
+    served = m.check_traffic(where, spec, ref) if ref is not None else None
+    if served is not None:
+        print(f"served traffic: {served.reason}")
+
+    # Extract: the rows since the last training (scored batches among them)
     records = m.since_training(where)
     if not records:
         print("nothing accepted since the last training: nothing to check")

@@ -242,11 +242,13 @@ def _cmd_serve_model(args: argparse.Namespace) -> int:
     from assay.registry.models import client, require_registry
     from assay.serving.http import serve_model
 
-    name = load_spec(args.spec).registered_name
-    require_registry(args.home, name)
+    spec = load_spec(args.spec)
+    require_registry(args.home, spec.registered_name)
     registry = client(args.home)
     mlflow.set_tracking_uri(registry.tracking_uri)
-    serve_model(registry, name, args.alias, args.host, args.port, args.poll_seconds)
+    traffic = args.home.for_dataset(spec.name).traffic
+    address = (args.host, args.port)
+    serve_model(registry, spec.registered_name, args.alias, address, args.poll_seconds, traffic)
     return 0
 
 

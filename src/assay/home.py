@@ -86,6 +86,11 @@ class Home:
         return self.namespace / "reports"
 
     @property
+    def traffic(self) -> Path:
+        """What served models saw: profiles of their traffic (traffic/<dataset>/)."""
+        return self.root / "traffic" / self.namespace.name
+
+    @property
     def predictions(self) -> Path:
         """Scheduled scoring's output, `<batch>-v<version>.parquet`: at the top of the home
         (predictions/<dataset>/), where downstream jobs pick it up."""

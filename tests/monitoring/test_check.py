@@ -9,9 +9,9 @@ import pytest
 from assay.data.store import BatchStore
 from assay.monitoring.check import Reference, check_rows, reference_package
 from assay.monitoring.policy import LastTraining, new_batches, retrain_reason
-from assay.monitoring.profile import build_profile
 from assay.serving.layout import PROFILE_FILE
 from assay.serving.predictor import Predictor
+from assay.serving.profile import build_profile
 from tests.conftest import deploy_tiny_model, mixed_rows, mixed_spec_for
 
 

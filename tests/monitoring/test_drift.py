@@ -15,7 +15,7 @@ from assay.config import MonitoringSpec, Spec
 from assay.data.reader import read_table
 from assay.errors import AssayError
 from assay.monitoring.drift import FLOOR, compare, psi
-from assay.monitoring.profile import MISSING, OTHER, ReferenceProfile, build_profile
+from assay.serving.profile import MISSING, OTHER, ReferenceProfile, build_profile
 from tests.conftest import ROOT
 
 

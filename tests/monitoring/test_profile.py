@@ -12,7 +12,7 @@ import pytest
 
 from assay.data.reader import read_table
 from assay.errors import AssayError
-from assay.monitoring.profile import (
+from assay.serving.profile import (
     MAX_CATEGORIES,
     MISSING,
     OTHER,

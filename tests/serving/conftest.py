@@ -9,7 +9,10 @@ from assay.home import Home
 from assay.registry.audit import AuditLog
 from assay.registry.models import decide, promote, register
 from assay.registry.tracking import ensure_experiment, tracking_uri
+from assay.serving.layout import PROFILE_FILE
 from assay.serving.policy import DecisionPolicy
+from assay.serving.predictor import Predictor
+from assay.serving.profile import build_profile
 from tests.conftest import deploy_tiny_model, mixed_rows, mixed_spec_for
 
 NAME = "assay-toy"
@@ -23,11 +26,15 @@ def run_id(home: Home) -> str:
 
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory):
-    """(home, package folder): version 1 of assay-toy, the champion, with a conformal policy."""
+    """(home, package folder): version 1 of assay-toy, the champion, with a conformal policy
+    and a reference profile of its training rows."""
     root = tmp_path_factory.mktemp("serving")
     spec = mixed_spec_for(root / "suite.json")
     package = deploy_tiny_model(spec, root / "package")
     DecisionPolicy(temperature=1.5, coverage=0.9, qhat=0.6, threshold=0.4).save(package)
+    reference = mixed_rows(300, 0)
+    scores = Predictor.load(package).probabilities(reference)
+    build_profile(reference, spec, scores).save(package / PROFILE_FILE)
     home = Home(root / "home", "toy")
     identity = {"assay.fingerprint": "f1", "assay.spec_digest": "s", "assay.code": "c"}
     candidate = register(home, NAME, run_id(home), package, mixed_rows(4, 9), identity)

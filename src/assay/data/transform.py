@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,33 +43,47 @@ class RowCounts:
         return "; ".join(parts)
 
 
+Cells = Mapping[str, pd.Series]  # a file's columns as text (numbers that arrived as numbers)
+
+
 def to_batch(raw: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, RowCounts]:
     """The spec's batch columns (id, model inputs, fairness attributes, label) from a frame of
     raw cells, with the rows the filter and the label rule keep."""
-    raw = raw.rename(columns=lambda c: str(c).strip()).rename(columns=spec.source.rename)
+    names = [str(c).strip() for c in raw.columns]
+    names = [spec.source.rename.get(n, n) for n in names]
+    if names != list(raw.columns):  # a copy of the frame only when a name changes
+        raw = raw.set_axis(names, axis="columns")
     _check_present(raw, spec)
     needed = [*spec.raw_columns, *(spec.source.filter.columns() if spec.source.filter else [])]
-    cells = {}
-    already = _already_numbers(raw, spec)
+    columns = {}
     for name in dict.fromkeys(needed):
         if name in raw.columns:
-            column = raw[name]
-            if isinstance(column, pd.DataFrame):
+            columns[name] = raw[name]
+            if isinstance(columns[name], pd.DataFrame):
                 raise ReadError(f"column '{name}' appears more than once")
-            missing = set(spec.source.missing_values)
-            cells[name] = (
-                column.astype("float64") if name in already else _as_text(column, name, missing)
-            )
-    text = pd.DataFrame(cells, index=raw.index)
+    already = _already_numbers(raw, spec)
+    numbers = {n: c.astype("float64") for n, c in columns.items() if n in already}
+    texts = _as_texts(
+        {n: c for n, c in columns.items() if n not in already}, set(spec.source.missing_values)
+    )
+    text: Cells = {n: numbers[n] if n in numbers else texts[n] for n in columns}
+    counts, index = RowCounts(), raw.index
+    if spec.source.filter is not None or spec.label.column in text:
+        text, index, counts = _kept_rows(pd.DataFrame(text, index=index), spec)
+    return _converted(text, index, spec).reset_index(drop=True), counts
+
+
+def _kept_rows(frame: pd.DataFrame, spec: Spec) -> tuple[Cells, pd.Index, RowCounts]:
+    """The rows the filter and the label rule keep, and how many each left out."""
     counts = RowCounts()
     if spec.source.filter is not None:
-        keep = _passes(spec.source.filter, text)
+        keep = _passes(spec.source.filter, frame)
         counts = RowCounts(filtered=int((~keep).sum()))
-        text = text[keep]
-    if spec.label.column in text.columns:
-        text, dropped = _with_classes(text, spec)
+        frame = frame[keep]
+    if spec.label.column in frame.columns:
+        frame, dropped = _with_classes(frame, spec)
         counts = counts + RowCounts(dropped_labels=dropped)
-    return _converted(text, spec).reset_index(drop=True), counts
+    return {n: frame[n] for n in frame.columns}, frame.index, counts
 
 
 def _already_numbers(raw: pd.DataFrame, spec: Spec) -> set[str]:
@@ -113,7 +128,9 @@ def _check_present(raw: pd.DataFrame, spec: Spec) -> None:
             raise ReadError(f"source.filter reads column(s) the file lacks: {', '.join(absent)}")
 
 
-def _converted(text: pd.DataFrame, spec: Spec) -> pd.DataFrame:
+def _converted(text: Cells, index: pd.Index, spec: Spec) -> pd.DataFrame:
+    """The batch columns from the cells (a frame is built once, at the end: on a small frame
+    each construction costs more than the conversions)."""
     out: dict[str, pd.Series] = {}
     if spec.id_column:
         out[spec.id_column] = text[spec.id_column]
@@ -123,9 +140,9 @@ def _converted(text: pd.DataFrame, spec: Spec) -> pd.DataFrame:
         out[name] = _derived(rule, text, out, spec)
     for name, attribute in spec.fairness.attributes.items():
         out[name] = _attribute(attribute, name, text, out)
-    if spec.label.column in text.columns:
+    if spec.label.column in text:
         out[spec.label.column] = text[spec.label.column]
-    return pd.DataFrame(out, index=text.index)
+    return pd.DataFrame(out, index=index)
 
 
 def _column(text: pd.Series, name: str, column: ColumnSpec) -> dict[str, pd.Series]:
@@ -214,14 +231,45 @@ def _with_classes(text: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, int]:
 # Cells
 
 
+def _as_texts(columns: dict[str, pd.Series], missing: set[str]) -> dict[str, pd.Series]:
+    """Every cell as stripped text, missing markers as missing. The columns of text are done
+    together as one long column: on a small frame (an online request) each pandas call costs
+    far more than its cells."""
+    for name, column in columns.items():
+        if (
+            _may_nest(column)
+            and column.map(lambda v: isinstance(v, dict | list | np.ndarray)).any()
+        ):
+            raise ReadError(f"column '{name}' holds nested values (lists or objects), not cells")
+    joined = [n for n, c in columns.items() if _holds_text(c)]
+    out = {n: _as_text(c, n, missing) for n, c in columns.items() if n not in joined}
+    if joined:
+        index = columns[joined[0]].index
+        rows = len(index)
+        stacked = pd.concat([columns[n] for n in joined], ignore_index=True)
+        text = stacked.astype("string").str.strip()
+        _within_cell_limit(text, joined, index)
+        cells = text.mask(text.isin(missing)).array
+        for k, name in enumerate(joined):
+            out[name] = pd.Series(cells[k * rows : (k + 1) * rows], index=index, name=name)
+    return out
+
+
+def _is_nested(value: object) -> bool:
+    return isinstance(value, dict | list | np.ndarray)
+
+
+def _holds_text(column: pd.Series) -> bool:
+    return column.dtype == object or isinstance(column.dtype, pd.StringDtype)
+
+
 def _as_text(column: pd.Series, name: str, missing: set[str]) -> pd.Series:
-    if _may_nest(column) and column.map(lambda v: isinstance(v, dict | list | np.ndarray)).any():
-        raise ReadError(f"column '{name}' holds nested values (lists or objects), not cells")
+    """A column of numbers, booleans or dates as text."""
     if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
         text = column.astype("string")  # a number's text has no spaces and is short
     else:
         text = column.astype("string").str.strip()
-        _within_cell_limit(text, name)
+        _within_cell_limit(text, [name], column.index)
     return text.mask(text.isin(missing))
 
 
@@ -237,16 +285,18 @@ def _may_nest(column: pd.Series) -> bool:
     return pd.api.types.infer_dtype(column, skipna=True) not in _PLAIN_KINDS
 
 
-def _within_cell_limit(text: pd.Series, name: str) -> None:
+def _within_cell_limit(text: pd.Series, names: list[str], index: pd.Index) -> None:
     """A cell past the limit is an error naming where it is, not a value the validator, the
-    report and the tokenizer all copy around."""
-    lengths = text.str.len()
-    over = (lengths > MAX_CELL_CHARS).fillna(False).to_numpy(dtype=bool)
-    if over.any():
-        first = int(text.index[over][0]) + 1
+    report and the tokenizer all copy around. `text` holds the columns `names` one after the
+    other, each with the rows of `index`."""
+    lengths = text.str.len().to_numpy(dtype="float64", na_value=0.0)
+    over = np.flatnonzero(lengths > MAX_CELL_CHARS)
+    if len(over):
+        column, row = divmod(int(over[0]), len(index))
+        longest = lengths[column * len(index) : (column + 1) * len(index)].max()
         raise ReadError(
-            f"column '{name}': a cell of {int(lengths[over].max()):,} characters in data row "
-            f"{first} (the limit is {MAX_CELL_CHARS:,})"
+            f"column '{names[column]}': a cell of {int(longest):,} characters in data row "
+            f"{int(index[row]) + 1} (the limit is {MAX_CELL_CHARS:,})"
         )
 
 
@@ -268,6 +318,10 @@ def _not_parsed(text: pd.Series, parsed: pd.Series, name: str, what: str) -> Non
 
 
 def as_number(text: pd.Series, name: str) -> pd.Series:
+    """Text read as numbers (a cell that is not one is an error naming it); numbers as they
+    are."""
+    if text.dtype == "float64":
+        return text
     number = pd.to_numeric(text, errors="coerce").astype("float64")
     _not_parsed(text, number, name, "numbers")
     return number
@@ -336,7 +390,7 @@ def _in_zone(stamps: pd.Series, zone: str) -> pd.Series:
 # Derived columns and attributes
 
 
-def _number_of(name: str, text: pd.DataFrame, converted: dict[str, pd.Series]) -> pd.Series:
+def _number_of(name: str, text: Cells, converted: dict[str, pd.Series]) -> pd.Series:
     """A numeric input: the converted column, or the raw column read as numbers."""
     if name in converted:
         return converted[name]
@@ -344,7 +398,7 @@ def _number_of(name: str, text: pd.DataFrame, converted: dict[str, pd.Series]) -
 
 
 def _derived(
-    rule: DeriveSpec, text: pd.DataFrame, converted: dict[str, pd.Series], spec: Spec
+    rule: DeriveSpec, text: Cells, converted: dict[str, pd.Series], spec: Spec
 ) -> pd.Series:
     if rule.bins is not None:
         number = _number_of(rule.bins.column, text, converted)
@@ -356,7 +410,7 @@ def _derived(
 
 
 def _attribute(
-    attribute: AttributeSpec, name: str, text: pd.DataFrame, converted: dict[str, pd.Series]
+    attribute: AttributeSpec, name: str, text: Cells, converted: dict[str, pd.Series]
 ) -> pd.Series:
     source = attribute.column or name
     if attribute.bins is not None:

@@ -149,6 +149,18 @@ class RecordTokenizer:
             for col, p in prefixes.items()
         }
 
+    @cached_property
+    def _numeric(self) -> dict[str, tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray]]:
+        """Per numeric column, as arrays: the bin edges, each bin's token id, the missing
+        token's id, the rank quantiles and their levels in [0, 1]."""
+        out = {}
+        for col in self.numeric:
+            edges, ranks = np.asarray(self.edges[col]), np.asarray(self.ranks[col])
+            ids = np.array([self._vocab[f"{col}#b{k}"] for k in range(len(edges) + 1)])
+            levels = np.linspace(0, 1, len(ranks))
+            out[col] = (edges, ids, self._vocab[f"{col}#[NA]"], ranks, levels)
+        return out
+
     def _encode(self, frame: pd.DataFrame) -> Encoded:
         """Cell tokens are looked up in the vocabulary column by column, each distinct value
         once: the same ids as tokenizing the "col=value" strings, without building them."""
@@ -165,15 +177,11 @@ class RecordTokenizer:
         for j, col in enumerate(self.numeric, start=1 + len(self.categorical)):
             x = frame[col].to_numpy(dtype=np.float64)
             present = ~np.isnan(x)
-            bins = np.searchsorted(self.edges[col], np.nan_to_num(x), side="right")
-            bin_ids = np.array([vocab[f"{col}#b{k}"] for k in range(len(self.edges[col]) + 1)])
-            ids[:, j] = np.where(present, bin_ids[bins], vocab[f"{col}#[NA]"])
-            ranks = self.ranks[col]
-            rank = (
-                np.interp(np.nan_to_num(x), ranks, np.linspace(0, 1, len(ranks)))
-                if len(ranks) > 1
-                else 0.5
+            edges, bin_ids, na_id, ranks, levels = self._numeric[col]
+            ids[:, j] = np.where(
+                present, bin_ids[np.searchsorted(edges, np.nan_to_num(x), side="right")], na_id
             )
+            rank = np.interp(np.nan_to_num(x), ranks, levels) if len(ranks) > 1 else 0.5
             values[:, j] = np.where(present, rank, 0.0)
             numeric[:, j] = present
         attention = np.ones((rows, self.length), dtype=np.int64)

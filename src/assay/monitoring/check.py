@@ -18,11 +18,11 @@ from assay.home import Home
 from assay.monitoring.drift import DriftReport, compare
 from assay.monitoring.performance import LivePerformance, live_performance
 from assay.monitoring.policy import LastTraining
-from assay.monitoring.profile import ReferenceProfile
 from assay.registry.models import download, holder
 from assay.registry.tracking import SERVER_URI
 from assay.serving.layout import PROFILE_FILE, REPORT_FILE
 from assay.serving.predictor import Predictor
+from assay.serving.profile import ReferenceProfile
 
 
 @dataclass(frozen=True)

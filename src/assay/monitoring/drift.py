@@ -16,7 +16,7 @@ from scipy.stats import chisquare, ks_2samp
 
 from assay.config import MonitoringSpec, Spec
 from assay.errors import AssayError
-from assay.monitoring.profile import (
+from assay.serving.profile import (
     CategoricalProfile,
     NumericProfile,
     ReferenceProfile,
@@ -123,12 +123,12 @@ def compare(
         raise AssayError(f"{len(scores)} scores for {len(frame)} batch rows")
     limits = spec.monitoring
     features = [
-        *(_numeric(c, "numeric", profile.numeric[c], frame[c], limits) for c in numeric),
-        *(_categorical(c, profile.categorical[c], frame[c], limits) for c in categorical),
+        *(numeric_drift(c, "numeric", profile.numeric[c], frame[c], limits) for c in numeric),
+        *(categorical_drift(c, profile.categorical[c], frame[c], limits) for c in categorical),
     ]
     prediction = None
     if scores is not None and profile.prediction is not None:
-        prediction = _numeric("prediction", "prediction", profile.prediction, scores, limits)
+        prediction = numeric_drift("prediction", "prediction", profile.prediction, scores, limits)
     return DriftReport(len(frame), limits.min_rows, features, prediction)
 
 
@@ -138,7 +138,7 @@ def _require(columns: list[str], present: Container[str], where: str) -> None:
         raise AssayError(f"{where} lacks column(s): {', '.join(missing)}")
 
 
-def _numeric(
+def numeric_drift(
     name: str,
     kind: str,
     reference: NumericProfile,
@@ -158,7 +158,7 @@ def _numeric(
     return _verdict(name, kind, index, "ks", statistic, p_value, limits)
 
 
-def _categorical(
+def categorical_drift(
     name: str, reference: CategoricalProfile, values: pd.Series, limits: MonitoringSpec
 ) -> FeatureDrift:
     """PSI over the reference categories (unseen ones count as OTHER) and a chi-square

@@ -101,7 +101,7 @@ def register(
         digest = _stage(package, extras, staged)
         predictor = Predictor.load(staged)
         rows = pyfunc.raw_example(example, predictor.spec)
-        output = pyfunc.score_raw(predictor, pyfunc.serving_spec(predictor.spec), rows)
+        output = predictor.predict(pyfunc.read_raw(rows, pyfunc.serving_spec(predictor.spec)))
         with mlflow.start_run(run_id=run_id):
             mlflow.log_artifacts(str(staged), artifact_path=PACKAGE)
             logged = mlflow.pyfunc.log_model(

@@ -38,7 +38,6 @@ from assay.config import Spec
 from assay.data.labels import labels
 from assay.data.split import Split
 from assay.modeling.teacher import training_rows
-from assay.monitoring.profile import build_profile
 from assay.responsible.calibration import (
     expected_calibration_error,
     fit_temperature,
@@ -72,6 +71,7 @@ from assay.serving.policy import (
     needs_review,
     prediction_sets,
 )
+from assay.serving.profile import build_profile
 from assay.serving.scorer import OnnxScorer
 
 SPLITS = ("train", "valid", "test")  # the calibrated scores saved by calibrate

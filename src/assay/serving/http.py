@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from mlflow.tracking import MlflowClient
 
 from assay.errors import AssayError
 from assay.serving.pyfunc import MODEL_CODE
+from assay.serving.traffic import TRAFFIC_ENV
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -158,13 +160,21 @@ def follow_alias(
 
 
 def serve_model(
-    client: MlflowClient, name: str, alias: str, host: str, port: int, poll_seconds: float
+    client: MlflowClient,
+    name: str,
+    alias: str,
+    address: tuple[str, int],
+    poll_seconds: float,
+    traffic: Path,
 ) -> None:
-    """Serve `name@alias` until Ctrl-C, following the alias (mlflow's tracking URI is set)."""
+    """Serve `name@alias` until Ctrl-C, following the alias (mlflow's tracking URI is set) and
+    recording its traffic in `traffic` (unless ASSAY_TRAFFIC already names a folder)."""
+    host, port = address
     try:
         version = str(client.get_model_version_by_alias(name, alias).version)
     except MlflowException:
         raise AssayError(f"{name} has no version with the alias '{alias}'") from None
+    os.environ.setdefault(TRAFFIC_ENV, str(traffic))  # what the served versions see
     app = AliasApp(load_version(name, version))
     stop = threading.Event()
     follower = threading.Thread(
@@ -176,6 +186,7 @@ def serve_model(
     follower.start()
     print(f"serving {name}@{alias} (v{version}) at http://{host}:{port}/invocations", flush=True)
     print(f"following {alias}: checked every {poll_seconds:g} s; Ctrl-C stops", flush=True)
+    print(f"traffic profiles (for the monitor flow): {os.environ[TRAFFIC_ENV]}", flush=True)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:

@@ -78,7 +78,9 @@ class Predictor:
         label = self.spec.label
         out = {self.spec.id_column: rows[self.spec.id_column]} if self.spec.id_column else {}
         out["probability"] = probability
-        features = rows[self.spec.group_columns].reset_index(drop=True)
+        columns = self.spec.group_columns
+        same = list(rows.columns) == columns and isinstance(rows.index, pd.RangeIndex)
+        features = rows if same else rows[columns].reset_index(drop=True)
         decided = self.policy.decisions(probability, features)
         out["prediction"] = np.where(decided == 1, label.positive, label.negative)
         review = self.policy.review(probability)

@@ -1,5 +1,6 @@
 """The reference profile: what the training rows looked like, saved beside the model so that a
-later batch can be compared with it without the training data at hand.
+later batch can be compared with it without the training data at hand. A served model records
+its traffic as profiles of the same kind (assay.serving.traffic).
 
 Numeric columns keep quantile bin edges with the share of rows per bin (for PSI) and a seeded
 sample of values (for the KS test); categorical columns keep the share per category. Text

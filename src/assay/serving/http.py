@@ -21,7 +21,7 @@ import io
 import json
 import os
 import threading
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,20 +74,19 @@ def load_version(name: str, version: str) -> Loaded:
 def request_problem(body: bytes, content_type: str, loaded: Loaded) -> str | None:
     """One line naming the first unknown, missing or mistyped column of a request, or None
     (also for a body MLflow itself will refuse, or a format without column names)."""
-    rows = request_rows(body, content_type)
-    if rows is None:
+    columns = request_columns(body, content_type)
+    if columns is None:
         return None
+    names, cells = columns
     types = {**loaded.required, **loaded.optional}
-    if unknown := [c for c in rows.columns if c not in types]:
+    if unknown := [c for c in names if c not in types]:
         return f"unknown column '{unknown[0]}'{_more(unknown)}: the model takes {', '.join(types)}"
-    if missing := [c for c in loaded.required if c not in rows.columns]:
+    if missing := [c for c in loaded.required if c not in names]:
         return f"missing column '{missing[0]}'{_more(missing)}: every row needs it"
-    for name in (n for n, kind in types.items() if kind == "double" and n in rows.columns):
-        given = rows[name]
-        number = pd.to_numeric(given, errors="coerce")
-        bad = given[number.isna() & given.notna() & (given.astype("string") != "")]
-        if len(bad):
-            return f"column '{name}': {str(bad.iloc[0])[:40]!r} is not a number"
+    for name in (n for n in names if types[n] == "double"):
+        bad = next((v for v in cells(name) if not _number_or_empty(v)), None)
+        if bad is not None:
+            return f"column '{name}': {str(bad)[:40]!r} is not a number"
     return None
 
 
@@ -95,26 +94,49 @@ def _more(names: list[str]) -> str:
     return f" (and {len(names) - 1} more)" if len(names) > 1 else ""
 
 
-def request_rows(body: bytes, content_type: str) -> pd.DataFrame | None:
-    """The request's cells as MLflow's parsers will see them (CSV cells as text), or None."""
+def _number_or_empty(value: object) -> bool:
+    if (
+        value is None
+        or value == ""
+        or (isinstance(value, int | float) and not isinstance(value, bool))
+    ):
+        return True
+    try:
+        float(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+Cells = Callable[[str], Iterable[object]]  # a column's cells, by name
+
+
+def request_columns(body: bytes, content_type: str) -> tuple[list[str], Cells] | None:
+    """The column names a request carries and a way to read a column's cells, as MLflow's
+    parsers will see them (CSV cells as text), or None. Plain Python for JSON: a single-row
+    request must not pay for a DataFrame."""
     if content_type.split(";")[0].strip() == "text/csv":
         try:
-            return pd.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False)
+            frame = pd.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False)
         except (ValueError, pd.errors.ParserError):
             return None
+        return [str(c) for c in frame.columns], lambda name: frame[name]
     try:
         payload = json.loads(body)
     except ValueError:
         return None
     if not isinstance(payload, dict):
         return None
-    try:
-        if isinstance(split := payload.get("dataframe_split"), dict):
-            return pd.DataFrame(split.get("data", []), columns=split.get("columns"))
-        if isinstance(records := payload.get("dataframe_records"), list):
-            return pd.DataFrame.from_records(records)
-    except (ValueError, TypeError):
-        return None
+    split = payload.get("dataframe_split")
+    if isinstance(split, dict) and isinstance(split.get("columns"), list):
+        names, data = [str(c) for c in split["columns"]], split.get("data") or []
+        if not all(isinstance(row, list) and len(row) == len(names) for row in data):
+            return None
+        return names, lambda name: (row[names.index(name)] for row in data)
+    records = payload.get("dataframe_records")
+    if isinstance(records, list) and all(isinstance(r, dict) for r in records):
+        names = list(dict.fromkeys(str(k) for r in records for k in r))
+        return names, lambda name: (r.get(name) for r in records)
     return None
 
 

@@ -61,6 +61,7 @@ class TrafficRecorder:
     _rows: list[pd.DataFrame] = field(default_factory=list)
     _scores: list[np.ndarray] = field(default_factory=list)
     _started: float | None = None
+    _buffered: int = 0
     _written: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -74,12 +75,14 @@ class TrafficRecorder:
         return recorder
 
     def record(self, rows: pd.DataFrame, probability: np.ndarray) -> None:
+        """Cheap per call (a request waits on it): the frame is kept as it is, and only a
+        window's worth is profiled."""
         with self._lock:
             self._started = self._started or time.time()
-            self._rows.append(rows[self.spec.feature_columns])
+            self._rows.append(rows)
             self._scores.append(np.asarray(probability, dtype=np.float64))
-            buffered = sum(len(r) for r in self._rows)
-            if buffered >= WINDOW_ROWS or time.time() - self._started >= WINDOW_SECONDS:
+            self._buffered += len(rows)
+            if self._buffered >= WINDOW_ROWS or time.time() - self._started >= WINDOW_SECONDS:
                 self._write()
 
     def flush(self) -> None:
@@ -88,10 +91,10 @@ class TrafficRecorder:
                 self._write()
 
     def _write(self) -> None:
-        rows = pd.concat(self._rows, ignore_index=True)
+        rows = pd.concat(self._rows, ignore_index=True)[self.spec.feature_columns]
         scores = np.concatenate(self._scores)
         started = _iso(self._started or time.time())
-        self._rows, self._scores, self._started = [], [], None
+        self._rows, self._scores, self._started, self._buffered = [], [], None, 0
         self._written += 1
         stem = f"{started.replace(':', '')}-{os.getpid()}-{self._written:06d}"
         self.folder.mkdir(parents=True, exist_ok=True)

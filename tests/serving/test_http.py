@@ -67,6 +67,13 @@ def _post(url: str, body: str | dict, content_type: str = "application/json") ->
     )
 
 
+def test_a_label_column_is_ignored_not_refused(served):
+    url, *_ = served
+    rows = mixed_rows(5, 3)  # with the label column y
+    answer = _post(url, {"dataframe_records": rows.to_dict(orient="records")})
+    assert answer.status_code == 200 and len(answer.json()["predictions"]) == 5
+
+
 def test_three_formats_give_the_same_predictions(served):
     url, package, _ = served
     rows = mixed_rows(40, 8).drop(columns=["y"])
@@ -90,8 +97,9 @@ def test_three_formats_give_the_same_predictions(served):
     [
         (lambda rows: rows.drop(columns=["colour"]), "colour"),
         (lambda rows: rows.assign(x=["many"] + ["1.5"] * (len(rows) - 1)), "x"),
+        (lambda rows: rows.assign(shoe_size=42), "unknown column 'shoe_size'"),
     ],
-    ids=["missing", "wrong-type"],
+    ids=["missing", "wrong-type", "unknown"],
 )
 def test_a_bad_request_is_a_4xx_naming_the_column(served, change, column):
     url, _, process = served
@@ -147,6 +155,13 @@ def test_serve_model_refuses_a_bad_request_in_one_line(strict, change, message):
         text = answer.json()["message"]
         assert message in text and "\n" not in text
     assert process.poll() is None
+
+
+def test_serve_model_ignores_the_label_column(strict):
+    url, *_ = strict
+    rows = mixed_rows(4, 3)
+    answer = _post(url, rows.to_csv(index=False), "text/csv")
+    assert answer.status_code == 200 and len(answer.json()["predictions"]) == 4
 
 
 def test_serve_model_follows_the_alias_without_a_restart(strict, tmp_path):

@@ -55,6 +55,18 @@ def test_a_label_column_in_the_rows_is_ignored(registered):
     assert with_label.equals(model.predict(rows.drop(columns=["y"])))
 
 
+def test_an_unknown_column_is_refused_in_a_scoring_server_only(registered, monkeypatch):
+    home, _ = registered
+    model = _load(home)
+    rows = mixed_rows(3, 1).drop(columns=["y"]).assign(shoe_size=42)
+    assert len(model.predict(rows)) == 3  # in process: MLflow drops it, as it always does
+    monkeypatch.setenv("_MLFLOW_IS_IN_SERVING_ENVIRONMENT", "true")
+    with pytest.raises(MlflowException, match="unknown column 'shoe_size'") as raised:
+        model.predict(rows)
+    assert raised.value.get_http_status_code() == 400
+    assert len(model.predict(mixed_rows(3, 1))) == 3  # the label column is not unknown
+
+
 def test_a_missing_column_is_refused_naming_it(registered):
     home, _ = registered
     with pytest.raises(MlflowException, match="colour") as raised:

@@ -61,7 +61,7 @@ def to_batch(raw: pd.DataFrame, spec: Spec) -> tuple[pd.DataFrame, RowCounts]:
             columns[name] = raw[name]
             if isinstance(columns[name], pd.DataFrame):
                 raise ReadError(f"column '{name}' appears more than once")
-    already = _already_numbers(raw, spec)
+    already = _already_numbers(columns, spec)
     numbers = {n: c.astype("float64") for n, c in columns.items() if n in already}
     texts = _as_texts(
         {n: c for n, c in columns.items() if n not in already}, set(spec.source.missing_values)
@@ -86,7 +86,7 @@ def _kept_rows(frame: pd.DataFrame, spec: Spec) -> tuple[Cells, pd.Index, RowCou
     return {n: frame[n] for n in frame.columns}, frame.index, counts
 
 
-def _already_numbers(raw: pd.DataFrame, spec: Spec) -> set[str]:
+def _already_numbers(columns: Cells, spec: Spec) -> set[str]:
     """Numeric columns that arrive as numbers (parquet, JSON, an API's frame) and can skip the
     round trip through text: the same values, as long as no missing-value marker is itself a
     number and the filter does not read the column as text."""
@@ -98,10 +98,9 @@ def _already_numbers(raw: pd.DataFrame, spec: Spec) -> set[str]:
         for name, column in spec.columns.items()
         if column.type == "numeric"
         and name not in filtered
-        and name in raw.columns
-        and isinstance(raw[name], pd.Series)
-        and pd.api.types.is_numeric_dtype(raw[name])
-        and not pd.api.types.is_bool_dtype(raw[name])
+        and name in columns
+        and pd.api.types.is_numeric_dtype(columns[name])
+        and not pd.api.types.is_bool_dtype(columns[name])
     }
 
 

@@ -169,13 +169,15 @@ class RecordTokenizer:
         ids[:, 0] = vocab[CLS]
         values = np.zeros((rows, self.length), dtype=np.float32)
         numeric = np.zeros((rows, self.length), dtype=np.float32)
+        cells = frame[self.categorical].to_numpy(dtype=object)  # one call, not one per column
         for j, col in enumerate(self.categorical, start=1):
-            codes, seen = pd.factorize(frame[col].astype("object"))  # missing: code -1
+            codes, seen = pd.factorize(cells[:, j - 1])  # missing (None, NaN, NA): code -1
             known, unknown = self._categories[col], vocab[f"{col}=[UNK]"]
             lookup = np.array([known.get(str(v), unknown) for v in seen] or [0], dtype=np.int64)
             ids[:, j] = np.where(codes >= 0, lookup[np.maximum(codes, 0)], vocab[f"{col}=[NA]"])
-        for j, col in enumerate(self.numeric, start=1 + len(self.categorical)):
-            x = frame[col].to_numpy(dtype=np.float64)
+        numbers = frame[self.numeric].to_numpy(dtype=np.float64, na_value=np.nan)
+        for k, col in enumerate(self.numeric):
+            j, x = 1 + len(self.categorical) + k, numbers[:, k]
             present = ~np.isnan(x)
             edges, bin_ids, na_id, ranks, levels = self._numeric[col]
             ids[:, j] = np.where(

@@ -54,6 +54,7 @@ class Loaded:
     app: App
     required: dict[str, str]
     optional: dict[str, str]
+    ignored: str  # the label column: a labelled file may be sent as it is
 
 
 def load_version(name: str, version: str) -> Loaded:
@@ -68,7 +69,8 @@ def load_version(name: str, version: str) -> Loaded:
     columns = schema.inputs if schema else []
     required = {c.name: c.type.name for c in columns if c.required}
     optional = {c.name: c.type.name for c in columns if not c.required}
-    return Loaded(version, scoring_server.init(model), required, optional)
+    label = model.unwrap_python_model().predictor.spec.label.column
+    return Loaded(version, scoring_server.init(model), required, optional, label)
 
 
 def request_problem(body: bytes, content_type: str, loaded: Loaded) -> str | None:
@@ -79,11 +81,11 @@ def request_problem(body: bytes, content_type: str, loaded: Loaded) -> str | Non
         return None
     names, cells = columns
     types = {**loaded.required, **loaded.optional}
-    if unknown := [c for c in names if c not in types]:
+    if unknown := [c for c in names if c not in types and c != loaded.ignored]:
         return f"unknown column '{unknown[0]}'{_more(unknown)}: the model takes {', '.join(types)}"
     if missing := [c for c in loaded.required if c not in names]:
         return f"missing column '{missing[0]}'{_more(missing)}: every row needs it"
-    for name in (n for n in names if types[n] == "double"):
+    for name in (n for n in names if types.get(n) == "double"):
         bad = next((v for v in cells(name) if not _number_or_empty(v)), None)
         if bad is not None:
             return f"column '{name}': {str(bad)[:40]!r} is not a number"

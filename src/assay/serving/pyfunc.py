@@ -11,13 +11,15 @@ package folder, checked against the package digest in the model config before an
 is read. Nothing is pickled.
 
 MLflow enforces the signature before `predict` runs: a missing column or a cell of the wrong
-type is refused there (HTTP 400 naming the column). MLflow drops columns the signature does
-not name, with a warning in the server log; `assay serve-model` refuses them instead (see
-assay.serving.strict).
+type is refused there (HTTP 400 naming the column). A column the signature does not name is
+refused too in a scoring server (see UnknownColumns); the label column is always ignored.
 """
 
 from __future__ import annotations
 
+import ast
+import logging
+import os
 from importlib import metadata
 from pathlib import Path
 
@@ -40,6 +42,8 @@ ARTIFACT = "package"  # the pyfunc artifact holding the package folder
 DIGEST_KEY = "package_sha256"  # in the model config
 # What the served model imports; the environment must also have assay itself installed
 # (`pip install -e .` of the commit that trained it, as the ops stack's workers do).
+SCHEMA_LOGGER = "mlflow.models.utils"  # where MLflow warns that it drops unknown columns
+SERVING_FLAG = "_MLFLOW_IS_IN_SERVING_ENVIRONMENT"  # "true" inside MLflow's scoring server
 REQUIREMENTS = ("mlflow", "onnxruntime", "tokenizers", "pandas", "numpy", "pyarrow", "pydantic")
 
 
@@ -103,6 +107,49 @@ class BadRequest(MlflowException):
         super().__init__(message, error_code=INVALID_PARAMETER_VALUE)
 
 
+class UnknownColumns(logging.Filter):
+    """In MLflow's scoring server (`mlflow models serve`, `assay serve-model`) a request column
+    the signature does not name is refused, not dropped. MLflow only logs a warning before it
+    drops one, so that warning becomes the error: raised here, inside MLflow's schema check, it
+    is answered with HTTP 400 naming the column. A model loaded in process keeps MLflow's
+    behaviour (the warning). The label column is dropped quietly everywhere, so a labelled file
+    can be scored as it is."""
+
+    def __init__(self, label: str, columns: list[str]) -> None:
+        super().__init__()
+        self.label, self.columns = label, columns
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.startswith("Found extra inputs"):
+            return True
+        unknown = [c for c in _listed(message) if c != self.label]
+        if not unknown:
+            return False
+        if os.environ.get(SERVING_FLAG) != "true":
+            return True
+        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+        raise BadRequest(
+            f"unknown column '{unknown[0]}'{more}: the model takes {', '.join(self.columns)}"
+        )
+
+
+def _listed(message: str) -> list[str]:
+    """The column names in MLflow's warning ("... signature: `['a', 'b']`. ...")."""
+    try:
+        return [str(c) for c in ast.literal_eval(message.split("`")[1])]
+    except (IndexError, ValueError, SyntaxError):
+        return []
+
+
+def refuse_unknown_columns(spec: Spec) -> None:
+    """Install UnknownColumns for this spec (replacing an earlier model's)."""
+    logger = logging.getLogger(SCHEMA_LOGGER)
+    for old in [f for f in logger.filters if isinstance(f, UnknownColumns)]:
+        logger.removeFilter(old)
+    logger.addFilter(UnknownColumns(spec.label.column, list(input_columns(spec))))
+
+
 class PackageModel(mlflow.pyfunc.PythonModel):
     """The deployable package behind MLflow's pyfunc interface."""
 
@@ -115,6 +162,7 @@ class PackageModel(mlflow.pyfunc.PythonModel):
         self.predictor = Predictor.load(folder, threads=1)
         self.spec = serving_spec(self.predictor.spec)
         self.traffic = TrafficRecorder.from_env(self.predictor.spec, str(digest))
+        refuse_unknown_columns(self.predictor.spec)
 
     def predict(
         self, context: mlflow.pyfunc.PythonModelContext, model_input: pd.DataFrame, params=None

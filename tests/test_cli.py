@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 
@@ -108,3 +109,26 @@ def test_batch_commands_refuse_what_they_cannot_do_in_one_line(tmp_path, capsys,
 def test_batches_lists_nothing_in_a_new_home(tmp_path, capsys):
     assert main(["batches", "--home", str(tmp_path / "home"), "--spec", str(ADULT_SPEC)]) == 0
     assert "no batches yet in" in capsys.readouterr().out
+
+
+def test_serving_without_a_model_to_serve_is_one_line(tmp_path, capsys):
+    from assay.home import Home
+    from assay.registry.tracking import ensure_experiment
+
+    home = ["--home", str(tmp_path / "home"), "--spec", str(ADULT_SPEC)]
+    assert main(["serve-model", *home]) == 2
+    assert "no model registry in" in capsys.readouterr().err
+    assert main(["bench", "serving", *home]) == 2
+    assert "has no champion of assay-adult: run `assay run` first" in capsys.readouterr().err
+    ensure_experiment(Home(tmp_path / "home", "adult"), "assay-adult")  # a registry, no model
+    capsys.readouterr()
+    assert main(["serve-model", *home]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == (
+        "error: assay-adult has no version with the alias 'champion'"
+    )
+    assert "Traceback" not in err
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = str(busy.getsockname()[1])
+        assert main(["serve-model", *home, "--port", port]) == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err

@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
@@ -194,6 +195,7 @@ def serve_model(
     """Serve `name@alias` until Ctrl-C, following the alias (mlflow's tracking URI is set) and
     recording its traffic in `traffic` (unless ASSAY_TRAFFIC already names a folder)."""
     host, port = address
+    _check_free(host, port)
     try:
         version = str(client.get_model_version_by_alias(name, alias).version)
     except MlflowException:
@@ -215,6 +217,16 @@ def serve_model(
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         stop.set()
+
+
+def _check_free(host: str, port: int) -> None:
+    """A port already taken is one clear error before anything loads (uvicorn would say so
+    only after the model loaded, with its own exit code)."""
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        raise AssayError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _with_version(send: Send, version: str) -> Send:

@@ -27,7 +27,7 @@ from tasks.ingest import (
     reject_path,
     validate_batch,
 )
-from tasks.monitor import request_retrain, rows_of
+from tasks.monitor import reference, request_retrain, rows_of
 from tasks.score import announce_unlabelled
 
 
@@ -60,7 +60,8 @@ def ingest(
     if accepted:
         frame = rows_of(where, [o.batch for o in accepted])
         names = ", ".join(Path(o.path).name for o in accepted)
-        found = check_and_alert(where, spec, frame, f"just accepted: {names}")
+        scope = f"just accepted: {names}"
+        found = check_and_alert(where, spec, frame, scope, reference(where, spec))
         request_retrain(where, spec, bool(found and found.detected))
         announce_unlabelled(where, spec, [str(o.batch) for o in accepted])
     return outcomes

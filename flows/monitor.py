@@ -9,7 +9,7 @@ from prefect import flow
 
 from assay.config import Spec, load_spec
 from assay.home import Home
-from assay.monitoring.check import RowsCheck
+from assay.monitoring.check import Reference, RowsCheck
 from tasks import monitor as m
 
 
@@ -35,14 +35,16 @@ def monitor(spec_path: str, home: str | None = None) -> str:
 
     # Transform + Load: check, record, alert
     scope = f"{len(records)} batch(es) since the last training"
-    found = check_and_alert(where, spec, frame, scope)
+    found = check_and_alert(where, spec, frame, scope, ref)
     return found.reason if found else "no model trained yet: nothing to compare with"
 
 
-def check_and_alert(where: Home, spec: Spec, frame: pd.DataFrame, scope: str) -> RowsCheck | None:
-    """The check the monitor and ingest flows share: against the champion (or the last
-    candidate), logged to MLflow, and `assay.drift.detected` when it finds drift."""
-    ref = m.reference(where, spec)
+def check_and_alert(
+    where: Home, spec: Spec, frame: pd.DataFrame, scope: str, ref: Reference | None
+) -> RowsCheck | None:
+    """The check the monitor and ingest flows share: against `ref` (the champion, or the last
+    candidate; m.reference finds it), logged to MLflow, and `assay.drift.detected` when it
+    finds drift."""
     if ref is None:
         print("no model trained yet: drift is checked from the first training on")
         return None

@@ -2,9 +2,13 @@
 
 It starts a Prefect server (SQLite under ASSAY_HOME, or PostgreSQL given its URL) unless
 PREFECT_API_URL already names one, optionally an MLflow tracking server on PostgreSQL, creates
-the global concurrency limits, watches the landing folder (one `assay.data.arrived` event per
-complete file), and serves the deployments of deployments/prefect.yaml until Ctrl-C, which
-stops everything it started.
+the global concurrency limits, watches each dataset's landing folder (one `assay.data.arrived`
+event per poll that found complete files, about that dataset only), and serves the deployments
+of deployments/prefect.yaml, once per dataset, until Ctrl-C, which stops everything it started.
+
+Several datasets share one process, one Prefect server and one MLflow store. A second
+`assay serve` pointed at a running server (PREFECT_API_URL) adds its datasets' deployments and
+watchers beside the first's, which keep running.
 
 Production (auth) mode, on when credentials are in the environment (deployments/auth.py):
 the Prefect server requires basic auth and CSRF tokens, the MLflow server runs its basic-auth
@@ -26,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assay.config import load_spec
-from assay.data.landing import LandingWatcher
+from assay.data.landing import LandingWatcher, strays
+from assay.datasets import Dataset
 from assay.errors import AssayError
 from assay.home import Home
 from deployments import auth
@@ -38,7 +43,7 @@ STARTUP_TIMEOUT_S = 120.0
 class StackSettings:
     """What `assay serve` was asked for; every field has a CLI option."""
 
-    spec_path: str
+    datasets: tuple[Dataset, ...]
     home: Home
     profile: str | None = None
     deployments: Path | None = None
@@ -47,6 +52,7 @@ class StackSettings:
     mlflow_port: int = 5000
     mlflow_db: str | None = None  # postgresql://... ; None: the SQLite store under ASSAY_HOME
     max_runs: int = 4  # flow runs at once; more wait their turn (each is a process)
+    max_trainings: int | None = None  # trainings at once over all datasets; None: leave as is
     watch_only: bool = False  # workers run the deployments (`prefect deploy`): only watch
     poll_seconds: float = 1.0  # landing folder
     settle_seconds: float = 1.0  # unchanged this long = completely written
@@ -165,19 +171,31 @@ def mlflow_server(
 
 
 def watch_landing(settings: StackSettings, stop: threading.Event) -> None:
-    """Emit `assay.data.arrived` for the files that became complete since the last poll."""
+    """Emit `assay.data.arrived` for each dataset's files that became complete since the last
+    poll; say once about anything in landing/ that no served dataset will pick up."""
     from tasks.events import data_arrived
 
-    landing = settings.home.landing
-    landing.mkdir(parents=True, exist_ok=True)
-    ledger = settings.home.for_dataset(load_spec(settings.spec_path).name).ledger
-    watcher = LandingWatcher(landing, ledger, settings.settle_seconds)
-    print(f"Watching {landing} for new files", flush=True)
-    while not stop.wait(settings.poll_seconds):
-        ready = watcher.poll()
-        if ready:
-            data_arrived(ready)
-            print(f"landed: {', '.join(p.name for p in ready)}", flush=True)
+    root, names = settings.home.landing_root, [d.name for d in settings.datasets]
+    watchers = {}
+    for name in names:
+        where = settings.home.for_dataset(name)
+        where.landing.mkdir(parents=True, exist_ok=True)
+        watchers[name] = LandingWatcher(where.landing, where.ledger, settings.settle_seconds)
+        print(f"Watching {where.landing} for {name}'s files", flush=True)
+    told: set[Path] = set()
+    while True:
+        for stray in strays(root, names):
+            if stray not in told:
+                told.add(stray)
+                where = f"{root}/<dataset>/"
+                print(f"landing: {stray} is in no served dataset's folder ({where})", flush=True)
+        for name, watcher in watchers.items():
+            ready = watcher.poll()
+            if ready:
+                data_arrived(name, ready)
+                print(f"landed for {name}: {', '.join(p.name for p in ready)}", flush=True)
+        if stop.wait(settings.poll_seconds):
+            return
 
 
 def stop_on_interrupt_or_term() -> None:
@@ -190,6 +208,7 @@ def stop_on_interrupt_or_term() -> None:
 def serve(settings: StackSettings) -> None:
     """Run the stack until Ctrl-C or SIGTERM; everything started here stops with it."""
     stop_on_interrupt_or_term()
+    check_profile(settings)
     # Look for new runs every 2 s, not Prefect's 10 s: a landed file starts within seconds.
     os.environ.setdefault("PREFECT_RUNNER_POLL_FREQUENCY", "2")
     if settings.watch_only and not os.environ.get("PREFECT_API_URL"):
@@ -211,22 +230,17 @@ def serve(settings: StackSettings) -> None:
         # Prefect reads its settings when first imported: only now do they name the server.
         from prefect import serve as prefect_serve
 
-        from deployments.catalog import DEPLOYMENTS_FILE, runner_deployments
-        from tasks.concurrency import ensure_training_limit
+        from tasks.concurrency import ensure_training_limits
 
-        ensure_training_limit()
+        names = [d.name for d in settings.datasets]
+        ensure_training_limits(names, settings.max_trainings)
         if settings.watch_only:
             with suppress(KeyboardInterrupt):
                 watch_landing(settings, threading.Event())
             return
-        deployments = runner_deployments(
-            {
-                "spec_path": str(Path(settings.spec_path).resolve()),
-                "home": str(settings.home.root),
-                "profile": settings.profile,
-            },
-            settings.deployments or DEPLOYMENTS_FILE,
-        )
+        deployments = served_deployments(settings)
+        print(f"datasets: {', '.join(names)}", flush=True)
+        warn_of_fixed_names(settings, names)
         stop = threading.Event()
         threading.Thread(
             target=watch_landing, args=(settings, stop), name="landing", daemon=True
@@ -235,6 +249,59 @@ def serve(settings: StackSettings) -> None:
         with suppress(KeyboardInterrupt):
             prefect_serve(*deployments, limit=settings.max_runs)
         print("stopping: deployments, landing watcher and servers", flush=True)
+
+
+def served_deployments(settings: StackSettings) -> list:
+    """Every dataset's deployments, from the one template."""
+    from deployments.catalog import DEPLOYMENTS_FILE, runner_deployments
+
+    deployments = []
+    for dataset in settings.datasets:
+        parameters = {
+            "spec_path": str(dataset.path),
+            "home": str(settings.home.root),
+            "profile": settings.profile,
+        }
+        deployments += runner_deployments(
+            dataset.name, parameters, settings.deployments or DEPLOYMENTS_FILE
+        )
+    return deployments
+
+
+def warn_of_fixed_names(settings: StackSettings, served: list[str]) -> None:
+    """Earlier versions named each deployment after its flow (`train/train`), with triggers
+    that match every dataset's events; on a server that still holds them, say how to remove
+    them (they are the operator's to delete, not ours)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+
+    from deployments.catalog import DEPLOYMENTS_FILE, read_entries
+
+    entries = read_entries(settings.deployments or DEPLOYMENTS_FILE)
+    flows = [str(e.get("entrypoint", "")).rsplit(":", 1)[-1] for e in entries]
+    leftover = [n for n in flows if n not in served]
+    with get_client(sync_client=True) as client:
+        found = client.read_deployments(
+            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=leftover))
+        )
+        names = {f.id: f.name for f in client.read_flows()}
+    for deployment in found:
+        flow = names.get(deployment.flow_id)
+        if flow == deployment.name:
+            print(
+                f"warning: deployment {flow}/{flow} is from an earlier assay (one dataset, fixed "
+                f"names) and its trigger may match every dataset: `prefect deployment delete "
+                f"{flow}/{flow}`",
+                flush=True,
+            )
+
+
+def check_profile(settings: StackSettings) -> None:
+    """A profile the train deployments will use must exist in every spec, before anything
+    starts (a missing one would only fail at the first training)."""
+    if settings.profile:
+        for dataset in settings.datasets:
+            load_spec(dataset.path, settings.profile)
 
 
 def access_control(settings: StackSettings, starts_prefect: bool) -> auth.Access | None:

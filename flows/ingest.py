@@ -10,13 +10,14 @@ from pathlib import Path
 from prefect import flow
 from prefect.runtime import deployment
 
-from assay.config import Spec, load_spec
+from assay.config import Spec
 from assay.data.fingerprint import file_digest
 from assay.data.paths import CheckedPath, as_changed, check_path, unchanged
 from assay.data.reader import one_line
 from assay.home import Home
 from assay.ingest import IngestOutcome, not_found
 from assay.validation.suite import gx, load_suite
+from flows.dataset import open_dataset
 from flows.monitor import check_and_alert
 from tasks.ingest import (
     accept_batch,
@@ -41,9 +42,8 @@ def ingest(
     Left unset it is on for a deployment run, whose paths come from an event payload or the
     UI, and off for a direct call (`assay ingest FILE`, `assay run`), whose caller named them.
     """
-    spec = load_spec(spec_path)
+    spec, where = open_dataset(spec_path, home)
     suite = load_suite(spec.expectations)
-    where = Home.from_env(home).for_dataset(spec.name)
     confined = from_deployment() if confine is None else confine
     outcomes = []
     for raw in paths:

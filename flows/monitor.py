@@ -7,9 +7,10 @@ from __future__ import annotations
 import pandas as pd
 from prefect import flow
 
-from assay.config import Spec, load_spec
+from assay.config import Spec
 from assay.home import Home
 from assay.monitoring.check import Reference, RowsCheck
+from flows.dataset import open_dataset
 from tasks import monitor as m
 
 
@@ -17,8 +18,7 @@ from tasks import monitor as m
 def monitor(spec_path: str, home: str | None = None) -> str:
     """Check every batch accepted since the last training, and what the champion served;
     alert on drift."""
-    spec = load_spec(spec_path)
-    where = Home.from_env(home).for_dataset(spec.name)
+    spec, where = open_dataset(spec_path, home)
 
     # Production traffic: what the served model saw (served rows are not batches)
     ref = m.reference(where, spec)

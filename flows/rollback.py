@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from assay.config import load_spec
-from assay.home import Home
+from flows.dataset import open_dataset
 from tasks import registry as r
 
 
@@ -17,7 +16,7 @@ def rollback(
     home: str | None = None,
 ) -> str:
     """Champion back to `to` (or the previous champion); audited and emitted as an event."""
-    spec = load_spec(spec_path)
-    version = r.roll_back(Home.from_env(home).for_dataset(spec.name), spec, reason, to)
+    spec, where = open_dataset(spec_path, home)
+    version = r.roll_back(where, spec, reason, to)
     print(f"{spec.registered_name}: champion is now version {version}")
     return version

@@ -6,9 +6,8 @@ from __future__ import annotations
 from prefect import flow
 from prefect.artifacts import create_table_artifact
 
-from assay.config import load_spec
-from assay.home import Home
 from assay.serving.batch import predictions_file
+from flows.dataset import open_dataset
 from tasks import score as s
 
 
@@ -16,8 +15,7 @@ from tasks import score as s
 def score(spec_path: str, home: str | None = None, batches: list[str] | None = None) -> list[str]:
     """Score `batches` (hashes or prefixes; all unlabelled ones without scores when left
     out) with the champion; return the predictions files written or found."""
-    spec = load_spec(spec_path)
-    where = Home.from_env(home).for_dataset(spec.name)
+    spec, where = open_dataset(spec_path, home)
     champion, challenger = s.versions(where, spec)
     if champion is None:
         print(f"{spec.registered_name} has no champion yet: nothing to score with")

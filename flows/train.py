@@ -13,7 +13,7 @@ from pathlib import Path
 from prefect import flow
 
 from assay.compression.stage import CompressionOutcome
-from assay.config import Spec, load_spec
+from assay.config import Spec
 from assay.data.snapshot import stage_key
 from assay.data.split import Split
 from assay.errors import GateFailed
@@ -25,6 +25,7 @@ from assay.registry.tracking import tracking_uri
 from assay.responsible.stage import ResponsibleOutcome
 from assay.training import STAGE_SECTIONS, TrainResult, quality_gate
 from assay.validation.suite import load_suite, suite_digest
+from flows.dataset import open_dataset
 from flows.runners import task_runner
 from tasks import registry as r
 from tasks import train as t
@@ -34,10 +35,11 @@ from tasks.concurrency import training_slot
 @flow(name="train", log_prints=True, task_runner=task_runner())
 def train(spec_path: str, home: str | None = None, profile: str | None = None) -> TrainResult:
     """Train on every accepted batch; unchanged data reuses each cached stage. One training
-    runs at a time: a second one waits here for the first to finish."""
-    spec = load_spec(spec_path, profile)
-    with training_slot():
-        return train_snapshot(spec, Home.from_env(home).for_dataset(spec.name))
+    of a dataset runs at a time, and no more than the stack's cap over all datasets: a run
+    waits here for its slot."""
+    spec, where = open_dataset(spec_path, home, profile)
+    with training_slot(spec.name):
+        return train_snapshot(spec, where)
 
 
 def train_snapshot(spec: Spec, where: Home) -> TrainResult:
@@ -190,7 +192,7 @@ def register_and_promote(
         run_id,
         data,
         responsible,
-        t.run_identity(fingerprint, spec) | verdicts,
+        t.run_identity(fingerprint, spec) | verdicts | {"assay.spec": spec.name},
         [(folder, path) for folder, path in evidence_files if path.exists()],
     )
     decision = r.settle_promotion(where, spec, candidate, gates, data, responsible)

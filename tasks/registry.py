@@ -34,6 +34,7 @@ from assay.registry.models import (
 from assay.registry.promotion import settle
 from assay.registry.tracking import model_version_url
 from assay.responsible.stage import ResponsibleOutcome
+from tasks.events import dataset_resource
 from tasks.policy import IO_RETRIES, names_unreachable_store
 
 
@@ -41,10 +42,17 @@ def audit_log(home: Home) -> AuditLog:
     return AuditLog(home.audit)
 
 
-def _emit(event: str, name: str, version: str, payload: dict) -> None:
+def _emit(event: str, spec: Spec, version: str, payload: dict) -> None:
+    """A model event: about the registered model, with its dataset as a related resource."""
     emit_event(
         event=event,
-        resource={"prefect.resource.id": f"assay.model.{name}", "assay.version": version},
+        resource={
+            "prefect.resource.id": f"assay.model.{spec.registered_name}",
+            "assay.version": version,
+        },
+        related=[
+            {"prefect.resource.id": dataset_resource(spec.name), "prefect.resource.role": "dataset"}
+        ],
         payload=payload,
     )
 
@@ -92,10 +100,10 @@ def settle_promotion(
     payload = {"reason": decision.reason, "evidence": decision.evidence}
     if not candidate.reused:
         if decision.promoted:
-            _emit("assay.model.promoted", name, version, payload)
+            _emit("assay.model.promoted", spec, version, payload)
         failed = {k: g["reason"] for k, g in gates.items() if not g["passed"]}
         if failed:
-            _emit("assay.gate.failed", name, version, {"gates": failed})
+            _emit("assay.gate.failed", spec, version, {"gates": failed})
     verdict = "**champion**" if decision.promoted else "challenger only"
     create_table_artifact(
         key="gates",
@@ -142,7 +150,7 @@ def current_aliases(home: Home, spec: Spec) -> str:
 def record_gate_failure(home: Home, spec: Spec, reason: str) -> None:
     """A gate that stops a run before there is a candidate (the data gate)."""
     audit_log(home).append(AuditEntry("gate-failed", reason, spec.registered_name))
-    _emit("assay.gate.failed", spec.registered_name, "", {"reason": reason})
+    _emit("assay.gate.failed", spec, "", {"reason": reason})
 
 
 @task(name="roll-back", **IO_RETRIES)
@@ -150,7 +158,7 @@ def record_gate_failure(home: Home, spec: Spec, reason: str) -> None:
 def roll_back(home: Home, spec: Spec, reason: str, to: str | None) -> str:
     name = spec.registered_name
     version = rollback(home, name, reason, audit_log(home), to)
-    _emit("assay.model.rolled-back", name, version, {"reason": reason})
+    _emit("assay.model.rolled-back", spec, version, {"reason": reason})
     create_markdown_artifact(
         key="rollback", markdown=f"**{name}**: champion is now version {version}. {reason}"
     )

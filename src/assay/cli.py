@@ -1,5 +1,5 @@
 """The `assay` command: run, ingest, expectations suggest, predict, history, rollback, monitor,
-serve, serve-model, bench.
+serve, status, serve-model, bench.
 
 The flows live in the Prefect shell (flows/); they are imported only after the environment
 points Prefect's state at ASSAY_HOME, so a plain `assay run` needs no server and leaves
@@ -214,12 +214,22 @@ def _cmd_monitor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _datasets(args: argparse.Namespace, default: list[Path]) -> list:
+    """The datasets named by --spec (repeatable) and --specs DIR; `default` when neither."""
+    from assay.datasets import load_datasets
+
+    given = args.spec or ([] if args.specs else default)
+    return load_datasets(given, args.specs)
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from deployments.stack import StackSettings, serve
 
+    if args.max_trainings is not None and args.max_trainings < 1:
+        raise AssayError("--max-trainings must be at least 1")
     serve(
         StackSettings(
-            spec_path=str(args.spec),
+            datasets=tuple(_datasets(args, [Path(DEFAULT_SPEC)])),
             home=args.home,
             profile=args.profile,
             deployments=args.deployments,
@@ -228,11 +238,36 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             mlflow_port=args.mlflow_port,
             mlflow_db=args.mlflow_db,
             max_runs=args.max_runs,
+            max_trainings=args.max_trainings,
             watch_only=args.watch_only,
             auth=args.auth,
         )
     )
     return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from assay.status import dataset_status, home_datasets, registered_name, render
+    from deployments.status import add_flow_runs, source
+
+    if args.spec or args.specs:
+        named = [(d.name, d.spec.registered_name) for d in _datasets(args, [])]
+    else:
+        named = [(n, registered_name(args.home, n)) for n in home_datasets(args.home)]
+    if not named:
+        raise AssayError(f"{args.home.root} holds no dataset yet: run `assay run` or `assay serve`")
+    statuses = [dataset_status(args.home, name, model) for name, model in named]
+    problem = add_flow_runs(statuses)
+    if args.json:
+        print(
+            json.dumps(
+                {"datasets": [s.to_dict() for s in statuses], "prefect": problem or source()},
+                indent=2,
+            )
+        )
+    else:
+        print(render(statuses, problem or source()))
+    return UNREACHABLE if problem else OK
 
 
 def _cmd_serve_model(args: argparse.Namespace) -> int:
@@ -262,18 +297,29 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="assay", description=__doc__.splitlines()[0])
-    common = argparse.ArgumentParser(add_help=False)
+    home = argparse.ArgumentParser(add_help=False)
+    home.add_argument(
+        "--home",
+        type=Home.from_env,
+        default=None,
+        help="state folder (default: $ASSAY_HOME or ./.assay)",
+    )
+    common = argparse.ArgumentParser(add_help=False, parents=[home])
     common.add_argument(
         "--spec",
         type=Path,
         default=Path(DEFAULT_SPEC),
         help=f"dataset spec YAML (default: {DEFAULT_SPEC})",
     )
-    common.add_argument(
-        "--home",
-        type=Home.from_env,
-        default=None,
-        help="state folder (default: $ASSAY_HOME or ./.assay)",
+    several = argparse.ArgumentParser(add_help=False, parents=[home])
+    several.add_argument(
+        "--spec",
+        type=Path,
+        action="append",
+        help="a dataset's spec YAML; repeat for several datasets",
+    )
+    several.add_argument(
+        "--specs", type=Path, metavar="DIR", help="every spec (*.yaml, *.yml) in DIR"
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -372,8 +418,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "serve",
-        parents=[common],
-        help="the ops stack: Prefect server, deployments, landing watcher (Ctrl-C stops all)",
+        parents=[several],
+        help="the ops stack for one or more datasets: Prefect server, each dataset's "
+        f"deployments and landing watcher (Ctrl-C stops all; default spec: {DEFAULT_SPEC})",
     )
     p.add_argument("--profile", help="spec profile the served train deployment uses")
     p.add_argument(
@@ -407,12 +454,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="flow runs at once (each is a process); more wait their turn (default: 4)",
     )
     p.add_argument(
+        "--max-trainings",
+        type=int,
+        help="trainings at once over all datasets (one per dataset at most); default: one per "
+        "4 cores, and an existing cap is left as set",
+    )
+    p.add_argument(
         "--watch-only",
         action="store_true",
         help="only watch the landing folder and emit events, for a server whose deployments "
         "run on workers (`prefect deploy`); needs PREFECT_API_URL",
     )
     p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser(
+        "status",
+        parents=[several],
+        help="per dataset: champion, challenger, last training, batches since, last drift "
+        "check, flows queued or running (default: every dataset in the home)",
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object, for scripts")
+    p.set_defaults(func=_cmd_status)
 
     p = sub.add_parser(
         "serve-model",

@@ -2,9 +2,10 @@
 
 One home holds many datasets. What belongs to a dataset (its batches, quarantine, reports,
 stages, runs, audit log, last-training record and landing ledger) lives in its own namespace,
-`datasets/<spec name>/`, and nothing of one dataset is read by another's flows. The MLflow store,
-Prefect's state, fetched registry packages (named by registered model) and the server logs are
-shared.
+`datasets/<spec name>/`, and nothing of one dataset is read by another's flows. The folders other
+programs write to or read from are per dataset too, at the top of the home: `landing/<name>/`,
+`archive/<name>/`, `predictions/<name>/`, `traffic/<name>/`. The MLflow store, Prefect's state,
+fetched registry packages (named by registered model) and the server logs are shared.
 """
 
 from __future__ import annotations
@@ -86,6 +87,17 @@ class Home:
         return self.namespace / "reports"
 
     @property
+    def landing(self) -> Path:
+        """Where files for this dataset are dropped (landing/<dataset>/); the watcher announces
+        each one to this dataset's ingest only."""
+        return self.landing_root / self.namespace.name
+
+    @property
+    def archive(self) -> Path:
+        """Accepted landing files, kept as they arrived (archive/<dataset>/)."""
+        return self.root / "archive" / self.namespace.name
+
+    @property
     def traffic(self) -> Path:
         """What served models saw: profiles of their traffic (traffic/<dataset>/)."""
         return self.root / "traffic" / self.namespace.name
@@ -107,12 +119,9 @@ class Home:
     # Shared by every dataset
 
     @property
-    def landing(self) -> Path:
+    def landing_root(self) -> Path:
+        """The folder that holds every dataset's landing folder."""
         return self.root / "landing"
-
-    @property
-    def archive(self) -> Path:
-        return self.root / "archive"
 
     @property
     def prefect(self) -> Path:

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from assay.data.landing import LandingWatcher
+from assay.data.landing import LandingWatcher, strays
 
 
 class Clock:
@@ -121,3 +121,16 @@ def test_many_files_at_once_are_each_reported_exactly_once(landing):
         clock.now = step * 0.5
         reported += w.poll()
     assert sorted(p.name for p in reported) == [f"part-{i:02d}.csv" for i in range(20)]
+
+
+def test_what_no_served_dataset_picks_up_is_named(tmp_path):
+    """The landing root holds one folder per dataset; a file at the top (the layout of earlier
+    versions) or the folder of a dataset nobody serves is reported, a file on its way is not."""
+    root = tmp_path / "landing"
+    for name in ("adult", "churn", "retired"):
+        (root / name).mkdir(parents=True)
+    (root / "old.csv").write_text("x\n")
+    (root / ".incoming.csv.part").write_text("x\n")
+    assert strays(root, ["adult", "churn"]) == [root / "old.csv", root / "retired"]
+    assert strays(root, ["adult", "churn", "retired", "old.csv"]) == []
+    assert strays(tmp_path / "none", ["adult"]) == []

@@ -59,9 +59,10 @@ def write_spec(folder: Path, **overrides: Any) -> Path:
 
 
 def write_deployments(folder: Path, change: Callable[[dict], None]) -> Path:
-    """deployments/prefect.yaml with `change` applied to its list of deployments (by name)."""
+    """deployments/prefect.yaml with `change` applied to its deployments, by flow name (each
+    is named after the dataset it is filled in for)."""
     raw = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").read_text(encoding="utf-8"))
-    change({d["name"]: d for d in raw["deployments"]})
+    change({d["entrypoint"].rsplit(":", 1)[1]: d for d in raw["deployments"]})
     path = folder / "prefect.yaml"
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     return path
@@ -79,13 +80,15 @@ class Stack:
     def start(
         cls,
         home: Path,
-        spec: Path,
+        spec: Path | list[Path],
         deployments: Path,
         *extra: str,
         env: dict[str, str] | None = None,
+        api: str | None = None,
     ) -> Stack:
-        """`env` adds to a clean environment: no PREFECT_/MLFLOW_ settings or credentials of the
-        caller (they would turn on auth mode)."""
+        """`assay serve` of one spec or several. `env` adds to a clean environment: no
+        PREFECT_/MLFLOW_ settings or credentials of the caller (they would turn on auth mode).
+        `api`: serve against this running server instead of starting one."""
         port = free_port()
         clean = {
             k: v
@@ -94,10 +97,15 @@ class Stack:
             and k not in ("ASSAY_HOME", *auth.CREDENTIALS)
         }
         clean |= {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "ASSAY_PROGRESS": "0"}
-        env = clean | (env or {})
+        env = clean | (env or {}) | ({"PREFECT_API_URL": api} if api else {})
         home.mkdir(parents=True, exist_ok=True)
-        log = home / "serve.log"
-        command = [str(ASSAY), "serve", "--spec", str(spec), "--home", str(home)]
+        log = home / f"serve-{port}.log"
+        specs = [
+            a
+            for path in (spec if isinstance(spec, list) else [spec])
+            for a in ("--spec", str(path))
+        ]
+        command = [str(ASSAY), "serve", *specs, "--home", str(home)]
         command += ["--port", str(port), "--deployments", str(deployments), *extra]
         with log.open("wb") as out:
             process = subprocess.Popen(
@@ -109,7 +117,7 @@ class Stack:
                 # as a shell starts a background job: Ctrl-C must still stop the stack
                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
             )
-        stack = cls(home, f"http://127.0.0.1:{port}/api", process, log)
+        stack = cls(home, api or f"http://127.0.0.1:{port}/api", process, log)
         stack.wait_for(lambda: "being served" in stack.output(), 180, "the deployments served")
         return stack
 
@@ -135,39 +143,72 @@ class Stack:
             return False
 
     # -- feeding it ----------------------------------------------------------------------------
-    def drop(self, name: str, text: str) -> Path:
-        """Write beside the landing folder, then rename in: the watcher sees a whole file."""
-        landing = self.home / "landing"
+    def drop(self, name: str, text: str, dataset: str = "adult") -> Path:
+        """Write beside the dataset's landing folder, then rename in: the watcher sees a whole
+        file."""
+        landing = self.home / "landing" / dataset
         landing.mkdir(parents=True, exist_ok=True)
         partial = landing / f".{name}.part"
         partial.write_text(text, encoding="utf-8")
         return partial.rename(landing / name)
 
     # -- reading it ----------------------------------------------------------------------------
+    def get(self, path: str) -> Any:
+        return httpx.get(f"{self.api}{path}", timeout=10).raise_for_status().json()
+
     def post(self, path: str, body: Any) -> Any:
         response = httpx.post(f"{self.api}{path}", json=body, timeout=10).raise_for_status()
         return response.json() if response.content else None
 
-    def flow_runs(self, flow: str) -> list[dict]:
-        body = {"flows": {"name": {"any_": [flow]}}, "sort": "START_TIME_ASC", "limit": 200}
+    def flow_runs(self, flow: str, dataset: str = "adult") -> list[dict]:
+        """Runs of `flow` tagged with the dataset."""
+        body = {
+            "flows": {"name": {"any_": [flow]}},
+            "flow_runs": {"tags": {"all_": [f"dataset:{dataset}"]}},
+            "sort": "START_TIME_ASC",
+            "limit": 200,
+        }
         return self.post("/flow_runs/filter", body)
 
-    def finished(self, flow: str, **parameters: Any) -> list[dict]:
-        """Runs of `flow` in a final state, optionally with these parameters."""
+    def deployment(self, flow: str, dataset: str = "adult") -> dict:
+        """`flow/dataset`, as the server holds it."""
+        body = {
+            "flows": {"name": {"any_": [flow]}},
+            "deployments": {"name": {"any_": [dataset]}},
+        }
+        (found,) = self.post("/deployments/filter", body)
+        return found
+
+    def finished(self, flow: str, dataset: str = "adult", **parameters: Any) -> list[dict]:
+        """Runs of `flow` for the dataset in a final state, optionally with these parameters."""
         return [
             r
-            for r in self.flow_runs(flow)
+            for r in self.flow_runs(flow, dataset)
             if r["state_type"] in ("COMPLETED", "FAILED", "CRASHED")
             and all(r["parameters"].get(k) == v for k, v in parameters.items())
         ]
 
-    def ingests_of(self, path: Path) -> list[dict]:
+    def ingests_of(self, path: Path, dataset: str = "adult") -> list[dict]:
         """Finished ingest runs that took this file (files landing together share a run)."""
-        return [r for r in self.finished("ingest") if str(path) in r["parameters"]["paths"]]
+        runs = self.finished("ingest", dataset)
+        return [r for r in runs if str(path) in r["parameters"]["paths"]]
 
-    def events(self, name: str) -> list[dict]:
-        body = {"filter": {"event": {"name": [name]}}, "limit": 50}
+    def events(self, name: str, dataset: str = "adult") -> list[dict]:
+        body = {
+            "filter": {
+                "event": {"name": [name]},
+                "any_resource": {"id": [f"assay.dataset.{dataset}"]},
+            },
+            "limit": 50,
+        }
         return self.post("/events/filter", body)["events"]
+
+    def held_slot(self, run: dict) -> tuple[str, str]:
+        """When a train run held its training slot: its first task (none runs before the
+        slot is taken) to its end."""
+        body = {"flow_runs": {"id": {"any_": [run["id"]]}}, "sort": "EXPECTED_START_TIME_ASC"}
+        starts = [t["start_time"] for t in self.post("/task_runs/filter", body) if t["start_time"]]
+        return min(starts), run["end_time"]
 
     def wait_for(self, check: Callable[[], Any], timeout: float, what: str) -> Any:
         """Poll `check` until it returns something truthy; fail naming `what`."""

@@ -100,3 +100,12 @@ class LandingWatcher:
 
     def _write_ledger(self) -> None:
         write_json_atomic(self.ledger, {name: asdict(s) for name, s in self._reported.items()})
+
+
+def strays(root: Path, datasets: list[str]) -> list[Path]:
+    """What sits in the landing root outside every served dataset's folder (`root/<name>/`):
+    a file dropped at the top (the layout of earlier versions), or the folder of a dataset
+    nobody serves. Nothing picks these up; the stack says so instead of ignoring them."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if not in_progress(p.name) and p.name not in datasets)

@@ -296,4 +296,6 @@ def test_predict_serves_the_champion_and_rollback_moves_it_back(first_run, tmp_p
     }  # fmt: skip
     rolled = next(e for e in seen if e.event == "assay.model.rolled-back")
     assert rolled.resource.id == "assay.model.assay-adult"
+    for event in seen:  # every model event names its dataset too (beside Prefect's own)
+        assert [r.id for r in event.related if r.role == "dataset"] == ["assay.dataset.adult"]
     assert rolled.payload["reason"] == "v3 answers slowly"

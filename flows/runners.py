@@ -1,7 +1,8 @@
 """Where the train flow's stages run: threads on this machine (the default, as many as cores),
 or a Dask cluster: a local one (ASSAY_TASK_RUNNER=dask) or an existing one by address
-(ASSAY_DASK_ADDRESS=tcp://scheduler:8786). Read when the flows are imported, so the same
-setting reaches `assay run`, `assay serve` and workers started from a deployment."""
+(ASSAY_DASK_ADDRESS=tcp://scheduler:8786). Read when each run starts, not when the flows are
+imported, so the same setting reaches `assay run`, `assay serve` and workers started from a
+deployment, and a process that runs several flows follows its environment as it changes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,14 @@ import os
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 THREAD_SETTINGS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+class ChosenPerRun(ThreadPoolTaskRunner):
+    """The runner in the `@flow` decorator: Prefect duplicates it for every run, and the
+    duplicate is the runner the environment names at that moment."""
+
+    def duplicate(self) -> TaskRunner:
+        return task_runner()
 
 
 def task_runner() -> TaskRunner:

@@ -26,13 +26,13 @@ from assay.responsible.stage import ResponsibleOutcome
 from assay.training import STAGE_SECTIONS, TrainResult, quality_gate
 from assay.validation.suite import load_suite, suite_digest
 from flows.dataset import open_dataset
-from flows.runners import task_runner
+from flows.runners import ChosenPerRun
 from tasks import registry as r
 from tasks import train as t
 from tasks.concurrency import training_slot
 
 
-@flow(name="train", log_prints=True, task_runner=task_runner())
+@flow(name="train", log_prints=True, task_runner=ChosenPerRun())
 def train(spec_path: str, home: str | None = None, profile: str | None = None) -> TrainResult:
     """Train on every accepted batch; unchanged data reuses each cached stage. One training
     of a dataset runs at a time, and no more than the stack's cap over all datasets: a run

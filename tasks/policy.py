@@ -7,6 +7,9 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import httpx
+import sqlalchemy.exc
+from mlflow.exceptions import MlflowException
 from prefect.cache_policies import NO_CACHE, TASK_SOURCE, CacheKeyFnPolicy
 from prefect.context import TaskRunContext
 from prefect.states import State
@@ -16,12 +19,45 @@ from assay.errors import AssayError
 from assay.provenance import code_digest
 from assay.registry.tracking import reachable_store
 
+# Failures of the outside world, which a later try can find gone: the disk and the network
+# (OSError covers files, sockets, timeouts and `requests`' errors), httpx's transport, a database
+# that is busy, and servers that answer "later" (below).
+TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
+    OSError,
+    httpx.TransportError,
+    sqlalchemy.exc.OperationalError,
+)
+RETRY_LATER = 429  # Too Many Requests; with every 5xx answer
+
 
 def is_transient(task: Any, task_run: Any, state: State) -> bool:
-    """Retry outside-world failures (disk, network, a store that is down), never bad input or a
-    failed gate: those give the same answer every time."""
-    error = state.result(raise_on_failure=False)
-    return not isinstance(error, AssayError)
+    """Retry outside-world failures only (an allow-list): never bad input or a failed gate,
+    and never a programming error (a KeyError fails once, with its traceback)."""
+    return transient(state.result(raise_on_failure=False))
+
+
+def transient(error: BaseException | None) -> bool:
+    """Whether `error`, or what it wraps (MLflow wraps the network error without `from`), is
+    one a later try can succeed past."""
+    seen: BaseException | None = error
+    for _ in range(10):
+        if seen is None or isinstance(seen, AssayError):
+            return False
+        if isinstance(seen, TRANSIENT_TYPES) or _asks_to_retry(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _asks_to_retry(error: BaseException) -> bool:
+    """An HTTP answer that means "not now": MLflow's and Prefect's 5xx and 429."""
+    if isinstance(error, MlflowException):
+        status = error.get_http_status_code()
+    elif isinstance(error, httpx.HTTPStatusError):  # PrefectHTTPStatusError among them
+        status = error.response.status_code
+    else:
+        return False
+    return status >= 500 or status == RETRY_LATER
 
 
 # For every task that reads or writes files, MLflow or the Prefect API: 1 s, 2 s, 4 s between

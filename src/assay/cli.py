@@ -47,7 +47,7 @@ def prepare_environment(home: Home) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    if args.dask:  # read by flows/runners.py when the flows are imported
+    if args.dask:  # read by flows/runners.py when the train run starts
         os.environ["ASSAY_TASK_RUNNER"] = "dask"
         if args.dask != LOCAL_DASK:
             os.environ["ASSAY_DASK_ADDRESS"] = args.dask

@@ -1,7 +1,8 @@
 """Errors that describe bad input or a failed gate.
 
 They are final: retrying the same input gives the same answer, so the Prefect shell does not
-retry them (see tasks/policy.py). Everything else (OSError, a store that is down) is transient.
+retry them. The shell retries only the outside world's failures (OSError, a store that is down,
+a server answering 5xx: the allow-list in tasks/policy.py).
 """
 
 

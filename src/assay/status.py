@@ -19,7 +19,7 @@ from assay.data.store import BatchStore
 from assay.home import Home
 from assay.monitoring.policy import LastTraining, new_batches
 from assay.registry.models import holder
-from assay.registry.tracking import SERVER_URI, tracking_uri
+from assay.registry.tracking import has_registry, tracking_uri
 
 ALIASES = ("champion", "challenger")
 
@@ -57,7 +57,7 @@ def dataset_status(home: Home, dataset: str, model: str) -> DatasetStatus:
     found = DatasetStatus(
         dataset, model, batches_since=len(fresh), rows_since=sum(r.rows for r in fresh)
     )
-    if SERVER_URI is None and not (home.root / "mlflow.db").is_file():
+    if not has_registry(home):
         return found  # no registry yet: nothing trained
     client = MlflowClient(tracking_uri(home))
     found.champion, found.challenger = (holder(home, model, alias) for alias in ALIASES)
@@ -74,7 +74,7 @@ def registered_name(home: Home, dataset: str) -> str:
     """The registered model of a dataset known only by name: the one its versions name (a
     spec may choose `registry.model_name`), else the default `assay-<name>`."""
     default = f"assay-{dataset}"
-    if SERVER_URI is None and not (home.root / "mlflow.db").is_file():
+    if not has_registry(home):
         return default
     client = MlflowClient(tracking_uri(home))
     versions = client.search_model_versions(f"tags.`assay.spec` = '{dataset}'", max_results=1)

@@ -14,7 +14,9 @@ def test_a_deployment_named_after_another_dataset_is_refused(monkeypatch, tmp_pa
     # prefect.runtime reads these overrides as a deployment run would see them
     monkeypatch.setenv("PREFECT__RUNTIME__DEPLOYMENT__NAME", "churn")
     monkeypatch.setenv("PREFECT__RUNTIME__FLOW_RUN__FLOW_NAME", "train")
-    with pytest.raises(SpecError, match=r"deployment train/churn runs .*adult\.yaml, whose dataset"):
+    with pytest.raises(
+        SpecError, match=r"deployment train/churn runs .*adult\.yaml, whose dataset"
+    ):
         open_dataset(str(ADULT_SPEC), str(tmp_path))
     assert not (tmp_path / "datasets").exists(), "refused before anything is written"
 

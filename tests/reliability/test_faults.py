@@ -173,7 +173,7 @@ def server_store(monkeypatch):
     """Point the flows at a tracking server on a free port (not started yet); MLflow's own
     client retries three times per request, quickly, so the task's retries are what is measured."""
     port = _free_port()
-    monkeypatch.setattr(tracking, "SERVER_URI", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{port}")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")

@@ -19,7 +19,7 @@ from assay.monitoring.drift import DriftReport, compare
 from assay.monitoring.performance import LivePerformance, live_performance
 from assay.monitoring.policy import LastTraining
 from assay.registry.models import download, holder
-from assay.registry.tracking import SERVER_URI
+from assay.registry.tracking import has_registry
 from assay.serving.layout import PROFILE_FILE, REPORT_FILE
 from assay.serving.predictor import Predictor
 from assay.serving.profile import ReferenceProfile
@@ -63,8 +63,7 @@ class RowsCheck:
 def reference_package(home: Home, spec: Spec) -> Reference | None:
     """The champion's package, else the last training's; None before any training."""
     name = spec.registered_name
-    has_registry = SERVER_URI is not None or (home.root / "mlflow.db").is_file()
-    if has_registry and (version := holder(home, name, "champion")):
+    if has_registry(home) and (version := holder(home, name, "champion")):
         return Reference(download(home, name, "champion"), f"champion v{version}")
     last = LastTraining.load(home.last_training)
     if last is None or not Path(last.package).is_dir():

@@ -26,7 +26,7 @@ from mlflow.tracking import MlflowClient
 from assay.errors import AssayError
 from assay.home import Home
 from assay.registry.audit import AuditEntry, AuditLog
-from assay.registry.tracking import SERVER_URI, tracking_uri
+from assay.registry.tracking import has_registry, tracking_uri
 from assay.serving import pyfunc
 from assay.serving.layout import MANIFEST_FILE
 from assay.serving.manifest import package_files, verify_package, write_manifest
@@ -283,7 +283,7 @@ def _record_once(home: Home, audit: AuditLog, entry: AuditEntry) -> None:
 
 def require_registry(home: Home, name: str) -> None:
     """Refuse, saying what to do, a home without a registry (rather than create an empty one)."""
-    if SERVER_URI is None and not (home.root / "mlflow.db").is_file():
+    if not has_registry(home):
         raise RegistryError(
             f"no model registry in {home.root} yet: run `assay run` first, or point --home "
             f"(or MLFLOW_TRACKING_URI) at the one that holds {name}"

@@ -34,9 +34,9 @@ class DatasetInput:
     target: str | None = None
 
 
-# The operator's MLFLOW_TRACKING_URI, read once at startup: mlflow.set_tracking_uri writes the
-# same variable, so reading it later would return whatever store was used last.
-SERVER_URI = os.environ.get("MLFLOW_TRACKING_URI")
+# Stores this process chose for a home. mlflow.set_tracking_uri writes its URI into
+# MLFLOW_TRACKING_URI (for subprocesses), so a value found there may be ours, not the operator's.
+_CHOSEN: set[str] = set()
 
 
 LOCAL_UI = "http://127.0.0.1:5000"  # `mlflow ui --backend-store-uri <home store>`
@@ -55,8 +55,25 @@ class StageRun:
         return {k: v for k, v in values.items() if k.startswith(self.prefixes)}
 
 
+def server_uri() -> str | None:
+    """The operator's MLFLOW_TRACKING_URI, read now (not at import); None when it is unset or
+    holds a home's store that assay itself chose."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    return None if not uri or uri in _CHOSEN else uri
+
+
 def tracking_uri(home: Home) -> str:
-    return SERVER_URI or home.mlflow_uri
+    """The operator's tracking server, else the home's own store."""
+    uri = server_uri()
+    if uri is None:
+        uri = home.mlflow_uri
+        _CHOSEN.add(uri)
+    return uri
+
+
+def has_registry(home: Home) -> bool:
+    """Whether there is a registry to read: a tracking server, or the home's own store file."""
+    return server_uri() is not None or (home.root / "mlflow.db").is_file()
 
 
 def _connection_failure(exc: BaseException) -> BaseException | None:
@@ -155,7 +172,8 @@ def _log_artifacts(artifacts: Sequence[tuple[str, Path]]) -> None:
 def ui_base() -> str:
     """The MLflow UI: the tracking server, or `mlflow ui` on its default address for the
     local store."""
-    base = SERVER_URI if SERVER_URI and SERVER_URI.startswith("http") else LOCAL_UI
+    server = server_uri()
+    base = server if server and server.startswith("http") else LOCAL_UI
     return base.rstrip("/")
 
 

@@ -35,8 +35,8 @@ def busy_seconds(intervals: list[tuple[float, float]]) -> float:
 
 def measure(step: str, spec_path: str, home: Path, profile: str | None) -> dict:
     """Run one step in this process (the child): its wall time, stage times, peak RSS."""
-    from assay.cli import prepare_environment
     from assay.home import Home
+    from cli.main import prepare_environment
 
     prepare_environment(Home(home))
     os.environ["ASSAY_PROGRESS"] = "0"

@@ -77,8 +77,8 @@ def scaling_spec(spec_path: str, folder: Path) -> Path:
 
 def measure(spec_path: str, profile: str, home: Path, files: list[str]) -> dict:
     """In the child: ingest the files, then train; time and peak RSS."""
-    from assay.cli import prepare_environment
     from assay.home import Home
+    from cli.main import prepare_environment
 
     prepare_environment(Home(home))
     os.environ["ASSAY_PROGRESS"] = "0"

@@ -47,7 +47,7 @@ def quick_adult_run(tmp_path_factory, prefect_api) -> tuple[Home, str]:
     """`assay run --profile quick` in-process on a fresh home: ingest the bundled files, then
     train (the baseline on every training row, the teacher on the quick profile's subsample).
     Shared: other tests compare their models with this one, byte for byte."""
-    from assay.cli import main
+    from cli.main import main
 
     home = Home(tmp_path_factory.mktemp("adult") / "home", "adult")
     out = io.StringIO()

@@ -1,4 +1,5 @@
-"""The functional core stays free of Prefect (tasks/ and flows/ are the only shell), its
+"""The functional core stays free of Prefect and of the shell (tasks/, flows/, deployments/,
+cli/, bench/), its
 subpackages import each other without cycles, and what serves a model needs no training
 library."""
 
@@ -10,11 +11,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 
 LIBRARY = ROOT / "src" / "assay"
 # What a model server must not need: the training stack.
 TRAINING_ONLY = {"torch", "sklearn", "fairlearn", "scipy"}
+# Prefect and the shell around the library: none of it is imported by src/assay.
+SHELL = {"prefect", "tasks", "flows", "deployments", "cli", "bench"}
 
 
 def _imports(path: Path):
@@ -63,14 +68,28 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return [list(c) for c in sorted(found)]
 
 
-def test_library_never_imports_prefect():
-    offenders = {
-        str(path.relative_to(ROOT)): name
-        for path in LIBRARY.rglob("*.py")
+def shell_imports(root: Path) -> dict[str, str]:
+    """Modules of the library at `root` that import Prefect or a shell package, anywhere in
+    the module (function-level imports included)."""
+    return {
+        str(path.relative_to(root.parent)): name
+        for path in root.rglob("*.py")
         for name in _imports(path)
-        if name.split(".")[0] in {"prefect", "tasks"}
+        if name.split(".")[0] in SHELL
     }
-    assert offenders == {}
+
+
+def test_library_never_imports_prefect_or_the_shell():
+    assert shell_imports(LIBRARY) == {}
+
+
+@pytest.mark.parametrize("planted", ["import flows", "from cli.main import main", "import prefect"])
+def test_a_planted_shell_import_is_found(tmp_path, planted):
+    copy = tmp_path / "assay"
+    shutil.copytree(LIBRARY, copy)
+    module = copy / "data" / "split.py"
+    module.write_text(module.read_text() + f"\n\ndef late():\n    {planted}\n")
+    assert shell_imports(copy) == {"assay/data/split.py": planted.split()[1]}
 
 
 def test_no_cycle_between_subpackages():

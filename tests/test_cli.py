@@ -7,8 +7,8 @@ import socket
 
 import pytest
 
-from assay.cli import main
 from assay.validation.suite import load_suite
+from cli.main import main
 from tests.conftest import ADULT_SPEC, ROOT
 
 

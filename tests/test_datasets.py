@@ -8,9 +8,9 @@ import shutil
 import pytest
 import yaml
 
-from assay.cli import main
 from assay.datasets import load_datasets
 from assay.errors import SpecError
+from cli.main import main
 from tests.synthetic import write_dataset
 
 

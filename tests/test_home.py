@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from assay.cli import main
 from assay.home import Home, HomeLayoutError
+from cli.main import main
 from tests.conftest import ADULT_SPEC
 
 

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assay.cli import main
 from assay.config import Spec
 from assay.errors import AssayError, ReadError
 from assay.serving import predictor
@@ -30,6 +29,7 @@ from assay.serving.policy import (
 )
 from assay.serving.predictor import predict_file
 from assay.serving.scorer import OnnxScorer
+from cli.main import main
 from tests.conftest import deploy_tiny_model, mixed_rows
 
 ROWS = 60
@@ -235,7 +235,7 @@ def test_predict_never_imports_torch(model, rows, tmp_path):
     script = textwrap.dedent(
         f"""
         import sys
-        from assay.cli import main
+        from cli.main import main
         code = main(["predict", "--model", {str(model)!r}, {str(tmp_path / "rows.parquet")!r},
                      "--out", {str(out)!r}])
         heavy = sorted(m for m in sys.modules if m.split(".")[0] in

@@ -10,8 +10,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from assay.cli import main
 from assay.registry.models import holder
+from cli.main import main
 
 
 @pytest.fixture(scope="module")

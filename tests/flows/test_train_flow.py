@@ -9,10 +9,10 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from assay.cli import main
 from assay.errors import GateFailed
 from assay.home import Home
 from assay.registry.audit import AuditLog
+from cli.main import main
 from flows.train import train
 from tests.conftest import ADULT_SPEC
 from tests.flows.helpers import (

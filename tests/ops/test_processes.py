@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from assay.cli import main
 from assay.errors import AssayError
+from cli.main import main
 from deployments.stack import child, wait_until_up
 from tests.ops.stack import free_port
 

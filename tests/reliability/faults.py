@@ -146,7 +146,7 @@ def main(argv: list[str]) -> int:
         install(target, functools.partial(FailOnce, target))
     if args.kill_at:
         install(args.kill_at, _kill(args.kill_at))
-    from assay.cli import main as assay
+    from cli.main import main as assay
 
     return assay([a for a in args.assay if a != "--"])
 

@@ -21,7 +21,6 @@ from urllib.parse import urlparse
 import mlflow
 import pytest
 
-from assay.cli import main
 from assay.data.fingerprint import file_digest
 from assay.home import Home
 from assay.registry.audit import AuditLog
@@ -41,6 +40,7 @@ from assay.serving.layout import MANIFEST_FILE, MODEL_FILE, POLICY_FILE
 from assay.serving.manifest import TamperedPackage
 from assay.serving.policy import DecisionPolicy
 from assay.serving.predictor import Predictor
+from cli.main import main
 from tests.conftest import ROOT, deploy_tiny_model, mixed_rows, mixed_spec_for
 
 pytestmark = pytest.mark.reliability

@@ -1,9 +1,9 @@
 """The `assay` command: run, ingest, expectations suggest, predict, history, rollback, monitor,
 serve, status, serve-model, bench.
 
-The flows live in the Prefect shell (flows/); they are imported only after the environment
-points Prefect's state at ASSAY_HOME, so a plain `assay run` needs no server and leaves
-nothing outside that folder.
+A shell module, like flows/ and deployments/: the library never imports it. The flows are
+imported only after the environment points Prefect's state at ASSAY_HOME, so a plain
+`assay run` needs no server and leaves nothing outside that folder.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Train flow: snapshot -> data gate -> split -> leakage guard -> baseline | pretrain ->
-fine-tune -> compress (distill, prune, ONNX, int8, gate) -> calibrate -> (conformal review |
+finetune -> compress (distill, prune, ONNX, int8, gate) -> calibrate -> (conformal review |
 threshold, mitigation, fairness gate and degeneracy check | explanations) -> responsible package
 | evaluation and quality gate -> MLflow (a parent run, a nested run per stage) -> registry
 (version, gated champion/challenger, model card). `|` marks stages that run side by side
@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from prefect import flow
+from prefect import Task, flow
+from prefect.futures import PrefectFuture
 
 from assay.compression.stage import CompressionOutcome
 from assay.config import Spec
@@ -23,7 +24,8 @@ from assay.registry.card import CardEvidence
 from assay.registry.models import Candidate, Decision
 from assay.registry.tracking import tracking_uri
 from assay.responsible.stage import ResponsibleOutcome
-from assay.training import STAGE_SECTIONS, TrainResult, quality_gate
+from assay.stages import TABLE
+from assay.training import TrainResult, quality_gate
 from assay.validation.suite import load_suite, suite_digest
 from flows.dataset import open_dataset
 from flows.runners import ChosenPerRun
@@ -52,46 +54,41 @@ def train_snapshot(spec: Spec, where: Home) -> TrainResult:
     print(f"snapshot {snap.fingerprint[:12]}: {len(snap.batches)} batch(es), {snap.rows} rows")
 
     # Gate: every critical expectation must hold on the whole snapshot
-    data_key = stage_key(snap, spec)
-    gate = t.data_gate(data_key, suite_digest(suite), where, batches, suite)
+    key = {stage.name: stage_key(snap, spec, *stage.sections) for stage in TABLE}
+    gating = t.stage_task(t.data_gate, where, key["data-gate"])
+    gate = gating(key["data-gate"], suite_digest(suite), where, batches, suite)
     if not gate.passed:
         reason = f"data gate: {gate.reason} (report: {gate.report_html})"
         r.record_gate_failure(where, spec, reason)
         raise GateFailed(reason)
 
     # Transform: split, and refuse a split whose test rows are also training rows; the
-    # baseline runs beside the teacher's chain (pretrain -> fine-tune -> compress ->
+    # baseline runs beside the teacher's chain (pretrain -> finetune -> compress ->
     # responsible), every stage through the flow's task runner (threads or Dask)
     data = t.split(batches, spec)
     leak = t.leakage(batches, data, spec)
     if not leak.passed:
         r.record_gate_failure(where, spec, leak.reason)
         raise GateFailed(leak.reason)
-    key = {stage: stage_key(snap, spec, *sections) for stage, sections in STAGE_SECTIONS.items()}
-    futures = {"baseline": t.fit_baseline.submit(key["baseline"], where, data, spec)}
-    futures["pretrain"] = t.pretrain.submit(key["pretrain"], where, data, spec)
-    futures["fine-tune"] = t.finetune.submit(
-        key["fine-tune"], where, data, spec, futures["pretrain"]
-    )
-    futures["compress"] = t.compress.submit(
-        key["compress"], where, data, spec, futures["fine-tune"]
-    )
+
+    def submit(step: Task, *inputs: object) -> PrefectFuture:
+        """A stage through the task runner, keyed by its entry in the stage table."""
+        own = key[step.name]
+        return t.stage_task(step, where, own).submit(own, where, data, spec, *inputs)
+
+    futures = {"baseline": submit(t.fit_baseline), "pretrain": submit(t.pretrain)}
+    futures["finetune"] = submit(t.finetune, futures["pretrain"])
+    futures["compress"] = submit(t.compress, futures["finetune"])
     # Calibration scores every split once; conformal review, fairness and explanations read
     # those scores side by side; the package gathers them
-    calibrated = futures["calibrate"] = t.calibrate.submit(
-        key["calibrate"], where, data, spec, futures["compress"]
-    )
-    for name, step in (("conformal", t.conformal), ("fairness", t.fairness)):
-        futures[name] = step.submit(key[name], where, data, spec, calibrated)
-    futures["explain"] = t.explain.submit(
-        key["explain"], where, data, spec, futures["compress"], calibrated
-    )
+    calibrated = futures["calibrate"] = submit(t.calibrate, futures["compress"])
+    for step in (t.conformal, t.fairness):
+        futures[step.name] = submit(step, calibrated)
+    futures["explain"] = submit(t.explain, futures["compress"], calibrated)
     parts = tuple(futures[name] for name in ("calibrate", "conformal", "fairness", "explain"))
-    futures["responsible"] = t.responsible.submit(
-        key["responsible"], where, data, spec, futures["compress"], parts
-    )
+    futures["responsible"] = submit(t.responsible, futures["compress"], parts)
     fitted, pretrained = futures["baseline"].result(), futures["pretrain"].result()
-    tuned, compressed = futures["fine-tune"].result(), futures["compress"].result()
+    tuned, compressed = futures["finetune"].result(), futures["compress"].result()
     scores = {
         "teacher": tuned.test_scores,
         "student_int8": compressed.test_scores,

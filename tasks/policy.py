@@ -76,15 +76,22 @@ IO_RETRIES: dict[str, Any] = {**UNCACHED, **RETRIES}
 
 
 def fingerprint_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    """Key for pure, expensive stages: the snapshot fingerprint (batches + spec), the suite when
-    the stage validates, the home the results' files live in, and the library's code. Frames
-    passed alongside are derived from these, so leaving them out of the key loses nothing."""
+    """Key for pure, expensive stages: the stage's key (batches + the spec sections it reads,
+    from assay.stages), the suite when the stage validates, the home the results' files live
+    in, and the library's code. Frames passed alongside are derived from these, so leaving them
+    out of the key loses nothing. Never None: Prefect would then key the record by the task's
+    source alone, and any run of the task would hit it."""
     parts = [context.task.name, parameters["fingerprint"], parameters.get("suite_digest", "")]
     return "-".join([*parts, str(parameters["home"]), code_digest()])
 
 
-# The task's own source joins the key, so editing a task invalidates its cache too.
-BY_FINGERPRINT = CacheKeyFnPolicy(cache_key_fn=fingerprint_key) + TASK_SOURCE
+# The task's own source joins the key, so editing a task invalidates its cache too. Results
+# and cache records are JSON (Prefect's default is pickle): a cache hit reads data, never code.
+CACHED: dict[str, Any] = {
+    "cache_policy": CacheKeyFnPolicy(cache_key_fn=fingerprint_key) + TASK_SOURCE,
+    "result_serializer": "json",
+    **RETRIES,
+}
 
 
 Task = TypeVar("Task", bound=Callable[..., Any])

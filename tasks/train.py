@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from prefect import task
+from prefect import Task, task
 from prefect.artifacts import (
     create_image_artifact,
     create_link_artifact,
@@ -36,14 +36,25 @@ from assay.responsible import stage
 from assay.responsible.fairness import FairnessReport
 from assay.responsible.plots import png_data_url
 from assay.responsible.stage import ResponsibleOutcome
+from assay.stages import STAGES
 from assay.validation.suite import gx
 from tasks.artifacts import artifact_keys
 from tasks.ingest import publish_validation
-from tasks.policy import BY_FINGERPRINT, IO_RETRIES, RETRIES, names_unreachable_store
+from tasks.policy import CACHED, IO_RETRIES, names_unreachable_store
 
 Batches = list[tuple[BatchRecord, pd.DataFrame]]
 # What the package step takes from the steps before it, in package_stage's order
 ResponsibleParts = tuple[stage.Calibration, dict, stage.FairnessOutcome, stage.Explanations]
+
+
+def stage_task(cached: Task, home: Home, key: str) -> Task:
+    """A cached stage's task for this run: when its folder is gone (deleted, or never written)
+    it runs and its cache record is written anew, since a hit would point at files that are not
+    there. The folder's path depends only on the key, so the new record replaces the old."""
+    entry = STAGES[cached.name]
+    if entry.writes_folder and not home.stage_dir(entry.name, key).is_dir():
+        return cached.with_options(refresh_cache=True)
+    return cached
 
 
 @task(name="take-snapshot", **IO_RETRIES)
@@ -80,7 +91,7 @@ def load(snap: Snapshot, home: Home) -> Batches:
     return load_batches(BatchStore(home.batches), snap)
 
 
-@task(name="data-gate", cache_policy=BY_FINGERPRINT, **RETRIES)
+@task(name="data-gate", **CACHED)
 def data_gate(
     fingerprint: str, suite_digest: str, home: Home, batches: Batches, suite: gx.ExpectationSuite
 ) -> training.GateResult:
@@ -103,20 +114,20 @@ def leakage(batches: Batches, data: Split, spec: Spec) -> LeakageReport:
     return report
 
 
-@task(name="fit-baseline", cache_policy=BY_FINGERPRINT, **RETRIES)
+@task(name="baseline", **CACHED)
 def fit_baseline(fingerprint: str, home: Home, data: Split, spec: Spec) -> training.FittedBaseline:
     """Cached per (batches, data sections, baseline settings, code)."""
     return training.fit_and_score_baseline(data, spec, home.stage_dir("baseline", fingerprint))
 
 
-@task(name="pretrain", cache_policy=BY_FINGERPRINT, **RETRIES)
+@task(name="pretrain", **CACHED)
 def pretrain(fingerprint: str, home: Home, data: Split, spec: Spec) -> teacher.PretrainOutcome:
     """Cached per (batches, data sections, model and pretrain settings, code): the tokenizer
     and encoder depend on nothing else, so unchanged data never pretrains twice."""
     return teacher.pretrain_stage(data, spec, home.stage_dir("pretrain", fingerprint))
 
 
-@task(name="fine-tune", cache_policy=BY_FINGERPRINT, **RETRIES)
+@task(name="finetune", **CACHED)
 def finetune(
     fingerprint: str, home: Home, data: Split, spec: Spec, pretrained: teacher.PretrainOutcome
 ) -> teacher.TeacherOutcome:
@@ -125,7 +136,7 @@ def finetune(
     return teacher.finetune_stage(data, spec, Path(pretrained.folder), folder)
 
 
-@task(name="compress", cache_policy=BY_FINGERPRINT, **RETRIES)
+@task(name="compress", **CACHED)
 def compress(
     fingerprint: str, home: Home, data: Split, spec: Spec, tuned: teacher.TeacherOutcome
 ) -> CompressionOutcome:
@@ -142,7 +153,7 @@ def compress(
     return outcome
 
 
-@task(name="calibrate", cache_policy=BY_FINGERPRINT, **RETRIES)
+@task(name="calibrate", **CACHED)
 def calibrate(
     fingerprint: str, home: Home, data: Split, spec: Spec, compressed: CompressionOutcome
 ) -> stage.Calibration:
@@ -151,7 +162,7 @@ def calibrate(
     return stage.calibrate_stage(data, spec, Path(compressed.folder), folder)
 
 
-@task(name="conformal", cache_policy=BY_FINGERPRINT, **RETRIES)
+@task(name="conformal", **CACHED)
 def conformal(
     fingerprint: str, home: Home, data: Split, spec: Spec, calibration: stage.Calibration
 ) -> dict:
@@ -159,7 +170,7 @@ def conformal(
     return stage.conformal_stage(data, spec, calibration)
 
 
-@task(name="fairness", cache_policy=BY_FINGERPRINT, **RETRIES)
+@task(name="fairness", **CACHED)
 def fairness(
     fingerprint: str, home: Home, data: Split, spec: Spec, calibration: stage.Calibration
 ) -> stage.FairnessOutcome:
@@ -169,7 +180,7 @@ def fairness(
     return stage.fairness_stage(data, spec, calibration, folder)
 
 
-@task(name="explain", cache_policy=BY_FINGERPRINT, **RETRIES)
+@task(name="explain", **CACHED)
 def explain(
     fingerprint: str,
     home: Home,
@@ -183,7 +194,7 @@ def explain(
     return stage.explain_stage(data, spec, Path(compressed.folder), calibration, folder)
 
 
-@task(name="responsible", cache_policy=BY_FINGERPRINT, **RETRIES)
+@task(name="responsible", **CACHED)
 def responsible(
     fingerprint: str,
     home: Home,
@@ -262,7 +273,7 @@ def publish_responsible(outcome: ResponsibleOutcome) -> None:
         )
 
 
-@task(name="evaluate", cache_policy=BY_FINGERPRINT, **RETRIES)
+@task(name="evaluate", **CACHED)
 def evaluate(
     fingerprint: str, home: Home, data: Split, spec: Spec, score_paths: dict[str, str]
 ) -> dict[str, dict[str, float]]:

@@ -25,29 +25,6 @@ from assay.validation.check import ValidationReport, check
 from assay.validation.report import write_report
 from assay.validation.suite import gx
 
-# The spec sections each cached stage reads, besides the data sections (see Spec.stage_digest):
-# a stage's key changes only when one of these does.
-_TEACHER = ("train_rows", "model", "pretrain", "finetune")
-_STUDENT = (*_TEACHER, "compression")
-STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
-    "baseline": ("baseline",),
-    "pretrain": ("train_rows", "model", "pretrain"),
-    "fine-tune": _TEACHER,
-    "compress": _STUDENT,
-    "calibrate": _STUDENT,
-    "conformal": (*_STUDENT, "uncertainty"),
-    "fairness": (*_STUDENT, "sensitive_features", "fairness", "decision"),
-    "explain": (*_STUDENT, "explanations"),
-    "responsible": (
-        *_STUDENT,
-        "sensitive_features",
-        "fairness",
-        "decision",
-        "uncertainty",
-        "explanations",
-    ),
-}
-
 
 @dataclass(frozen=True)
 class GateResult:

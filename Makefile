@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint format bench-ingest serve screenshot chromium clean
+.PHONY: run test test-fast lint format bench-ingest serve screenshot chromium clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# The inner loop: no servers, no Adult training, tiny configs (under 3 minutes on 2 cores)
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -n 2 -q -m "not slow and not ops"
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix .

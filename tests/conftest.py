@@ -31,6 +31,15 @@ from assay.validation.suite import load_suite  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ADULT_SPEC = ROOT / "configs" / "adult.yaml"
+# Fixtures that make a test slow: a Prefect API to start, an Adult model to train. A test that
+# uses one is marked `slow`, and `make test-fast` leaves it out.
+SLOW_FIXTURES = {"prefect_api", "quick_adult_run"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -61,6 +61,7 @@ def test_bench_ingest_prints_json_last(capsys):
     assert result["rows"] == 48842 and result["validate_and_store_rows_per_s"] > 0
 
 
+@pytest.mark.slow  # trains on Adult (quick profile)
 def test_bench_quality_quick_trains_every_model_in_one_run(capsys):
     assert main(["bench", "quality", "--profile", "quick", "--spec", str(ADULT_SPEC)]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -72,6 +73,7 @@ def test_bench_quality_quick_trains_every_model_in_one_run(capsys):
     )
 
 
+@pytest.mark.slow  # trains on Adult (quick profile)
 def test_bench_compression_quick_measures_every_model_in_one_run(capsys):
     assert main(["bench", "compression", "--profile", "quick", "--spec", str(ADULT_SPEC)]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

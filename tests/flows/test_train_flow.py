@@ -184,12 +184,12 @@ def test_second_run_reuses_cached_stages_and_logs_nothing_new(first_run):
     state = train(str(ADULT_SPEC), str(home.root), "quick", return_state=True)
     result = state.result()
     assert result.reused_run
-    stages = ["baseline", "pretrain", "fine-tune", "compress"]
+    stages = ["baseline", "pretrain", "finetune", "compress"]
     stages += ["calibrate", "conformal", "fairness", "explain", "responsible"]
     assert result.cached == stages
     assert f"Cached stages reused: {', '.join(stages)}" in result.summary()
     runs = task_runs(state)
-    for name in ("fit-baseline", "data-gate", *stages[1:]):
+    for name in ("data-gate", *stages):
         assert runs[name].state.name == "Cached", name
     assert len(_runs(home)) == 1
     assert "Registered: assay-adult version 1 (already registered); champion" in result.summary()

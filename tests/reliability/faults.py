@@ -72,14 +72,32 @@ def install(
     target: str, wrapper: Callable[[Callable[..., Any]], Any], setattr_: Callable = setattr
 ) -> None:
     """Replace the target with wrapper(original), as a plain function: a method stays a
-    method (it still receives self)."""
+    method (it still receives self). The target is named by the module that defines it; every
+    module that already imported it by name gets the replacement too, so moving an import
+    never moves the fault."""
     owner, name = resolve(target)
-    replacement = wrapper(getattr(owner, name))
+    original = getattr(owner, name)
+    module = target.partition(":")[0]
+    defined = getattr(original, "__module__", None) or module
+    if defined != module and not defined.startswith(f"{module}."):  # pandas:DataFrame.to_parquet
+        raise ValueError(f"{target}: name the module that defines it ({defined})")
+    replacement = wrapper(original)
 
     def installed(*args: Any, **kwargs: Any) -> Any:
         return replacement(*args, **kwargs)
 
-    setattr_(owner, name, installed)
+    for holder, attribute in [(owner, name), *importers(original)]:
+        setattr_(holder, attribute, installed)
+
+
+def importers(original: Any) -> list[tuple[Any, str]]:
+    """(module, name) for every loaded module that holds `original` as a global."""
+    return [
+        (loaded, attribute)
+        for loaded in list(sys.modules.values())
+        for attribute, value in list(getattr(loaded, "__dict__", {}).items())
+        if value is original
+    ]
 
 
 def fail_once(monkeypatch: Any, target: str, **options: Any) -> FailOnce:

@@ -39,30 +39,30 @@ pytestmark = [pytest.mark.reliability, pytest.mark.usefixtures("prefect_api")]
 # Stage -> what fails inside it. The train stages before compression fail in the process that
 # is then killed in compression; the others fail in the run that resumes it.
 BEFORE_KILL = {
-    "take-snapshot": "tasks.train:take_snapshot",
-    "load-batches": "tasks.train:load_batches",
+    "take-snapshot": "assay.data.snapshot:take_snapshot",
+    "load-batches": "assay.data.snapshot:load_batches",
     "data-gate": "assay.training:data_gate",
-    "split": "tasks.train:split_batches",
-    "fit-baseline": "assay.training:fit_and_score_baseline",
+    "split": "assay.data.split:split_batches",
+    "baseline": "assay.training:fit_and_score_baseline",
     "pretrain": "assay.modeling.teacher:pretrain_stage",
-    "fine-tune": "assay.modeling.teacher:finetune_stage",
+    "finetune": "assay.modeling.teacher:finetune_stage",
 }
-KILL_AT = "assay.compression.stage:quantize"  # distilled and exported, not yet quantized
+KILL_AT = "assay.compression.quantize:quantize"  # distilled and exported, not yet quantized
 AFTER_KILL = {
-    "compress": "tasks.train:compress_stage",
+    "compress": "assay.compression.stage:compress_stage",
     "calibrate": "assay.responsible.stage:calibrate_stage",
     "conformal": "assay.responsible.stage:conformal_stage",
     "fairness": "assay.responsible.stage:fairness_stage",
     "explain": "assay.responsible.stage:explain_stage",
     "responsible": "assay.responsible.stage:package_stage",
     "evaluate": "assay.training:evaluate_models",
-    "publish-model-card": "tasks.registry:write_card",
+    "publish-model-card": "assay.registry.card:write_card",
 }
 # Side effects that complete before the failure (a lost reply): the retry must not repeat them
 AFTER_EFFECT = {
-    "log-to-mlflow": "tasks.train:log_run",
-    "register-candidate": "tasks.registry:register",
-    "settle-promotion": "tasks.registry:settle",
+    "log-to-mlflow": "assay.registry.tracking:log_run",
+    "register-candidate": "assay.registry.models:register",
+    "settle-promotion": "assay.registry.promotion:settle",
     "record-training": "assay.monitoring.policy:LastTraining.save",
 }
 
@@ -133,7 +133,7 @@ def test_a_kill_mid_stage_leaves_no_version_and_no_partial_batch(resumed):
 
 def test_the_rerun_resumes_from_cached_stages_to_the_same_model(resumed):
     home, result = resumed.home, resumed.state.result()
-    assert {"pretrain", "fine-tune"} <= set(result.cached)
+    assert {"pretrain", "finetune"} <= set(result.cached)
     assert "compress" not in result.cached
     [version] = _versions(home)
     assert version.tags["assay.fingerprint"] == result.fingerprint
@@ -245,8 +245,8 @@ def test_a_transient_fault_in_every_ingest_stage_is_retried(home, adult_lines, m
     good = _landed(home, "good.csv", "\n".join(adult_lines[:200]) + "\n")
     bad = _landed(home, "bad.csv", "\n".join(adult_lines[:5]) + "\n1, 2, 3\n")
     faults = {
-        "parse-file": fail_once(monkeypatch, "assay.ingest:read_batch"),
-        "validate-batch": fail_once(monkeypatch, "tasks.ingest:check"),
+        "parse-file": fail_once(monkeypatch, "assay.data.reader:read_batch"),
+        "validate-batch": fail_once(monkeypatch, "assay.validation.check:check"),
         "accept-batch": fail_once(monkeypatch, "pandas:DataFrame.to_parquet", error=disk_full),
         "quarantine-file": fail_once(monkeypatch, "assay.data.store:Quarantine.put"),
         "record-outcome": fail_once(monkeypatch, "assay.registry.audit:AuditLog.append"),

@@ -74,9 +74,7 @@ def test_two_datasets_share_a_home_and_never_mix(tmp_path):
 
     again = assay("run", "--spec", churn, home=home)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert (
-        "Cached stages reused: baseline, pretrain, finetune, compress, calibrate" in again.stdout
-    )
+    assert "Cached stages reused: baseline, pretrain, finetune, compress, calibrate" in again.stdout
     assert "assay-churn version 1 (already registered)" in again.stdout
     assert shipped_sha(again.stdout) == shipped_sha(first.stdout)
 

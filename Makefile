@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast lint format bench-ingest serve screenshot chromium clean
+.PHONY: run test test-fast test-isolation lint format bench-ingest serve screenshot chromium clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ test: $(STAMP) chromium
 test-fast: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 -q -m "not slow and not ops"
+
+# Every test passes alone and in any order: 20 tests drawn (seeded), each alone, then shuffled
+# (pytest-randomly) and reversed
+test-isolation: $(STAMP)
+	$(BIN)/python -m tests.isolation --sample 20
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix .

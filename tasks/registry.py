@@ -17,8 +17,9 @@ from prefect.events import emit_event
 
 from assay.config import Spec
 from assay.data.labels import labels
-from assay.data.split import Split
 from assay.home import Home
+from assay.pipeline.outcomes import RunOutcomes
+from assay.pipeline.registration import evidence_files, version_tags
 from assay.registry.audit import AuditEntry, AuditLog
 from assay.registry.card import CardEvidence, write_card
 from assay.registry.models import (
@@ -33,7 +34,6 @@ from assay.registry.models import (
 )
 from assay.registry.promotion import settle
 from assay.registry.tracking import model_version_url
-from assay.responsible.stage import ResponsibleOutcome
 from tasks.events import dataset_resource
 from tasks.policy import IO_RETRIES, names_unreachable_store
 
@@ -59,40 +59,32 @@ def _emit(event: str, spec: Spec, version: str, payload: dict) -> None:
 
 @task(name="register-candidate", **IO_RETRIES)
 @names_unreachable_store
-def register_candidate(
-    home: Home,
-    spec: Spec,
-    run_id: str,
-    data: Split,
-    shipped: ResponsibleOutcome,
-    tags: dict,
-    extras: list[tuple[str, Path]],
-) -> Candidate:
-    """A new version for a new (snapshot, spec, code); the existing one otherwise. `tags` hold
-    the identity and every gate's verdict; `extras` go into the version's package."""
+def register_candidate(home: Home, outcomes: RunOutcomes, run_id: str) -> Candidate:
+    """A new version for a new (snapshot, spec, code); the existing one otherwise. Its tags
+    hold the identity and every gate's verdict; the evidence files go into its package."""
     return register(
-        home, spec.registered_name, run_id, Path(shipped.folder), data.test, tags, extras
+        home,
+        outcomes.spec.registered_name,
+        run_id,
+        Path(outcomes.responsible.folder),
+        outcomes.data.test,
+        version_tags(outcomes),
+        evidence_files(outcomes),
     )
 
 
 @task(name="settle-promotion", **IO_RETRIES)
 @names_unreachable_store
-def settle_promotion(
-    home: Home,
-    spec: Spec,
-    candidate: Candidate,
-    gates: dict[str, dict],
-    data: Split,
-    shipped: ResponsibleOutcome,
-) -> Decision:
+def settle_promotion(home: Home, outcomes: RunOutcomes, candidate: Candidate) -> Decision:
     """challenger, and champion if every gate passed and it is not worse than the champion."""
+    spec, test, gates = outcomes.spec, outcomes.data.test, outcomes.gates()
     decision = settle(
         home,
         candidate,
         gates,
-        data.test,
-        labels(data.test, spec),
-        np.load(shipped.test_scores, allow_pickle=False),
+        test,
+        labels(test, spec),
+        np.load(outcomes.responsible.test_scores, allow_pickle=False),
         spec.registry.promotion_margin,
         audit_log(home),
     )

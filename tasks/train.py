@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -24,35 +25,28 @@ from assay.data.store import BatchRecord, BatchStore
 from assay.home import Home
 from assay.modeling import teacher
 from assay.monitoring.policy import LastTraining
-from assay.provenance import code_digest, git_commit, package_versions
-from assay.registry.tracking import (
-    DatasetInput,
-    StageRun,
-    find_run,
-    log_run,
-    run_url,
-)
+from assay.pipeline.outcomes import RunOutcomes
+from assay.pipeline.payload import experiment_name, run_identity, run_payload
+from assay.pipeline.stages import STAGES
+from assay.provenance import package_versions
+from assay.registry.tracking import find_run, log_run, run_url
 from assay.responsible import stage
 from assay.responsible.fairness import FairnessReport
 from assay.responsible.plots import png_data_url
 from assay.responsible.stage import ResponsibleOutcome
-from assay.stages import STAGES
 from assay.validation.suite import gx
 from tasks.artifacts import artifact_keys
 from tasks.ingest import publish_validation
 from tasks.policy import CACHED, IO_RETRIES, names_unreachable_store
 
 Batches = list[tuple[BatchRecord, pd.DataFrame]]
-# What the package step takes from the steps before it, in package_stage's order
-ResponsibleParts = tuple[stage.Calibration, dict, stage.FairnessOutcome, stage.Explanations]
 
 
 def stage_task(cached: Task, home: Home, key: str) -> Task:
     """A cached stage's task for this run: when its folder is gone (deleted, or never written)
     it runs and its cache record is written anew, since a hit would point at files that are not
     there. The folder's path depends only on the key, so the new record replaces the old."""
-    entry = STAGES[cached.name]
-    if entry.writes_folder and not home.stage_dir(entry.name, key).is_dir():
+    if not home.stage_dir(STAGES[cached.name].name, key).is_dir():
         return cached.with_options(refresh_cache=True)
     return cached
 
@@ -159,7 +153,7 @@ def calibrate(
 ) -> stage.Calibration:
     """Cached per (batches, every training section, code): scores every split once."""
     folder = home.stage_dir("calibrate", fingerprint)
-    return stage.calibrate_stage(data, spec, Path(compressed.folder), folder)
+    return stage.calibrate_stage(data, spec, folder, Path(compressed.folder))
 
 
 @task(name="conformal", **CACHED)
@@ -167,7 +161,7 @@ def conformal(
     fingerprint: str, home: Home, data: Split, spec: Spec, calibration: stage.Calibration
 ) -> dict:
     """Cached per (batches, every training section, uncertainty settings, code)."""
-    return stage.conformal_stage(data, spec, calibration)
+    return stage.conformal_stage(data, spec, home.stage_dir("conformal", fingerprint), calibration)
 
 
 @task(name="fairness", **CACHED)
@@ -176,8 +170,7 @@ def fairness(
 ) -> stage.FairnessOutcome:
     """Cached per (batches, every training section, sensitive features, fairness settings,
     code): the mitigation options, the assessment of the shipped one and its gate."""
-    folder = home.stage_dir("fairness", fingerprint)
-    return stage.fairness_stage(data, spec, calibration, folder)
+    return stage.fairness_stage(data, spec, home.stage_dir("fairness", fingerprint), calibration)
 
 
 @task(name="explain", **CACHED)
@@ -191,7 +184,7 @@ def explain(
 ) -> stage.Explanations:
     """Cached per (batches, every training section, explanation settings, code)."""
     folder = home.stage_dir("explain", fingerprint)
-    return stage.explain_stage(data, spec, Path(compressed.folder), calibration, folder)
+    return stage.explain_stage(data, spec, folder, Path(compressed.folder), calibration)
 
 
 @task(name="responsible", **CACHED)
@@ -201,15 +194,37 @@ def responsible(
     data: Split,
     spec: Spec,
     compressed: CompressionOutcome,
-    parts: ResponsibleParts,
+    calibration: stage.Calibration,
+    conformal: dict,
+    fairness: stage.FairnessOutcome,
+    explanations: stage.Explanations,
 ) -> ResponsibleOutcome:
     """The deployable package. Cached per (batches, every training section,
     fairness/uncertainty/explanation settings, code). Publishes the fairness, mitigation,
     calibration and explanation evidence."""
     folder = home.stage_dir("responsible", fingerprint)
-    outcome = stage.package_stage(data, spec, Path(compressed.folder), folder, *parts)
+    parts = (calibration, conformal, fairness, explanations)
+    outcome = stage.package_stage(data, spec, folder, Path(compressed.folder), *parts)
     publish_responsible(outcome)
     return outcome
+
+
+# Each stage's task, by its name in the stage table
+STAGE_TASKS: dict[str, Task] = {
+    step.name: step
+    for step in (
+        data_gate,
+        fit_baseline,
+        pretrain,
+        finetune,
+        compress,
+        calibrate,
+        conformal,
+        fairness,
+        explain,
+        responsible,
+    )
+}
 
 
 def publish_responsible(outcome: ResponsibleOutcome) -> None:
@@ -295,122 +310,25 @@ def publish_metrics(table: dict[str, dict[str, float]], spec: Spec, test_rows: i
     )
 
 
-def run_identity(fingerprint: str, spec: Spec) -> dict[str, str]:
-    """What makes a training run (and its model version) the same as an earlier one."""
-    return {
-        "assay.fingerprint": fingerprint,
-        "assay.code": code_digest(),
-        "assay.spec_digest": spec.digest(),
-    }
-
-
 @task(name="log-to-mlflow", **IO_RETRIES)
 @names_unreachable_store
-def log_mlflow(
-    fingerprint: str,
-    home: Home,
-    spec: Spec,
-    data: Split,
-    metrics: dict[str, dict[str, float]],
-    gate: training.GateResult,
-    fitted: training.FittedBaseline,
-    pretrained: teacher.PretrainOutcome,
-    tuned: teacher.TeacherOutcome,
-    compressed: CompressionOutcome,
-    responsible: ResponsibleOutcome,
-    gates: dict[str, dict],
-) -> tuple[str, bool]:
+def log_mlflow(home: Home, outcomes: RunOutcomes) -> tuple[str, bool]:
     """One MLflow run per (snapshot, spec, code): a rerun on unchanged data and settings finds
-    it and logs nothing. `gates` holds every gate's verdict, tagged `assay.gate.<name>`."""
-    identity = run_identity(fingerprint, spec)
-    experiment = f"assay-{spec.name}"
-    existing = find_run(home, experiment, identity)
+    it and logs nothing. The payload is the library's (assay.pipeline.payload); the Prefect
+    flow run's links are added here."""
+    spec, fingerprint = outcomes.spec, outcomes.fingerprint
+    existing = find_run(home, experiment_name(spec), run_identity(fingerprint, spec))
     if existing is not None:
         publish_run_link(home, existing)
         return existing, True
-    run_dir = home.run_dir(fingerprint)
     record = training.write_run_record(
-        run_dir, spec, metrics, {"split": data.sizes(), "packages": package_versions()}
+        home.run_dir(fingerprint),
+        spec,
+        outcomes.metrics,
+        {"split": outcomes.data.sizes(), "packages": package_versions()},
     )
-    curves = {"pretrain.loss": pretrained.epoch_loss}
-    curves.update({f"finetune.{k}": v for k, v in tuned.history.items()})
-    curves.update({f"distill.{k}": v for k, v in compressed.history.items()})
-    run_id = log_run(
-        home,
-        experiment=experiment,
-        run_name=f"{spec.name}-{spec.profile}-{fingerprint[:12]}",
-        params={
-            **{
-                f"{section}.{k}": v
-                for section in ("baseline", "model", "pretrain", "finetune", "compression")
-                for k, v in getattr(spec, section).model_dump().items()
-            },
-            **{f"split.{k}": v for k, v in data.sizes().items()},
-            "split.rule": spec.split.rule,
-            "profile": spec.profile,
-            "train_rows": spec.train_rows,
-            "baseline.iterations": fitted.iterations,
-        },
-        metrics={
-            **{f"{model}.test.{k}": v for model, m in metrics.items() for k, v in m.items()},
-            "data_gate.passed": float(gate.passed),
-            "data_gate.warnings": gate.warnings,
-            "data_gate.leaked_test_rows": gates["leakage"]["leaked_rows"],
-            "data_gate.leaked_share": gates["leakage"]["share"],
-            "data_gate.training_duplicates": gates["leakage"]["training_duplicates"],
-            "decision.threshold": responsible.threshold["value"],
-            "teacher.trainable_params": tuned.trainable_params,
-            "teacher.total_params": tuned.total_params,
-            "teacher.trainable_fraction": tuned.trainable_fraction,
-            "teacher.best_epoch": tuned.best_epoch,
-            "pretrain.seconds": pretrained.seconds,
-            "finetune.seconds": tuned.seconds,
-            "peak_rss_mb": max(pretrained.peak_rss_mb, tuned.peak_rss_mb),
-            "student.params": compressed.student_params,
-            "distill.seconds": compressed.seconds,
-            **{f"student.{k}": v for k, v in compressed.measurements.items()},
-            **{f"size.{k}": v for k, v in compressed.sizes.items()},
-            **{
-                f"pruning.{k}": v
-                for k, v in (compressed.pruning or {}).items()
-                if isinstance(v, int | float)
-            },
-            **responsible_metrics(responsible),
-        },
-        curves=curves,
-        tags={
-            **identity,
-            "assay.git_commit": git_commit(),
-            "assay.spec": spec.name,
-            "assay.profile": spec.profile,
-            **{f"assay.gate.{k}": "passed" if g["passed"] else "failed" for k, g in gates.items()},
-            "assay.mitigation": responsible.mitigation,
-            "assay.threshold_rule": responsible.threshold["rule"],
-            **prefect_links(),
-        },
-        datasets=[
-            DatasetInput(
-                data.train,
-                f"{spec.name}-train",
-                str(home.batches),
-                "training",
-                spec.label.column,
-            ),
-            DatasetInput(
-                data.test, f"{spec.name}-test", str(home.batches), "testing", spec.label.column
-            ),
-        ],
-        artifacts=[
-            ("", Path(gate.report_html)),
-            ("", record),
-            ("", run_dir / "spec.json"),
-            ("baseline", Path(fitted.model_dir)),
-            ("teacher", Path(tuned.folder)),
-            ("student", Path(compressed.folder)),
-            ("responsible", Path(responsible.folder)),
-        ],
-        stages=stage_runs(gate, tuned, compressed, responsible),
-    )
+    payload = run_payload(outcomes, record)
+    run_id = log_run(home, **vars(replace(payload, tags=payload.tags | prefect_links())))
     publish_run_link(home, run_id)
     return run_id, False
 
@@ -424,58 +342,12 @@ def publish_run_link(home: Home, run_id: str) -> None:
     )
 
 
-def stage_runs(
-    gate: training.GateResult,
-    tuned: teacher.TeacherOutcome,
-    compressed: CompressionOutcome,
-    responsible: ResponsibleOutcome,
-) -> list[StageRun]:
-    """The nested run of each stage: which logged names belong to it, and its own files."""
-    return [
-        StageRun("validation", ("data_gate.",), (("", Path(gate.report_html)),)),
-        StageRun("pretraining", ("pretrain.", "model.")),
-        StageRun(
-            "fine-tuning",
-            ("finetune.", "teacher."),
-            tuple(("adapter", a) for a in [Path(tuned.folder) / "adapter"] if a.is_dir()),
-        ),
-        StageRun("distillation", ("distill.", "pruning.", "student.params", "compression.")),
-        StageRun(
-            "quantization",
-            ("student.", "size."),
-            (("", Path(compressed.folder) / "gate.json"),),
-        ),
-        StageRun(
-            "fairness",
-            ("fairness.", "calibration.", "conformal.", "importance."),
-            tuple(("plots", Path(p)) for p in responsible.plots.values()),
-        ),
-    ]
-
-
 def prefect_links() -> dict[str, str]:
     """Tags that lead from the MLflow run back to the Prefect flow run."""
     links = {"prefect.flow_run_id": str(flow_run.id)} if flow_run.id else {}
     if flow_run.ui_url:
         links["prefect.flow_run_url"] = flow_run.ui_url
     return links
-
-
-def responsible_metrics(outcome: ResponsibleOutcome) -> dict[str, float]:
-    """Calibration, conformal, disparity (with interval) and importance figures, flat."""
-    out = {f"calibration.{k}": v for k, v in outcome.calibration.items()}
-    out |= {f"conformal.{k}": v for k, v in outcome.conformal.items()}
-    for d in FairnessReport.from_dict(outcome.fairness).features:
-        feature = d.feature.replace(" x ", "_x_")
-        for disparity in d.disparities:
-            name = f"fairness.{feature}.{disparity.metric}"
-            out |= {
-                name: disparity.value,
-                f"{name}_low": disparity.low,
-                f"{name}_high": disparity.high,
-            }
-    out |= {f"importance.{k}": v for k, v in outcome.importance.items()}
-    return out
 
 
 @task(name="publish-run-summary", **IO_RETRIES)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import inspect
 import io
 import os
 import shutil
@@ -17,7 +18,8 @@ from prefect import Task
 import tasks.train
 from assay.config import Spec
 from assay.errors import SpecError
-from assay.stages import STAGES, TABLE, Stage, check_sections
+from assay.pipeline.stages import STAGES, TABLE, Stage, check_sections
+from assay.responsible.stage import STEPS, responsible_steps
 from cli.main import main
 from tests.conftest import ADULT_SPEC
 
@@ -73,3 +75,22 @@ def test_a_run_leaves_no_pickle_and_a_deleted_stage_folder_is_computed_again(qui
     ]
     assert folder.is_dir()
     assert "(already registered)" in out.getvalue()
+
+
+def test_flow_and_benchmark_compose_the_responsible_steps_alike():
+    """One composition (`responsible_steps`): each step it names is a stage with a task and a
+    library function, and both take exactly the inputs the composition hands them."""
+    calls: list[tuple[str, int]] = []
+
+    def record(name: str, *inputs: object) -> str:
+        calls.append((name, len(inputs)))
+        return name
+
+    assert responsible_steps(record, "compressed") == "responsible"
+    assert [name for name, _ in calls] == list(STEPS) and set(STEPS) <= set(STAGES)
+    for name, given in calls:
+        task = tasks.train.STAGE_TASKS[name]
+        # the task: (key, home, data, spec, *inputs); the library: (split, spec, folder, *inputs)
+        assert len(inspect.signature(task.fn).parameters) == 4 + given, name
+        assert len(inspect.signature(STEPS[name]).parameters) == 3 + given, name
+    assert set(tasks.train.STAGE_TASKS) == set(STAGES)

@@ -16,6 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from assay.errors import GateFailed
 from assay.home import Home
+from assay.pipeline.stages import STAGES
 from assay.registry.audit import AuditLog
 from cli.main import main
 from flows.train import train
@@ -59,7 +60,7 @@ def test_run_reaches_published_baseline_quality_on_adult_test(first_run):
     run = _first(home)
     metrics = run.data.metrics
     assert metrics["baseline.test.rows"] == metrics["teacher.test.rows"] == 16281
-    assert metrics["student_int8.test.rows"] == 16281 and metrics["student.agreement"] >= 0.98
+    assert metrics["student_int8.test.rows"] == 16281 and metrics["compress.agreement"] >= 0.98
     assert metrics["baseline.test.accuracy"] >= 0.86
     assert metrics["baseline.test.roc_auc"] >= 0.92
     # The quick profile's teacher is small and trained on a subsample: it must learn, no more.
@@ -71,7 +72,7 @@ def test_run_reaches_published_baseline_quality_on_adult_test(first_run):
                 metrics[f"{model}.test.{metric}_high"],
             )
             assert low <= metrics[f"{model}.test.{metric}"] <= high
-    assert 0 < metrics["teacher.trainable_fraction"] < 1
+    assert 0 < metrics["finetune.trainable_fraction"] < 1
 
 
 def test_mlflow_run_holds_params_datasets_and_artifacts(first_run):
@@ -96,23 +97,23 @@ def test_mlflow_run_holds_params_datasets_and_artifacts(first_run):
         "metrics.json",
         "spec.json",
         "baseline",
-        "teacher",
-        "student",
+        "finetune",
+        "compress",
     } <= names
     assert run.data.tags["assay.gate.compression"] == "passed"
-    student = {a.path for a in client.list_artifacts(run.info.run_id, "student")}
+    student = {a.path for a in client.list_artifacts(run.info.run_id, "compress")}
     assert {
-        "student/model.int8.onnx",
-        "student/spec.json",
-        "student/gate.json",
-        "student/pruning.json",
-        "student/unpruned",
+        "compress/model.int8.onnx",
+        "compress/spec.json",
+        "compress/gate.json",
+        "compress/pruning.json",
+        "compress/unpruned",
     } <= student
     logged = run.data.metrics
-    assert logged["pruning.params_after"] < logged["pruning.params_before"]
+    assert logged["compress.pruning.params_after"] < logged["compress.pruning.params_before"]
     assert run.data.tags["assay.gate.fairness"] == "passed"
     assert run.data.tags["assay.mitigation"] == "equalized_odds"
-    assert logged["calibration.ece_after"] <= 0.05
+    assert logged["calibrate.ece_after"] <= 0.05
     assert abs(logged["conformal.empirical_coverage"] - 0.9) <= 0.03
     eo = logged["fairness.sex.equalized_odds_difference"]
     assert logged["fairness.sex.equalized_odds_difference_low"] <= eo <= 0.1
@@ -126,8 +127,8 @@ def test_mlflow_run_holds_params_datasets_and_artifacts(first_run):
         "responsible/importance.png",
         "responsible/groups-sex.png",
     } <= shipped
-    teacher = {a.path for a in client.list_artifacts(run.info.run_id, "teacher")}
-    assert {"teacher/teacher.safetensors", "teacher/adapter", "teacher/tokenizer"} <= teacher
+    teacher = {a.path for a in client.list_artifacts(run.info.run_id, "finetune")}
+    assert {"finetune/teacher.safetensors", "finetune/adapter", "finetune/tokenizer"} <= teacher
     assert str(home.root) in run.info.artifact_uri
     assert run.data.tags["prefect.flow_run_id"]
     stages = {
@@ -135,14 +136,21 @@ def test_mlflow_run_holds_params_datasets_and_artifacts(first_run):
         for r in _runs(home, nested=True)
         if r.data.tags["mlflow.parentRunId"] == run.info.run_id
     }
-    assert set(stages) == {
-        "validation", "pretraining", "fine-tuning", "distillation", "quantization", "fairness"
-    }  # fmt: skip
-    assert all(r.data.tags["mlflow.parentRunId"] == run.info.run_id for r in stages.values())
-    assert "finetune.seconds" in stages["fine-tuning"].data.metrics
+    # A nested run per stage of the table, named as the stage, holding its figures only
+    assert set(stages) == set(STAGES)
+    for name, nested in stages.items():
+        assert all(k.startswith(f"{name}.") for k in nested.data.metrics), name
+    assert set(logged) == {
+        *(k for r in stages.values() for k in r.data.metrics),
+        *(k for k in logged if k.split(".")[0] in {"teacher", "student_int8"}),
+    }
+    assert "finetune.seconds" in stages["finetune"].data.metrics
     assert "fairness.sex.equalized_odds_difference" in stages["fairness"].data.metrics
-    assert stages["validation"].data.metrics["data_gate.passed"] == 1.0
-    adapter = client.list_artifacts(stages["fine-tuning"].info.run_id, "adapter")
+    assert stages["data-gate"].data.metrics["data-gate.passed"] == 1.0
+    assert stages["compress"].data.metrics["compress.size.model.int8.onnx"] > 0
+    plots = {a.path for a in client.list_artifacts(stages["responsible"].info.run_id, "plots")}
+    assert "plots/importance.png" in plots
+    adapter = client.list_artifacts(stages["finetune"].info.run_id, "adapter")
     assert {a.path for a in adapter} >= {"adapter/adapter_model.safetensors"}
 
 
@@ -170,7 +178,7 @@ def test_the_model_card_is_rendered_from_the_logged_figures(first_run):
         logged["student_int8.test.roc_auc"],
         logged["student_int8.test.roc_auc_low"],
         logged["baseline.test.accuracy"],
-        logged["calibration.ece_after"],
+        logged["calibrate.ece_after"],
         logged["conformal.empirical_coverage"],
         logged["fairness.sex.equalized_odds_difference"],
         logged["fairness.sex_x_race.demographic_parity_difference"],

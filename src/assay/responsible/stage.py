@@ -14,7 +14,8 @@ It runs as five steps so the flow can run the independent ones side by side:
   the degeneracy check of the shipped decisions
 - explain: occlusion on a seeded sample of test rows
 - package: the deployable folder below, from all of the above
-conformal, fairness and explain need only calibrate's output, so they run side by side.
+conformal, fairness and explain need only calibrate's output, so they run side by side;
+`responsible_steps` is that composition, used by the flow and the benchmarks alike.
 
 The package folder is the deployable package (`assay predict --model` takes it):
   model.int8.onnx, tokenizer/, spec.json (copied from the compression stage), decision.json (the
@@ -26,8 +27,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -174,7 +177,7 @@ def _scorer(compressed: Path) -> OnnxScorer:
     return OnnxScorer.load(compressed / MODEL_FILE, compressed / TOKENIZER_DIR)
 
 
-def calibrate_stage(split: Split, spec: Spec, compressed: Path, folder: Path) -> Calibration:
+def calibrate_stage(split: Split, spec: Spec, folder: Path, compressed: Path) -> Calibration:
     """One temperature on validation rows, judged on test rows; every split scored once."""
     folder.mkdir(parents=True, exist_ok=True)
     scorer, frames = _scorer(compressed), _frames(split, spec)
@@ -196,17 +199,20 @@ def calibrate_stage(split: Split, spec: Spec, compressed: Path, folder: Path) ->
     )
 
 
-def conformal_stage(split: Split, spec: Spec, calibration: Calibration) -> dict:
+def conformal_stage(split: Split, spec: Spec, folder: Path, calibration: Calibration) -> dict:
     """Split conformal on validation rows, coverage measured on test rows."""
     coverage = spec.uncertainty.coverage
     qhat = fit_conformal(calibration.scores("valid"), labels(split.valid, spec), coverage)
     sets = prediction_sets(calibration.scores("test"), qhat)
-    return {
+    figures = {
         "target_coverage": coverage,
         "qhat": qhat,
         "empirical_coverage": empirical_coverage(sets, labels(split.test, spec)),
         "review_share": float(needs_review(sets).mean()),
     }
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "conformal.json").write_text(json.dumps(figures, indent=2))
+    return figures
 
 
 def _tradeoff_row(
@@ -286,7 +292,7 @@ def _options(
 
 
 def fairness_stage(
-    split: Split, spec: Spec, calibration: Calibration, folder: Path
+    split: Split, spec: Spec, folder: Path, calibration: Calibration
 ) -> FairnessOutcome:
     """The threshold, every option's trade-off on test; the configured one ships, is
     assessed, gated and checked for degenerate decisions."""
@@ -354,7 +360,7 @@ def fairness_stage(
 
 
 def explain_stage(
-    split: Split, spec: Spec, compressed: Path, calibration: Calibration, folder: Path
+    split: Split, spec: Spec, folder: Path, compressed: Path, calibration: Calibration
 ) -> Explanations:
     """Occlusion attributions of the shipped (calibrated) model on a seeded sample of test rows."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -390,8 +396,8 @@ def _into(folder: Path, path: str) -> str:
 def package_stage(
     split: Split,
     spec: Spec,
-    compressed: Path,
     folder: Path,
+    compressed: Path,
     calibration: Calibration,
     conformal: dict,
     fairness: FairnessOutcome,
@@ -438,18 +444,37 @@ def package_stage(
     return outcome
 
 
+# Each step by its name in the stage table (assay.pipeline.stages), called as
+# step(split, spec, folder, *inputs)
+STEPS: dict[str, Callable[..., Any]] = {
+    "calibrate": calibrate_stage,
+    "conformal": conformal_stage,
+    "fairness": fairness_stage,
+    "explain": explain_stage,
+    "responsible": package_stage,
+}
+T = TypeVar("T")
+
+
+def responsible_steps(run: Callable[..., T], compressed: object) -> T:
+    """The one composition of the steps, for the flow and the benchmarks alike: `run(name,
+    *inputs)` runs step `name` on the outputs of the steps before it (the flow submits a task
+    and gets a future; `responsible_stage` calls the function). Calibration scores every split
+    once; conformal review, fairness and explanations read those scores side by side; the
+    package gathers them."""
+    calibration = run("calibrate", compressed)
+    conformal = run("conformal", calibration)
+    fairness = run("fairness", calibration)
+    explanations = run("explain", compressed, calibration)
+    return run("responsible", compressed, calibration, conformal, fairness, explanations)
+
+
 def responsible_stage(
     split: Split, spec: Spec, compressed: Path, folder: Path
 ) -> ResponsibleOutcome:
     """Every step in turn, all in one folder (the flow runs them as separate tasks)."""
-    calibration = calibrate_stage(split, spec, compressed, folder)
-    return package_stage(
-        split,
-        spec,
-        compressed,
-        folder,
-        calibration,
-        conformal_stage(split, spec, calibration),
-        fairness_stage(split, spec, calibration, folder),
-        explain_stage(split, spec, compressed, calibration, folder),
-    )
+
+    def run(name: str, *inputs: object) -> Any:
+        return STEPS[name](split, spec, folder, *inputs)
+
+    return responsible_steps(run, compressed)

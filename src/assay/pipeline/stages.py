@@ -1,6 +1,7 @@
 """The cached stages of a training, in one table: each stage's one name (its Prefect task, its
-folder `stages/<name>/<key>/`, its Prefect cache record), the spec sections its cache key
-covers besides the data sections, and the type of its outcome.
+folder `stages/<name>/<key>/`, its Prefect cache record, its MLflow nested run and the prefix
+`<name>.` of the figures it logs), the spec sections its cache key covers besides the data
+sections, and the type of its outcome.
 
 The sections are checked against the Spec model when this module is imported: a misspelt one
 would otherwise be dropped silently by `model_dump(include=...)`, and the key would stop
@@ -24,7 +25,6 @@ class Stage:
     name: str
     sections: tuple[str, ...]  # besides the data sections (Spec.stage_digest)
     outcome: type
-    writes_folder: bool = True  # its files live in stages/<name>/<key>/
 
 
 _TEACHER = ("train_rows", "model", "pretrain", "finetune")
@@ -38,7 +38,7 @@ TABLE: tuple[Stage, ...] = (
     Stage("finetune", _TEACHER, TeacherOutcome),
     Stage("compress", _STUDENT, CompressionOutcome),
     Stage("calibrate", _STUDENT, Calibration),
-    Stage("conformal", (*_STUDENT, "uncertainty"), dict, writes_folder=False),
+    Stage("conformal", (*_STUDENT, "uncertainty"), dict),
     Stage("fairness", (*_STUDENT, "sensitive_features", "fairness", "decision"), FairnessOutcome),
     Stage("explain", (*_STUDENT, "explanations"), Explanations),
     Stage("responsible", (*_STUDENT, *_RESPONSIBLE), ResponsibleOutcome),

@@ -1,0 +1,1 @@
+"""The training pipeline as data: its stages, and the bundle of their outcomes."""

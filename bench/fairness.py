@@ -19,7 +19,8 @@ from assay.compression.stage import compress_stage
 from assay.config import load_spec
 from assay.data.labels import labels
 from assay.modeling.teacher import finetune_stage, pretrain_stage
-from assay.responsible.stage import mitigation_feature, responsible_stage
+from assay.pipeline.compose import responsible_stage
+from assay.responsible.stage import mitigation_feature
 from bench.quality import spec_split
 
 EO_TARGET = 0.02  # the equalized-odds gap an option must reach to count as fair here

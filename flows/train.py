@@ -15,11 +15,11 @@ from assay.data.leakage import LeakageReport
 from assay.data.snapshot import stage_key
 from assay.errors import GateFailed
 from assay.home import Home
+from assay.pipeline.compose import responsible_steps
 from assay.pipeline.outcomes import BUNDLED, RunOutcomes
 from assay.pipeline.registration import card_evidence
 from assay.pipeline.stages import TABLE
 from assay.registry.models import Candidate, Decision
-from assay.responsible.stage import responsible_steps
 from assay.training import GateResult, TrainResult
 from assay.validation.suite import load_suite, suite_digest
 from flows.dataset import open_dataset

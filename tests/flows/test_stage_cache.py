@@ -18,8 +18,8 @@ from prefect import Task
 import tasks.train
 from assay.config import Spec
 from assay.errors import SpecError
+from assay.pipeline.compose import responsible_steps
 from assay.pipeline.stages import STAGES, TABLE, Stage, check_sections
-from assay.responsible.stage import STEPS, responsible_steps
 from cli.main import main
 from tests.conftest import ADULT_SPEC
 
@@ -40,7 +40,7 @@ def pickles_under(*roots: Path) -> list[str]:
 
 
 def test_a_misspelt_section_is_refused_by_name():
-    planted = (*TABLE, Stage("finetune-again", ("finetuning", "model"), dict))
+    planted = (*TABLE, Stage("finetune-again", ("finetuning", "model"), print, dict))
     with pytest.raises(SpecError, match=r"stage finetune-again: \['finetuning'\] are not sections"):
         check_sections(planted, set(Spec.model_fields))
 
@@ -78,8 +78,8 @@ def test_a_run_leaves_no_pickle_and_a_deleted_stage_folder_is_computed_again(qui
 
 
 def test_flow_and_benchmark_compose_the_responsible_steps_alike():
-    """One composition (`responsible_steps`): each step it names is a stage with a task and a
-    library function, and both take exactly the inputs the composition hands them."""
+    """One composition (`responsible_steps`): each step it names is a stage whose task and
+    library function both take exactly the inputs the composition hands them."""
     calls: list[tuple[str, int]] = []
 
     def record(name: str, *inputs: object) -> str:
@@ -87,10 +87,16 @@ def test_flow_and_benchmark_compose_the_responsible_steps_alike():
         return name
 
     assert responsible_steps(record, "compressed") == "responsible"
-    assert [name for name, _ in calls] == list(STEPS) and set(STEPS) <= set(STAGES)
+    assert [name for name, _ in calls] == [s.name for s in TABLE[5:]]
     for name, given in calls:
         task = tasks.train.STAGE_TASKS[name]
         # the task: (key, home, data, spec, *inputs); the library: (split, spec, folder, *inputs)
         assert len(inspect.signature(task.fn).parameters) == 4 + given, name
-        assert len(inspect.signature(STEPS[name]).parameters) == 3 + given, name
+        assert len(inspect.signature(STAGES[name].function).parameters) == 3 + given, name
+
+
+def test_each_stage_task_calls_the_function_the_table_names():
     assert set(tasks.train.STAGE_TASKS) == set(STAGES)
+    for name, task in tasks.train.STAGE_TASKS.items():
+        # the names the task's body reads (its own name is not among them)
+        assert STAGES[name].function.__name__ in task.fn.__code__.co_names, name

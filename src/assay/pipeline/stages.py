@@ -1,7 +1,7 @@
 """The cached stages of a training, in one table: each stage's one name (its Prefect task, its
 folder `stages/<name>/<key>/`, its Prefect cache record, its MLflow nested run and the prefix
 `<name>.` of the figures it logs), the spec sections its cache key covers besides the data
-sections, and the type of its outcome.
+sections, the library function that does its work, and the type of its outcome.
 
 The sections are checked against the Spec model when this module is imported: a misspelt one
 would otherwise be dropped silently by `model_dump(include=...)`, and the key would stop
@@ -10,20 +10,24 @@ changing when that section does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from assay.compression.stage import CompressionOutcome
+from assay.compression.stage import CompressionOutcome, compress_stage
 from assay.config import Spec
 from assay.errors import SpecError
-from assay.modeling.teacher import PretrainOutcome, TeacherOutcome
+from assay.modeling.teacher import PretrainOutcome, TeacherOutcome, finetune_stage, pretrain_stage
+from assay.responsible import stage as responsible
 from assay.responsible.stage import Calibration, Explanations, FairnessOutcome, ResponsibleOutcome
-from assay.training import FittedBaseline, GateResult
+from assay.training import FittedBaseline, GateResult, data_gate, fit_and_score_baseline
 
 
 @dataclass(frozen=True)
 class Stage:
     name: str
     sections: tuple[str, ...]  # besides the data sections (Spec.stage_digest)
+    function: Callable[..., Any]  # the library function that does its work (its task calls it)
     outcome: type
 
 
@@ -32,16 +36,21 @@ _STUDENT = (*_TEACHER, "compression")
 _RESPONSIBLE = ("sensitive_features", "fairness", "decision", "uncertainty", "explanations")
 
 TABLE: tuple[Stage, ...] = (
-    Stage("data-gate", (), GateResult),  # keyed by the snapshot with the suite's digest
-    Stage("baseline", ("baseline",), FittedBaseline),
-    Stage("pretrain", ("train_rows", "model", "pretrain"), PretrainOutcome),
-    Stage("finetune", _TEACHER, TeacherOutcome),
-    Stage("compress", _STUDENT, CompressionOutcome),
-    Stage("calibrate", _STUDENT, Calibration),
-    Stage("conformal", (*_STUDENT, "uncertainty"), dict),
-    Stage("fairness", (*_STUDENT, "sensitive_features", "fairness", "decision"), FairnessOutcome),
-    Stage("explain", (*_STUDENT, "explanations"), Explanations),
-    Stage("responsible", (*_STUDENT, *_RESPONSIBLE), ResponsibleOutcome),
+    Stage("data-gate", (), data_gate, GateResult),  # keyed by the snapshot with the suite's digest
+    Stage("baseline", ("baseline",), fit_and_score_baseline, FittedBaseline),
+    Stage("pretrain", ("train_rows", "model", "pretrain"), pretrain_stage, PretrainOutcome),
+    Stage("finetune", _TEACHER, finetune_stage, TeacherOutcome),
+    Stage("compress", _STUDENT, compress_stage, CompressionOutcome),
+    Stage("calibrate", _STUDENT, responsible.calibrate_stage, Calibration),
+    Stage("conformal", (*_STUDENT, "uncertainty"), responsible.conformal_stage, dict),
+    Stage(
+        "fairness",
+        (*_STUDENT, "sensitive_features", "fairness", "decision"),
+        responsible.fairness_stage,
+        FairnessOutcome,
+    ),
+    Stage("explain", (*_STUDENT, "explanations"), responsible.explain_stage, Explanations),
+    Stage("responsible", (*_STUDENT, *_RESPONSIBLE), responsible.package_stage, ResponsibleOutcome),
 )
 STAGES: dict[str, Stage] = {stage.name: stage for stage in TABLE}
 

@@ -14,8 +14,8 @@ It runs as five steps so the flow can run the independent ones side by side:
   the degeneracy check of the shipped decisions
 - explain: occlusion on a seeded sample of test rows
 - package: the deployable folder below, from all of the above
-conformal, fairness and explain need only calibrate's output, so they run side by side;
-`responsible_steps` is that composition, used by the flow and the benchmarks alike.
+conformal, fairness and explain need only calibrate's output, so they run side by side
+(assay.pipeline.compose composes them, for the flow and the benchmarks alike).
 
 The package folder is the deployable package (`assay predict --model` takes it):
   model.int8.onnx, tokenizer/, spec.json (copied from the compression stage), decision.json (the
@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -442,39 +440,3 @@ def package_stage(
     )
     (folder / REPORT_FILE).write_text(json.dumps(asdict(outcome), indent=2))
     return outcome
-
-
-# Each step by its name in the stage table (assay.pipeline.stages), called as
-# step(split, spec, folder, *inputs)
-STEPS: dict[str, Callable[..., Any]] = {
-    "calibrate": calibrate_stage,
-    "conformal": conformal_stage,
-    "fairness": fairness_stage,
-    "explain": explain_stage,
-    "responsible": package_stage,
-}
-T = TypeVar("T")
-
-
-def responsible_steps(run: Callable[..., T], compressed: object) -> T:
-    """The one composition of the steps, for the flow and the benchmarks alike: `run(name,
-    *inputs)` runs step `name` on the outputs of the steps before it (the flow submits a task
-    and gets a future; `responsible_stage` calls the function). Calibration scores every split
-    once; conformal review, fairness and explanations read those scores side by side; the
-    package gathers them."""
-    calibration = run("calibrate", compressed)
-    conformal = run("conformal", calibration)
-    fairness = run("fairness", calibration)
-    explanations = run("explain", compressed, calibration)
-    return run("responsible", compressed, calibration, conformal, fairness, explanations)
-
-
-def responsible_stage(
-    split: Split, spec: Spec, compressed: Path, folder: Path
-) -> ResponsibleOutcome:
-    """Every step in turn, all in one folder (the flow runs them as separate tasks)."""
-
-    def run(name: str, *inputs: object) -> Any:
-        return STEPS[name](split, spec, folder, *inputs)
-
-    return responsible_steps(run, compressed)

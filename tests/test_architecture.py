@@ -17,7 +17,7 @@ from tests.conftest import ROOT
 
 LIBRARY = ROOT / "src" / "assay"
 # What a model server must not need: the training stack.
-TRAINING_ONLY = {"torch", "sklearn", "fairlearn", "scipy"}
+TRAINING_ONLY = {"torch", "sklearn", "fairlearn", "scipy", "opacus"}
 # Prefect and the shell around the library: none of it is imported by src/assay.
 SHELL = {"prefect", "tasks", "flows", "deployments", "cli", "bench"}
 

@@ -79,6 +79,11 @@ class RecordEncoder(nn.Module):
     a caller that reads only [CLS] can have the last block compute only the [CLS] row: the same
     numbers, at a fraction of the last block's cost."""
 
+    # DP-SGD needs one gradient per row for every trained weight; with BERT's [1, length]
+    # position ids the position embedding gets one for the whole batch. Per-row ids give the
+    # same numbers (off by default: the summation order of the plain gradient would change).
+    per_row_positions = False
+
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
         self.config = config
@@ -121,7 +126,11 @@ class RecordEncoder(nn.Module):
         embedded = self.bert.embeddings.word_embeddings(ids)
         if self.numeric_embedding is not None:
             embedded = embedded + self.numeric_embedding(values) * numeric.unsqueeze(-1)
-        hidden = self.bert.embeddings(inputs_embeds=embedded)
+        positions = None  # BERT's own [1, length] buffer
+        if self.per_row_positions:
+            ids_per_row = self.bert.embeddings.position_ids[:, : ids.shape[1]]
+            positions = ids_per_row.expand(ids.shape[0], -1).contiguous()
+        hidden = self.bert.embeddings(inputs_embeds=embedded, position_ids=positions)
         # Additive mask [rows, 1, 1, length]: 0 where attended, a large negative at padding.
         # Without padding it is left out (attention's fastest kernels take no mask), except
         # while tracing for ONNX export, where the graph must keep it for every input.
@@ -237,3 +246,10 @@ def load_config(folder: Path) -> EncoderConfig:
 def load_weights(module: nn.Module, folder: Path, name: str) -> nn.Module:
     module.load_state_dict(load_file(str(folder / f"{name}.safetensors")))
     return module
+
+
+def use_per_row_positions(model: nn.Module) -> None:
+    """Before DP-SGD: every encoder in `model` gives each row its own position ids."""
+    for module in model.modules():
+        if isinstance(module, RecordEncoder):
+            module.per_row_positions = True

@@ -16,6 +16,7 @@ from assay.config import FinetuneSpec
 from assay.modeling.encoder import EncoderConfig, RecordClassifier, tensors
 from assay.modeling.loop import seed_everything, train_with_early_stopping
 from assay.modeling.tokenizer import Encoded
+from assay.privacy.dpsgd import PrivateSGD
 
 # Every linear layer inside the BERT blocks: attention projections and feed-forward.
 LORA_TARGETS = ["query", "key", "value", "dense"]
@@ -60,8 +61,11 @@ def finetune(
     *,
     seed: int,
     encoder_state: dict[str, torch.Tensor] | None = None,
+    private: PrivateSGD | None = None,
 ) -> FinetuneResult:
-    """Fine-tune from a pretrained encoder (or random weights when encoder_state is None)."""
+    """Fine-tune from a pretrained encoder (or random weights when encoder_state is None);
+    with `private`, by DP-SGD (each row's weighted loss its own: a mean over rows, where the
+    plain loss divides by the batch's sum of weights)."""
     rng = seed_everything(seed)
     base = RecordClassifier(config)
     if encoder_state is not None:
@@ -72,7 +76,16 @@ def finetune(
     trainable = [p for p in model.parameters() if p.requires_grad]
     counts = np.bincount(y_train, minlength=2).astype(np.float64)
     weights = counts.sum() / (2 * counts) if settings.class_weights else np.ones(2)
-    loss_fn = nn.CrossEntropyLoss(weight=torch.tensor(weights, dtype=torch.float32))
+    class_weights = torch.tensor(weights, dtype=torch.float32)
+    if private is None:
+        loss_fn = nn.CrossEntropyLoss(weight=class_weights)
+    else:
+
+        def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return (
+                nn.functional.cross_entropy(logits, y, reduction="none") * class_weights[y]
+            ).mean()
+
     targets = torch.from_numpy(y_train.astype(np.int64))
     started = time.perf_counter()
     best_epoch, history = train_with_early_stopping(
@@ -84,7 +97,8 @@ def finetune(
         y_valid,
         settings,
         rng,
-        f"fine-tune ({settings.method})",
+        f"fine-tune ({settings.method}{', DP-SGD' if private else ''})",
+        private,
     )
     if settings.class_weights:
         _restore_prior(model, counts)

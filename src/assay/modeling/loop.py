@@ -15,9 +15,10 @@ from sklearn.metrics import log_loss, roc_auc_score
 from torch import nn
 from tqdm.auto import tqdm
 
-from assay.modeling.encoder import predict_proba
+from assay.modeling.encoder import predict_proba, use_per_row_positions
 from assay.modeling.sizes import supervised_sizes
 from assay.modeling.tokenizer import Encoded
+from assay.privacy.dpsgd import PrivateSGD, make_private
 
 WARMUP = 0.05  # share of steps spent warming up: short, the models are small
 
@@ -85,13 +86,36 @@ def train_with_early_stopping(
     schedule: Schedule,
     rng: np.random.Generator,
     desc: str,
+    private: PrivateSGD | None = None,
 ) -> tuple[int, dict[str, list[float]]]:
     """Train until validation ROC AUC stops improving for `patience` epochs, then load the best
-    epoch's weights into `model`. Returns (best epoch, per-epoch history)."""
+    epoch's weights into `model`. Returns (best epoch, per-epoch history). With `private`,
+    DP-SGD: Poisson batches, each row's gradient clipped, noise added (`batch_loss` must then
+    be a mean over rows)."""
     sizes = supervised_sizes(
         rows, batch_size=schedule.batch_size, epochs=schedule.epochs, patience=schedule.patience
     )
     optimizer = torch.optim.AdamW(trainable, lr=schedule.learning_rate, weight_decay=0.01)
+    if private is None:
+
+        def epoch_batches() -> Iterator[np.ndarray]:
+            return batches(rows, sizes.batch_size, rng)
+
+        def take_step(index: np.ndarray) -> float:
+            loss = batch_loss(index)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+            optimizer.step()
+            return loss.item()
+    else:
+        use_per_row_positions(model)
+        dp = make_private(private, model, optimizer, rows, sizes.batch_size)
+        optimizer, epoch_batches = dp.optimizer, dp.batches
+
+        def take_step(index: np.ndarray) -> float:
+            return dp.step(batch_loss, index)
+
     total = sizes.epochs * steps_per_epoch(rows, sizes.batch_size)
     history: dict[str, list[float]] = {"train_loss": [], "valid_auc": [], "valid_loss": []}
     best_auc, best_epoch, best_state, stale, step = -1.0, 0, None, 0, 0
@@ -99,21 +123,16 @@ def train_with_early_stopping(
         for epoch in range(1, sizes.epochs + 1):
             model.train()
             losses = []
-            for index in batches(rows, sizes.batch_size, rng):
-                # learning rate, forward / backward, log
+            for index in epoch_batches():
+                # learning rate, forward / backward (DP-SGD: clip each row, add noise), log
                 set_lr(optimizer, lr_at(step, total, schedule.learning_rate))
-                loss = batch_loss(index)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-                optimizer.step()
-                losses.append(loss.item())
+                losses.append(take_step(index))
                 step += 1
                 bar.update()
             # evaluate; keep the best epoch; stop when validation AUC stops improving
             p_valid = predict_proba(model, valid).numpy()
             auc = float(roc_auc_score(y_valid, p_valid))
-            history["train_loss"].append(float(np.mean(losses)))
+            history["train_loss"].append(float(np.nanmean(losses)))
             history["valid_auc"].append(auc)
             history["valid_loss"].append(float(log_loss(y_valid, p_valid, labels=[0, 1])))
             bar.set_postfix(epoch=epoch, valid_auc=f"{auc:.4f}")
@@ -125,5 +144,7 @@ def train_with_early_stopping(
                 if stale >= sizes.patience:
                     bar.total = step
                     break
+    if private is not None:
+        dp.module.remove_hooks()
     model.load_state_dict(best_state)
     return best_epoch, history

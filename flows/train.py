@@ -79,7 +79,8 @@ def train_snapshot(spec: Spec, where: Home) -> TrainResult:
     metrics = t.evaluate(snap.fingerprint, where, data, spec, scores)
     t.publish_metrics(metrics, spec, len(data.test))
     done = {name: futures[name].result() for name in BUNDLED}
-    outcomes = RunOutcomes(where, spec, snap.fingerprint, data, gate, leak, metrics, **done)
+    checked = {"data_gate": gate, "leakage": leak, "metrics": metrics}
+    outcomes = RunOutcomes(where, spec, snap.fingerprint, data, **checked, **done)
 
     # Load: one MLflow run per snapshot and code version
     logged = t.log_mlflow(where, outcomes)

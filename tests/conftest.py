@@ -181,6 +181,23 @@ def mixed_rows(n: int, seed: int) -> pd.DataFrame:
     )
 
 
+def tiny_classifier(spec: Spec, train: pd.DataFrame):
+    """The tiny mixed-column classifier fine-tuned in full on `train`: (model, tokenizer, the
+    encoded training rows)."""
+    from assay.modeling.encoder import EncoderConfig
+    from assay.modeling.finetune import finetune
+    from assay.modeling.tokenizer import RecordTokenizer
+
+    tokenizer = RecordTokenizer.fit(train, spec)
+    config = EncoderConfig.from_spec(spec.model, tokenizer.vocab_size, tokenizer.length)
+    y = (train["y"] == spec.label.positive).to_numpy(dtype=np.int64)
+    settings = spec.finetune.model_copy(
+        update={"method": "full", "epochs": 6, "learning_rate": 5e-3}
+    )
+    encoded = tokenizer.encode(train)
+    return finetune(encoded, y, encoded, y, config, settings, seed=0).model, tokenizer, encoded
+
+
 def deploy_tiny_model(spec: Spec, folder: Path) -> Path:
     """Train, export and quantize the tiny mixed-column model into a deployable folder.
 
@@ -189,19 +206,8 @@ def deploy_tiny_model(spec: Spec, folder: Path) -> Path:
     slightly with the chunk size, and chunked could not equal unchunked.)"""
     from assay.compression.export import export_onnx
     from assay.compression.quantize import quantize
-    from assay.modeling.encoder import EncoderConfig
-    from assay.modeling.finetune import finetune
-    from assay.modeling.tokenizer import RecordTokenizer
 
-    train = mixed_rows(300, 0)
-    tokenizer = RecordTokenizer.fit(train, spec)
-    config = EncoderConfig.from_spec(spec.model, tokenizer.vocab_size, tokenizer.length)
-    y = (train["y"] == spec.label.positive).to_numpy(dtype=np.int64)
-    settings = spec.finetune.model_copy(
-        update={"method": "full", "epochs": 6, "learning_rate": 5e-3}
-    )
-    encoded = tokenizer.encode(train)
-    model = finetune(encoded, y, encoded, y, config, settings, seed=0).model
+    model, tokenizer, encoded = tiny_classifier(spec, mixed_rows(300, 0))
     fp32 = export_onnx(model, encoded, folder / "build" / "model.onnx")
     quantize(fp32, folder / "model.int8.onnx", method="static", calibration=encoded)
     shutil.rmtree(folder / "build")

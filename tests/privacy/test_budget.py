@@ -25,7 +25,6 @@ STAGES = [
         ("rdp", 8.0),
         ("prv", 1.0),
         pytest.param("prv", 3.0, marks=pytest.mark.slow),
-        pytest.param("prv", 8.0, marks=pytest.mark.slow),
     ],
 )
 def test_the_shared_noise_spends_the_budget_and_no_more(accountant, epsilon):

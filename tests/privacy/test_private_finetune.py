@@ -20,7 +20,7 @@ from tests.conftest import mixed_rows
 ROWS, BATCH, EPOCHS, EPSILON, DELTA = 600, 32, 8, 8.0, 1e-4
 
 
-@pytest.mark.slow  # half a minute of DP-SGD
+@pytest.mark.slow  # ten seconds or more of DP-SGD
 def test_private_lora_finetuning_learns_within_its_budget(mixed_spec):
     warnings.simplefilter("ignore")  # Opacus: the token ids need no gradient (true)
     train, valid, test = mixed_rows(ROWS, 0), mixed_rows(300, 2), mixed_rows(400, 1)

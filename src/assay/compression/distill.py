@@ -15,6 +15,7 @@ from assay.config import CompressionSpec
 from assay.modeling.encoder import RecordClassifier, tensors
 from assay.modeling.loop import Schedule, seed_everything, train_with_early_stopping
 from assay.modeling.tokenizer import Encoded
+from assay.privacy.dpsgd import PrivateSGD
 
 UNLABELLED = -1  # label value for pool rows without a true label
 
@@ -109,8 +110,10 @@ def distill(
     *,
     seed: int,
     desc: str = "distill (student)",
+    private: PrivateSGD | None = None,
 ) -> DistillResult:
-    """Train `student` (in place) on the targets; early-stop on valid ROC AUC."""
+    """Train `student` (in place) on the targets; early-stop on valid ROC AUC. With `private`,
+    by DP-SGD over the pool's rows."""
     rng = seed_everything(seed)
     trainable = list(student.parameters())
     started = time.perf_counter()
@@ -123,7 +126,8 @@ def distill(
         y_valid,
         schedule,
         rng,
-        desc,
+        desc + (" (DP-SGD)" if private else ""),
+        private,
     )
     student.eval()
     return DistillResult(

@@ -7,6 +7,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -76,6 +77,50 @@ class Schedule(Protocol):
     learning_rate: float
 
 
+@dataclass
+class Steps:
+    """How a loop draws its batches and takes a step: a seeded shuffle and a plain step
+    (gradient norm clipped to 1), or with `private` DP-SGD's Poisson batches and private
+    steps (each row's gradient clipped, noise added; `batch_loss` must be a mean over rows)."""
+
+    batches: Callable[[], Iterator[np.ndarray]]
+    take: Callable[[np.ndarray], float]  # one step on the rows at an index; the batch's loss
+    optimizer: torch.optim.Optimizer
+    finish: Callable[[], object]  # after the last step (DP-SGD: the hooks come off)
+
+    @classmethod
+    def of(
+        cls,
+        model: nn.Module,
+        trainable: list[torch.Tensor],
+        optimizer: torch.optim.Optimizer,
+        batch_loss: Callable[[np.ndarray], torch.Tensor],
+        rows: int,
+        batch_size: int,
+        rng: np.random.Generator,
+        private: PrivateSGD | None,
+    ) -> Steps:
+        if private is not None:
+            use_per_row_positions(model)
+            dp = make_private(private, model, optimizer, rows, batch_size)
+            return cls(
+                dp.batches,
+                lambda index: dp.step(batch_loss, index),
+                dp.optimizer,
+                dp.unwrap,
+            )
+
+        def take(index: np.ndarray) -> float:
+            loss = batch_loss(index)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+            optimizer.step()
+            return loss.item()
+
+        return cls(lambda: batches(rows, batch_size, rng), take, optimizer, lambda: None)
+
+
 def train_with_early_stopping(
     model: nn.Module,
     trainable: list[torch.Tensor],
@@ -96,26 +141,7 @@ def train_with_early_stopping(
         rows, batch_size=schedule.batch_size, epochs=schedule.epochs, patience=schedule.patience
     )
     optimizer = torch.optim.AdamW(trainable, lr=schedule.learning_rate, weight_decay=0.01)
-    if private is None:
-
-        def epoch_batches() -> Iterator[np.ndarray]:
-            return batches(rows, sizes.batch_size, rng)
-
-        def take_step(index: np.ndarray) -> float:
-            loss = batch_loss(index)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            optimizer.step()
-            return loss.item()
-    else:
-        use_per_row_positions(model)
-        dp = make_private(private, model, optimizer, rows, sizes.batch_size)
-        optimizer, epoch_batches = dp.optimizer, dp.batches
-
-        def take_step(index: np.ndarray) -> float:
-            return dp.step(batch_loss, index)
-
+    steps = Steps.of(model, trainable, optimizer, batch_loss, rows, sizes.batch_size, rng, private)
     total = sizes.epochs * steps_per_epoch(rows, sizes.batch_size)
     history: dict[str, list[float]] = {"train_loss": [], "valid_auc": [], "valid_loss": []}
     best_auc, best_epoch, best_state, stale, step = -1.0, 0, None, 0, 0
@@ -123,10 +149,10 @@ def train_with_early_stopping(
         for epoch in range(1, sizes.epochs + 1):
             model.train()
             losses = []
-            for index in epoch_batches():
+            for index in steps.batches():
                 # learning rate, forward / backward (DP-SGD: clip each row, add noise), log
-                set_lr(optimizer, lr_at(step, total, schedule.learning_rate))
-                losses.append(take_step(index))
+                set_lr(steps.optimizer, lr_at(step, total, schedule.learning_rate))
+                losses.append(steps.take(index))
                 step += 1
                 bar.update()
             # evaluate; keep the best epoch; stop when validation AUC stops improving
@@ -144,7 +170,6 @@ def train_with_early_stopping(
                 if stale >= sizes.patience:
                     bar.total = step
                     break
-    if private is not None:
-        dp.module.remove_hooks()
+    steps.finish()
     model.load_state_dict(best_state)
     return best_epoch, history

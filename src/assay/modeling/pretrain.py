@@ -16,9 +16,10 @@ from torch import nn
 
 from assay.config import PretrainSpec
 from assay.modeling.encoder import EncoderConfig, MaskedCellModel, tensors
-from assay.modeling.loop import batches, lr_at, progress, seed_everything, set_lr, steps_per_epoch
+from assay.modeling.loop import Steps, lr_at, progress, seed_everything, set_lr, steps_per_epoch
 from assay.modeling.sizes import pretrain_sizes
 from assay.modeling.tokenizer import Encoded
+from assay.privacy.dpsgd import PrivateSGD
 
 IGNORE = -100  # label value cross-entropy skips
 
@@ -68,40 +69,58 @@ def pretrain(
     mask_id: int,
     seed: int,
     initial: MaskedCellModel | None = None,
+    private: PrivateSGD | None = None,
 ) -> PretrainResult:
-    """Train a MaskedCellModel; returns it with the mean loss of each epoch."""
+    """Train a MaskedCellModel; returns it with the mean loss of each epoch. With `private`,
+    by DP-SGD: each row's loss is the mean over its own masked cells (the plain loss averages
+    over the batch's masked cells, so a row's weight would depend on the other rows)."""
     rng = seed_everything(seed)
     generator = torch.Generator().manual_seed(seed)
     model = initial or MaskedCellModel(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=0.01)
     loss_fn = nn.CrossEntropyLoss(ignore_index=IGNORE)
+
+    def batch_loss(index: np.ndarray) -> torch.Tensor:
+        """A freshly masked batch, forward, loss."""
+        *inputs, labels = mask_cells(
+            *tensors(data.take(index)), settings.mask_rate, mask_id, generator
+        )
+        logits = model(*inputs)
+        if private is None:
+            return loss_fn(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
+        return per_row_loss(logits, labels)
+
     sizes = pretrain_sizes(len(data), batch_size=settings.batch_size, epochs=settings.epochs)
+    steps = Steps.of(
+        model, list(model.parameters()), optimizer, batch_loss, len(data), sizes.batch_size,
+        rng, private,
+    )  # fmt: skip
     total = sizes.epochs * steps_per_epoch(len(data), sizes.batch_size)
     result = PretrainResult(model)
     started, step = time.perf_counter(), 0
-    desc = f"pretrain (masked cells; batch {sizes.batch_size}, {sizes.epochs} epochs)"
+    desc = f"pretrain (masked cells; batch {sizes.batch_size}, {sizes.epochs} epochs"
+    desc += ", DP-SGD)" if private else ")"
     with progress(total, desc) as bar:
         for epoch in range(sizes.epochs):
             model.train()
             losses = []
-            for index in batches(len(data), sizes.batch_size, rng):
-                # learning rate for this step
-                set_lr(optimizer, lr_at(step, total, settings.learning_rate))
-                # forward / backward on a freshly masked batch
-                *inputs, labels = mask_cells(
-                    *tensors(data.take(index)), settings.mask_rate, mask_id, generator
-                )
-                logits = model(*inputs)
-                loss = loss_fn(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                # log
-                losses.append(loss.item())
+            for index in steps.batches():
+                set_lr(steps.optimizer, lr_at(step, total, settings.learning_rate))
+                losses.append(steps.take(index))
                 step += 1
                 bar.update()
-                bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(losses[-50:]):.3f}")
-            result.epoch_loss.append(float(np.mean(losses)))
+                bar.set_postfix(epoch=epoch + 1, loss=f"{np.nanmean(losses[-50:]):.3f}")
+            result.epoch_loss.append(float(np.nanmean(losses)))
+    steps.finish()
     result.seconds = time.perf_counter() - started
     return result
+
+
+def per_row_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The mean over rows of each row's mean cross-entropy over its masked cells (a row with
+    none counts 0)."""
+    cells = nn.functional.cross_entropy(
+        logits.transpose(1, 2), labels, ignore_index=IGNORE, reduction="none"
+    )
+    masked = (labels != IGNORE).to(cells.dtype)
+    return ((cells * masked).sum(1) / masked.sum(1).clamp(min=1)).mean()

@@ -24,6 +24,7 @@ import httpx
 import pandas as pd
 import pytest
 
+from tasks.concurrency import dataset_limit
 from tests.ops.stack import ASSAY, ROOT, Stack, adult_lines, write_deployments, write_spec
 from tests.synthetic import TINY, write_dataset
 from tests.synthetic import rows as synthetic_rows
@@ -457,7 +458,8 @@ def test_a_second_serve_adds_a_dataset_and_leaves_the_others_as_they_were(stack,
 
 @pytest.fixture(scope="module")
 def reserved(stack, folder, specs):
-    """Ctrl-C, then `assay serve` again with all three specs and room for two trainings."""
+    """Ctrl-C, then `assay serve` again with all three specs and room for two trainings; a
+    run denied a slot retries within a second (Prefect's default waits up to 30 s)."""
     before = {d: served_deployments(stack, d) for d in ("adult", "churn")}
     stops_cleanly(stack)
     served = Stack.start(
@@ -468,6 +470,7 @@ def reserved(stack, folder, specs):
         "quick",
         "--max-trainings",
         "2",
+        env={"PREFECT_SERVER_CONCURRENCY_MAXIMUM_CONCURRENCY_SLOT_WAIT_SECONDS": "1"},
     )
     yield served, before
     stops_cleanly(served)
@@ -493,10 +496,37 @@ def test_reserving_with_one_spec_more_keeps_the_others_deployments_and_schedules
         served.post(f"/deployments/{monitor['id']}/pause_deployment", {})
 
 
+def waiting_for_slots(stack: Stack, before: dict[str, int]) -> bool:
+    """Each dataset has a train run more than `before`, and every running one has printed
+    that it waits for its training slot."""
+    runs = {d: stack.flow_runs("train", d) for d in before}
+    if any(len(runs[d]) <= n for d, n in before.items()):
+        return False
+    running = {r["id"] for d in runs for r in runs[d] if r["state_type"] == "RUNNING"}
+    body = {"logs": {"flow_run_id": {"any_": sorted(running)}}, "limit": 200}
+    waiting = {
+        log["flow_run_id"]
+        for log in stack.post("/logs/filter", body)
+        if log["message"].startswith("waiting for a training slot")
+    }
+    return len(running) == len(before) and waiting == running
+
+
 def test_with_two_slots_two_datasets_train_at_once(reserved):
+    """The test holds each dataset's own slot until both runs wait for theirs, then lets go:
+    with two slots of the cap both take one at once (with one, the second would wait for the
+    first to end). Churn lands new rows first, so neither training is a short all-cached one."""
     served, _ = reserved
+    path = served.drop("more.csv", synthetic_csv(400, seed=11), dataset="churn")
+    served.wait_for(lambda: served.ingests_of(path, "churn"), 60, "churn ingest")
     before = {d: len(served.finished("train", d)) for d in ("churn", "loans")}
-    served.post("/events", [retrain_request(d, "both at once") for d in before])
+    own = {"names": [dataset_limit(d) for d in before], "slots": 1, "mode": "concurrency"}
+    served.post("/v2/concurrency_limits/increment", own)
+    try:
+        served.post("/events", [retrain_request(d, "both at once") for d in before])
+        served.wait_for(lambda: waiting_for_slots(served, before), 300, "both waiting for slots")
+    finally:
+        served.post("/v2/concurrency_limits/decrement", own)
     runs = served.wait_for(
         lambda: finished_trainings(served, {d: n + 1 for d, n in before.items()}),
         600,

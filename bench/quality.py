@@ -28,7 +28,8 @@ from assay.data.split import Split, split_batches
 from assay.data.store import BatchRecord
 from assay.modeling.baseline import fit_baseline
 from assay.modeling.evaluation import binary_metrics
-from assay.modeling.teacher import finetune_stage, pretrain_stage, training_rows
+from assay.modeling.rows import training_rows
+from assay.modeling.teacher import finetune_stage, pretrain_stage
 
 # (name, pretrained?, fine-tune method): the first row is the configured teacher.
 VARIANTS = (

@@ -1,9 +1,9 @@
-"""Train flow: snapshot -> data gate -> split -> leakage guard -> baseline | pretrain ->
-finetune -> compress (distill, prune, ONNX, int8, gate) -> calibrate -> (conformal review |
-threshold, mitigation, fairness gate and degeneracy check | explanations) -> responsible package
-| evaluation and quality gate -> MLflow (a parent run, a nested run per stage) -> registry
-(version, gated champion/challenger, model card). `|` marks stages that run side by side
-through the flow's task runner."""
+"""Train flow: snapshot -> data gate -> split -> leakage guard -> privacy plan (private specs)
+-> baseline | pretrain -> finetune -> compress (distill, prune, ONNX, int8, gate) -> calibrate
+-> (conformal review | threshold, mitigation, fairness gate and degeneracy check |
+explanations) -> responsible package | evaluation and quality gate -> MLflow (a parent run, a
+nested run per stage) -> registry (version, gated champion/challenger, model card). `|` marks
+stages that run side by side through the flow's task runner."""
 
 from __future__ import annotations
 
@@ -63,6 +63,7 @@ def train_snapshot(spec: Spec, where: Home) -> TrainResult:
     data = t.split(batches, spec)
     leak = t.leakage(batches, data, spec)
     stop_unless(leak, where, spec, leak.reason)
+    t.privacy_plan(data, spec)
     futures: dict[str, PrefectFuture] = {}
 
     def submit(name: str, *inputs: object) -> PrefectFuture:

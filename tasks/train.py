@@ -100,6 +100,16 @@ def split(batches: Batches, spec: Spec) -> Split:
     return split_batches(batches, spec)
 
 
+@task(name="privacy-plan")
+def privacy_plan(data: Split, spec: Spec) -> None:
+    """Before anything trains: a private spec's delta and budget are checked against the
+    data, and the noise and each stage's steps are put on record."""
+    planned = teacher.privacy_plan(data, spec)
+    if planned is not None:
+        print(planned.describe())
+        create_markdown_artifact(key="privacy-plan", markdown=f"**{planned.describe()}**")
+
+
 @task(name="leakage-guard", **IO_RETRIES)
 def leakage(batches: Batches, data: Split, spec: Spec) -> LeakageReport:
     """Test rows that are also training rows, counted before anything trains."""

@@ -228,6 +228,15 @@ class CompressionSpec(Section):
     calibration_rows: int = Field(default=2000, gt=0, description="Training rows for static.")
     gate: CompressionGateSpec = Field(default=CompressionGateSpec(), description="Ship criteria.")
 
+    def recovery(self) -> CompressionSpec:
+        """Pruning recovery's schedule: a short distillation with its own epochs and rate."""
+        return self.model_copy(
+            update={
+                "epochs": self.pruning.recovery_epochs,
+                "learning_rate": self.pruning.recovery_learning_rate,
+            }
+        )
+
 
 DisparityMetric = Literal[
     "demographic_parity_difference", "demographic_parity_ratio", "equalized_odds_difference"
@@ -391,6 +400,42 @@ class RegistrySpec(Section):
     )
 
 
+class PrivacySpec(Section):
+    """Differential privacy: every weight-training stage runs DP-SGD (Opacus), one accountant
+    composes them, and the privacy gate holds the spent epsilon to the budget."""
+
+    epsilon: float = Field(gt=0, description="The budget: largest epsilon the model may spend.")
+    delta: float = Field(
+        default=1e-5, gt=0, lt=1, description="The delta of the guarantee (below 1 / rows)."
+    )
+    max_grad_norm: float = Field(default=1.0, gt=0, description="Per-row gradient clipping bound.")
+    accountant: Literal["rdp", "prv"] = Field(
+        default="rdp", description="How stages compose: Renyi DP or the PRV accountant."
+    )
+    batch_size: int | None = Field(
+        default=None,
+        gt=0,
+        description="Expected rows per DP-SGD step in every private stage (default: each "
+        "stage's own rule); larger batches spend less budget per pass.",
+    )
+    learning_rate_scale: float = Field(
+        default=10.0,
+        gt=0,
+        description="Each private stage's learning rate is its own times this: clipped, noisy "
+        "gradients are small, and the plain rates barely move the weights.",
+    )
+    public: list[Literal["validation"]] = Field(
+        default=[],
+        description="Splits whose rows need no protection: 'validation' then fits the "
+        "tokenizer, class balance, calibration, thresholds and the drift profile, which "
+        "otherwise read private rows without noise (the card lists them as not covered).",
+    )
+
+    @property
+    def public_validation(self) -> bool:
+        return "validation" in self.public
+
+
 class MonitoringSpec(Section):
     """Drift checks of new batches against the training reference profile, and when a retrain
     is requested."""
@@ -478,6 +523,9 @@ class Spec(Section):
     )
     monitoring: MonitoringSpec = Field(
         default=MonitoringSpec(), description="Drift checks and the retraining policy."
+    )
+    privacy: PrivacySpec | None = Field(
+        default=None, description="Differentially private training (off when absent)."
     )
     train_rows: int | None = Field(
         default=None, gt=0, description="Subsample train rows to this many (quick demos, tests)."
@@ -626,8 +674,14 @@ class Spec(Section):
         """Hash of what the spec means for a model, leaving out where files live (paths differ
         per machine) and the monitoring policy (it changes when to retrain, not what is trained)."""
         return _hash(
-            self.model_dump(mode="json", exclude={*NOT_MODEL_SECTIONS, "profiles", "monitoring"})
+            self.model_dump(mode="json", exclude={*NOT_MODEL_SECTIONS, *self._left_out, "profiles"})
         )
+
+    @property
+    def _left_out(self) -> tuple[str, ...]:
+        """Sections left out of the digest: the monitoring policy (it changes when to retrain,
+        not what is trained) and privacy when off (so digests made before it stay valid)."""
+        return ("monitoring",) if self.privacy is not None else ("monitoring", "privacy")
 
     def parse_digest(self) -> str:
         """Hash of what turns a file into a batch: a batch records the one that parsed it."""
@@ -636,6 +690,12 @@ class Spec(Section):
     def stage_digest(self, *sections: str) -> str:
         """Hash of the data sections plus the named ones: a stage's cache key changes only when
         something that stage depends on changes."""
+        if "privacy" in sections:
+            # The noise is planned over every private stage's steps, so each of them depends
+            # on all their settings; without privacy the section is left out, keys unchanged.
+            private = PRIVACY_PLAN_SECTIONS if self.privacy is not None else ()
+            sections = tuple(dict.fromkeys(s for s in (*sections, *private) if s != "privacy"))
+            sections += ("privacy",) if self.privacy is not None else ()
         return _hash(
             self.model_dump(mode="json", include=_with_attributes((*DATA_SECTIONS, *sections)))
         )
@@ -661,6 +721,10 @@ PARSE_SECTIONS = ("source", "columns", "derive", "id_column", "label")
 
 # What every trained stage depends on: which rows, how they are read, labelled and split.
 DATA_SECTIONS = ("name", "source", "columns", "derive", "id_column", "label", "split")
+
+
+# What the noise of a private training is planned from: every DP-SGD stage's rows and steps.
+PRIVACY_PLAN_SECTIONS = ("train_rows", "pretrain", "finetune", "compression")
 
 
 # `--profile quick` works on every spec: these overrides, under the spec's own `quick` if it has

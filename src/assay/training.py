@@ -130,6 +130,7 @@ class TrainResult:
     quality_gate: str
     compression_gate: str
     pruning: str
+    privacy: str  # the spent (epsilon, delta) and what is not covered, or "off"
     fairness_gate: str
     decision_gate: str
     shipped: str
@@ -167,6 +168,7 @@ class TrainResult:
             f"- Quality gate: {self.quality_gate}",
             f"- Compression gate: {self.compression_gate}",
             f"- Student pruning: {self.pruning}",
+            f"- Privacy: {self.privacy}",
             f"- Fairness gate: {self.fairness_gate}",
             f"- Decision check: {self.decision_gate}",
             f"- Shipped decisions: {self.shipped}",

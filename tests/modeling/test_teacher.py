@@ -13,7 +13,8 @@ from assay.errors import SpecError
 from assay.modeling.encoder import EncoderConfig, RecordClassifier, predict_proba
 from assay.modeling.finetune import finetune, lora_config
 from assay.modeling.pretrain import pretrain
-from assay.modeling.teacher import Teacher, finetune_stage, pretrain_stage, pretraining_rows
+from assay.modeling.rows import pretraining_rows
+from assay.modeling.teacher import Teacher, finetune_stage, pretrain_stage
 from assay.modeling.tokenizer import MASK, RecordTokenizer
 from tests.conftest import mixed_rows
 

@@ -205,7 +205,7 @@ def test_every_weight_of_the_whole_encoder_gets_its_per_row_gradient():
     shared.load_state_dict(plain.state_dict())
     with pytest.raises(RuntimeError, match="stack expects each tensor to be equal size"):
         step(shared, private=True)  # BERT's shared [1, length] position ids
-    use_per_row_positions(per_row)
+    use_per_row_positions(per_row, enabled=True)
     step(plain, private=False)
     step(per_row, private=True)
     for (name, a), b in zip(plain.named_parameters(), per_row.parameters(), strict=True):

@@ -10,7 +10,7 @@ The stage folder is the deployable package the predictor reads:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +29,15 @@ from assay.data.split import Split
 from assay.gates import GateReport
 from assay.modeling.encoder import EncoderConfig, RecordClassifier, predict_proba, save_module
 from assay.modeling.loop import seed_everything
-from assay.modeling.teacher import TEACHER_SCORES, Teacher, training_rows
+from assay.modeling.rows import (
+    distillation_rows,
+    fits_on_validation,
+    fitting_rows,
+    training_rows,
+)
+from assay.modeling.teacher import TEACHER_SCORES, Teacher, privacy_plan
 from assay.modeling.tokenizer import Encoded
+from assay.privacy.budget import History
 from assay.responsible.mitigation import reweighing
 from assay.serving.layout import MODEL_FILE, SPEC_FILE, TOKENIZER_DIR
 from assay.serving.scorer import OnnxScorer
@@ -51,6 +58,7 @@ class CompressionOutcome:
     measurements: dict[str, float]
     gate: dict
     pruning: dict | None  # PruningReport.to_dict(), None when pruning is off
+    dp_history: History = field(default_factory=list)  # DP-SGD steps taken (private specs)
 
     @property
     def passed(self) -> bool:
@@ -70,53 +78,75 @@ class _Student:
     distilled: DistillResult
     pruning: PruningReport | None
     unpruned_test_auc: float
+    dp_history: History
 
     @property
     def seconds(self) -> float:
         return self.distilled.seconds + (self.pruning.seconds if self.pruning else 0.0)
 
 
+def _targets(
+    frame: pd.DataFrame,
+    hard: np.ndarray,
+    teacher: Teacher,
+    spec: Spec,
+    weights: np.ndarray | None = None,
+) -> Targets:
+    """What the student learns from on `frame`: the teacher's logits and the true labels."""
+    encoded = teacher.tokenizer.encode(frame)
+    return Targets.of(encoded, logits(teacher.model, encoded), hard, spec.compression, weights)
+
+
 def _distill_and_prune(
     split: Split, spec: Spec, teacher: Teacher, test: Encoded, y_test: np.ndarray, folder: Path
 ) -> _Student:
     """Distil on labelled train rows plus every unlabelled row with the teacher's soft labels;
-    then (when enabled) prune heads and feed-forward units and recover by distilling again."""
+    then (when enabled) prune heads and feed-forward units and recover by distilling again.
+    A private spec distils and recovers by DP-SGD, and scores the pruning on the validation
+    rows when they are public (assay.privacy.report lists what is not covered otherwise)."""
     settings, seed, tokenizer = spec.compression, spec.model.seed, teacher.tokenizer
     train = training_rows(split, spec)
-    pool = pd.concat([train, split.unlabelled], ignore_index=True)
     hard = np.concatenate([labels(train, spec), np.full(len(split.unlabelled), UNLABELLED)])
-    encoded_pool = tokenizer.encode(pool)
     weights = None
     if settings.reweigh_on is not None:
         by_group = reweighing(labels(train, spec), train[settings.reweigh_on])
         weights = np.concatenate([by_group, np.ones(len(split.unlabelled))])
-    targets = Targets.of(encoded_pool, logits(teacher.model, encoded_pool), hard, settings, weights)
+    targets = _targets(distillation_rows(split, spec), hard, teacher, spec, weights)
     valid, y_valid = tokenizer.encode(split.valid), labels(split.valid, spec)
     config = student_config(teacher.model.encoder.config, spec)
+    private = privacy_plan(split, spec)
+    sgd = private.sgd("compress", seed) if private else None
+    schedule = private.schedule(settings) if private else settings
     seed_everything(seed)
-    distilled = distill(targets, valid, y_valid, RecordClassifier(config), settings, seed=seed)
-    student = distilled.model
+    distilled = distill(
+        targets, valid, y_valid, RecordClassifier(config), schedule, seed=seed, private=sgd
+    )
+    student, spent = distilled.model, sgd.history() if sgd else []
     unpruned_auc = float(roc_auc_score(y_test, predict_proba(student, test).numpy()))
     if not settings.pruning.enabled:
-        return _Student(student, config, distilled, None, unpruned_auc)
+        return _Student(student, config, distilled, None, unpruned_auc, spent)
     save_module(student, config, folder / UNPRUNED, "student")
-    recovery = settings.model_copy(
-        update={
-            "epochs": settings.pruning.recovery_epochs,
-            "learning_rate": settings.pruning.recovery_learning_rate,
-        }
-    )
+    recovery = private.schedule(settings.recovery()) if private else settings.recovery()
+    recovering = private.sgd("compress.recover", seed) if private else None
+    scoring = targets
+    if fits_on_validation(spec):
+        scoring = _targets(split.valid, y_valid, teacher, spec)
     config, report = prune_and_recover(
         student,
         config,
-        targets,
+        scoring,
         valid,
         y_valid,
         settings.pruning,
-        lambda model: distill(targets, valid, y_valid, model, recovery, seed=seed, desc="recover"),
+        lambda model: distill(
+            targets, valid, y_valid, model, recovery, seed=seed, desc="recover",
+            private=recovering,
+        ),
         seed=seed,
-    )
-    return _Student(student, config, distilled, report, unpruned_auc)
+    )  # fmt: skip
+    if recovering:
+        spent = spent + recovering.history()
+    return _Student(student, config, distilled, report, unpruned_auc, spent)
 
 
 def compress_stage(
@@ -136,7 +166,7 @@ def compress_stage(
     parity = max_logit_difference(student, fp32, test)
     calibration = None
     if settings.quantization == "static":
-        calibration = tokenizer.encode(training_rows(split, spec).head(settings.calibration_rows))
+        calibration = tokenizer.encode(fitting_rows(split, spec).head(settings.calibration_rows))
     int8 = quantize(
         fp32, folder / MODEL_FILE, method=settings.quantization, calibration=calibration
     )
@@ -188,4 +218,5 @@ def compress_stage(
         measurements=measurements,
         gate=gate.to_dict(),
         pruning=made.pruning.to_dict() if made.pruning else None,
+        dp_history=made.dp_history,
     )

@@ -248,8 +248,9 @@ def load_weights(module: nn.Module, folder: Path, name: str) -> nn.Module:
     return module
 
 
-def use_per_row_positions(model: nn.Module) -> None:
-    """Before DP-SGD: every encoder in `model` gives each row its own position ids."""
+def use_per_row_positions(model: nn.Module, *, enabled: bool) -> None:
+    """Around DP-SGD: every encoder in `model` gives each row its own position ids (Opacus
+    needs a per-row gradient for the position embedding); off again after, for ONNX export."""
     for module in model.modules():
         if isinstance(module, RecordEncoder):
-            module.per_row_positions = True
+            module.per_row_positions = enabled

@@ -62,10 +62,12 @@ def finetune(
     seed: int,
     encoder_state: dict[str, torch.Tensor] | None = None,
     private: PrivateSGD | None = None,
+    balance: np.ndarray | None = None,
 ) -> FinetuneResult:
     """Fine-tune from a pretrained encoder (or random weights when encoder_state is None);
     with `private`, by DP-SGD (each row's weighted loss its own: a mean over rows, where the
-    plain loss divides by the batch's sum of weights)."""
+    plain loss divides by the batch's sum of weights). The class weights and the restored
+    prior count the labels in `balance` (default: y_train; under privacy, public rows)."""
     rng = seed_everything(seed)
     base = RecordClassifier(config)
     if encoder_state is not None:
@@ -74,7 +76,7 @@ def finetune(
     adapter = lora_config(settings) if settings.method == "lora" else None
     model = get_peft_model(base, adapter) if adapter else base
     trainable = [p for p in model.parameters() if p.requires_grad]
-    counts = np.bincount(y_train, minlength=2).astype(np.float64)
+    counts = np.bincount(y_train if balance is None else balance, minlength=2).astype(float)
     weights = counts.sum() / (2 * counts) if settings.class_weights else np.ones(2)
     class_weights = torch.tensor(weights, dtype=torch.float32)
     if private is None:

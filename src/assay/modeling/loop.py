@@ -101,14 +101,15 @@ class Steps:
         private: PrivateSGD | None,
     ) -> Steps:
         if private is not None:
-            use_per_row_positions(model)
+            use_per_row_positions(model, enabled=True)
+            model.train()  # Opacus validates the layers as they train
             dp = make_private(private, model, optimizer, rows, batch_size)
-            return cls(
-                dp.batches,
-                lambda index: dp.step(batch_loss, index),
-                dp.optimizer,
-                dp.unwrap,
-            )
+
+            def finish() -> None:
+                dp.unwrap()
+                use_per_row_positions(model, enabled=False)
+
+            return cls(dp.batches, lambda index: dp.step(batch_loss, index), dp.optimizer, finish)
 
         def take(index: np.ndarray) -> float:
             loss = batch_loss(index)

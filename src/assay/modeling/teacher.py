@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import resource
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,10 @@ from assay.modeling.encoder import (
 )
 from assay.modeling.finetune import finetune
 from assay.modeling.pretrain import pretrain
+from assay.modeling.privacy_plan import PrivacyPlan, plan
+from assay.modeling.rows import fitting_rows, pretraining_rows, training_rows
 from assay.modeling.tokenizer import MASK, RecordTokenizer
+from assay.privacy.budget import History
 
 TEACHER_SCORES = "teacher_test_scores.npy"  # the teacher's probabilities on the test split
 
@@ -45,6 +48,7 @@ class PretrainOutcome:
     epoch_loss: list[float]
     seconds: float
     peak_rss_mb: float
+    dp_history: History = field(default_factory=list)  # DP-SGD steps taken (private specs)
 
 
 @dataclass(frozen=True)
@@ -57,54 +61,54 @@ class TeacherOutcome:
     best_epoch: int
     seconds: float
     peak_rss_mb: float
+    dp_history: History = field(default_factory=list)
 
     @property
     def trainable_fraction(self) -> float:
         return self.trainable_params / self.total_params
 
 
-def training_rows(split: Split, spec: Spec) -> pd.DataFrame:
-    """Labelled train rows for the transformer: all, or a seeded subsample (quick profile)."""
-    if spec.train_rows is None or spec.train_rows >= len(split.train):
-        return split.train
-    return split.train.sample(spec.train_rows, random_state=spec.split.seed)
-
-
-def pretraining_rows(split: Split, spec: Spec, train: pd.DataFrame) -> pd.DataFrame:
-    """Every non-test row, labelled or not; a seeded sample when pretrain.max_rows caps it."""
-    corpus = pd.concat([train, split.valid, split.unlabelled], ignore_index=True)
-    cap = spec.pretrain.max_rows
-    if cap is None or cap >= len(corpus):
-        return corpus
-    return corpus.sample(cap, random_state=spec.split.seed).reset_index(drop=True)
+def privacy_plan(split: Split, spec: Spec) -> PrivacyPlan | None:
+    """The spec's privacy plan; None when training is not private."""
+    return plan(split, spec) if spec.privacy is not None else None
 
 
 def pretrain_stage(split: Split, spec: Spec, folder: Path) -> PretrainOutcome:
-    """Fit the tokenizer on training rows; pretrain on every non-test row, labelled or not."""
+    """Fit the tokenizer (on the fitting rows: assay.modeling.rows); pretrain on every
+    non-test row, labelled or not (by DP-SGD when the spec is private)."""
     train = training_rows(split, spec)
-    tokenizer = RecordTokenizer.fit(train, spec)
+    tokenizer = RecordTokenizer.fit(fitting_rows(split, spec), spec)
     tokenizer.save(folder / "tokenizer")
     config = EncoderConfig.from_spec(spec.model, tokenizer.vocab_size, tokenizer.length)
     corpus = pretraining_rows(split, spec, train)
     if not spec.pretrain.enabled or spec.pretrain.epochs == 0:
         return PretrainOutcome(str(folder), 0, [], 0.0, _peak_rss_mb())
     initial = _from_checkpoint(spec, config)
+    private = privacy_plan(split, spec)
+    sgd = private.sgd("pretrain", spec.model.seed) if private else None
     result = pretrain(
         tokenizer.encode(corpus),
         config,
-        spec.pretrain,
+        private.schedule(spec.pretrain) if private else spec.pretrain,
         mask_id=tokenizer.token_id(MASK),
         seed=spec.model.seed,
         initial=initial,
+        private=sgd,
     )
     save_module(result.model.encoder, config, folder, "encoder")
     return PretrainOutcome(
-        str(folder), len(corpus), result.epoch_loss, result.seconds, _peak_rss_mb()
+        str(folder),
+        len(corpus),
+        result.epoch_loss,
+        result.seconds,
+        _peak_rss_mb(),
+        sgd.history() if sgd else [],
     )
 
 
 def finetune_stage(split: Split, spec: Spec, pretrained: Path, folder: Path) -> TeacherOutcome:
-    """Fine-tune on train rows, stop on valid rows, score the test rows once."""
+    """Fine-tune on train rows (by DP-SGD when the spec is private), stop on valid rows,
+    score the test rows once."""
     tokenizer = RecordTokenizer.load(pretrained / "tokenizer")
     config = EncoderConfig.from_spec(spec.model, tokenizer.vocab_size, tokenizer.length)
     encoder_state = None
@@ -113,15 +117,19 @@ def finetune_stage(split: Split, spec: Spec, pretrained: Path, folder: Path) -> 
             MaskedCellModel(config).encoder, pretrained, "encoder"
         ).state_dict()
     train = training_rows(split, spec)
+    private = privacy_plan(split, spec)
+    sgd = private.sgd("finetune", spec.model.seed) if private else None
     result = finetune(
         tokenizer.encode(train),
         labels(train, spec),
         tokenizer.encode(split.valid),
         labels(split.valid, spec),
         config,
-        spec.finetune,
+        private.schedule(spec.finetune) if private else spec.finetune,
         seed=spec.model.seed,
         encoder_state=encoder_state,
+        private=sgd,
+        balance=labels(fitting_rows(split, spec), spec),
     )
     tokenizer.save(folder / "tokenizer")
     save_module(result.model, config, folder, "teacher")
@@ -141,6 +149,7 @@ def finetune_stage(split: Split, spec: Spec, pretrained: Path, folder: Path) -> 
         best_epoch=result.best_epoch,
         seconds=result.seconds,
         peak_rss_mb=_peak_rss_mb(),
+        dp_history=sgd.history() if sgd else [],
     )
 
 

@@ -12,6 +12,7 @@ from assay.data.leakage import LeakageReport
 from assay.data.split import Split
 from assay.home import Home
 from assay.modeling.teacher import PretrainOutcome, TeacherOutcome
+from assay.privacy.report import PrivacyReport
 from assay.registry.models import Candidate, Decision
 from assay.registry.tracking import tracking_uri
 from assay.responsible.stage import ResponsibleOutcome
@@ -39,13 +40,29 @@ class RunOutcomes:
     compress: CompressionOutcome
     responsible: ResponsibleOutcome
 
+    def privacy(self) -> PrivacyReport | None:
+        """The guarantee the private stages' recorded steps compose to (None: not private)."""
+        if self.spec.privacy is None:
+            return None
+        return PrivacyReport.of(
+            self.spec,
+            {
+                "pretrain": self.pretrain.dp_history,
+                "finetune": self.finetune.dp_history,
+                "compress": self.compress.dp_history,
+            },
+        )
+
     def gates(self) -> dict[str, dict]:
         """Every gate's verdict by name, in the order the pipeline judges them: a candidate
-        that failed any of them is registered as evidence, never champion."""
+        that failed any of them is registered as evidence, never champion. The privacy gate
+        is there when the spec is private."""
+        private = self.privacy()
         return {
             "data": asdict(self.data_gate),
             "leakage": self.leakage.to_dict(),
             "quality": quality_gate(self.metrics, self.spec).to_dict(),
+            **({"privacy": private.gate().to_dict()} if private else {}),
             "compression": self.compress.gate,
             "fairness": self.responsible.gate,
             "decision": self.responsible.decision_gate,
@@ -86,6 +103,7 @@ class RunOutcomes:
             quality_gate=gates["quality"]["reason"],
             compression_gate=compressed.gate["reason"],
             pruning=compressed.pruning["summary"] if compressed.pruning else "off",
+            privacy=private.summary() if (private := self.privacy()) else "off",
             fairness_gate=shipped.gate["reason"],
             decision_gate=shipped.decision_gate["reason"],
             shipped=shipped.summary(),

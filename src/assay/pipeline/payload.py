@@ -123,7 +123,7 @@ def _prefixed(by_stage: dict[str, dict]) -> dict:
 def run_payload(o: RunOutcomes, record: Path) -> RunPayload:
     """The whole run, from the outcomes and the run record (`record`, beside spec.json)."""
     spec, sizes, run_dir = o.spec, o.data.sizes(), record.parent
-    files = stage_files(o)
+    files, private = stage_files(o), o.privacy()
     return RunPayload(
         experiment=experiment_name(spec),
         run_name=f"{spec.name}-{spec.profile}-{o.fingerprint[:12]}",
@@ -141,6 +141,7 @@ def run_payload(o: RunOutcomes, record: Path) -> RunPayload:
         metrics={
             **{f"{model}.test.{k}": v for model, m in o.metrics.items() for k, v in m.items()},
             **_prefixed(stage_figures(o)),
+            **(private.figures() if private else {}),
         },
         tags={
             **run_identity(o.fingerprint, spec),
@@ -150,6 +151,7 @@ def run_payload(o: RunOutcomes, record: Path) -> RunPayload:
             **o.verdicts(),
             "assay.mitigation": o.responsible.mitigation,
             "assay.threshold_rule": o.responsible.threshold["rule"],
+            **(private.tags() if private else {}),
         },
         curves=_prefixed(stage_curves(o)),
         datasets=[

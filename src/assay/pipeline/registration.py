@@ -13,8 +13,15 @@ from assay.registry.models import Candidate, Decision
 
 
 def version_tags(o: RunOutcomes) -> dict[str, str]:
-    """Identity (found again on a rerun), every gate's verdict, and the dataset it is of."""
-    return run_identity(o.fingerprint, o.spec) | o.verdicts() | {"assay.spec": o.spec.name}
+    """Identity (found again on a rerun), every gate's verdict, the dataset it is of, and
+    under privacy the guarantee (epsilon, delta, what it covers and does not)."""
+    private = o.privacy()
+    return (
+        run_identity(o.fingerprint, o.spec)
+        | o.verdicts()
+        | {"assay.spec": o.spec.name}
+        | (private.tags() if private else {})
+    )
 
 
 def evidence_files(o: RunOutcomes) -> list[tuple[str, Path]]:
@@ -41,4 +48,5 @@ def card_evidence(o: RunOutcomes, candidate: Candidate, decision: Decision) -> C
         compression=asdict(o.compress),
         responsible=asdict(o.responsible),
         decision=decision,
+        privacy=private.to_dict() if (private := o.privacy()) else None,
     )

@@ -31,14 +31,18 @@ class Stage:
     outcome: type
 
 
-_TEACHER = ("train_rows", "model", "pretrain", "finetune")
+# "privacy": under a private spec every DP-SGD stage's key covers every stage's plan
+# (Spec.stage_digest); without one the keys are as before.
+_TEACHER = ("train_rows", "model", "pretrain", "finetune", "privacy")
 _STUDENT = (*_TEACHER, "compression")
 _RESPONSIBLE = ("sensitive_features", "fairness", "decision", "uncertainty", "explanations")
 
 TABLE: tuple[Stage, ...] = (
     Stage("data-gate", (), data_gate, GateResult),  # keyed by the snapshot with the suite's digest
     Stage("baseline", ("baseline",), fit_and_score_baseline, FittedBaseline),
-    Stage("pretrain", ("train_rows", "model", "pretrain"), pretrain_stage, PretrainOutcome),
+    Stage(
+        "pretrain", ("train_rows", "model", "pretrain", "privacy"), pretrain_stage, PretrainOutcome
+    ),
     Stage("finetune", _TEACHER, finetune_stage, TeacherOutcome),
     Stage("compress", _STUDENT, compress_stage, CompressionOutcome),
     Stage("calibrate", _STUDENT, responsible.calibrate_stage, Calibration),

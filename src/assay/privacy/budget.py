@@ -38,13 +38,23 @@ class StageSteps:
         return cls(stage, 1 / per_epoch, epochs * per_epoch)
 
 
+# What an Opacus accountant records: (noise multiplier, sample rate, steps) per run of steps.
+History = list[tuple[float, float, int]]
+
+
+def spent_epsilon(history: History, delta: float, accountant: str) -> float:
+    """The epsilon at `delta` of every DP-SGD step in `history`, composed (each stage keeps
+    its own history, cached stages included, so a training's spend is their concatenation)."""
+    counting = create_accountant(accountant)
+    counting.history = [tuple(entry) for entry in history if entry[2]]
+    return float(counting.get_epsilon(delta=delta)) if counting.history else 0.0
+
+
 def composed_epsilon(
     stages: Sequence[StageSteps], noise: float, delta: float, accountant: str
 ) -> float:
     """The epsilon at `delta` of every stage run with noise multiplier `noise`, composed."""
-    counting = create_accountant(accountant)
-    counting.history = [(noise, s.sample_rate, s.steps) for s in stages if s.steps]
-    return float(counting.get_epsilon(delta=delta)) if counting.history else 0.0
+    return spent_epsilon([(noise, s.sample_rate, s.steps) for s in stages], delta, accountant)
 
 
 def shared_noise(

@@ -1,8 +1,8 @@
 """DP-SGD steps with Opacus, for the project's own training loops. Rows are drawn by Poisson
 sampling (each row joins a batch with probability batch/rows: what the accountant assumes; a
 seeded shuffle would not be), every row's gradient is clipped to `max_grad_norm` and Gaussian
-noise is added before the optimizer steps. One PrivacyEngine serves every stage of a training,
-so its accountant holds the whole history.
+noise is added before the optimizer steps. Each stage has its own PrivacyEngine, so a cached
+stage keeps the history its accountant recorded; assay.privacy.report composes them.
 
 An empty Poisson batch still takes a (noise-only) step: skipping it would make the number of
 steps depend on the data, which the accountant does not model."""
@@ -19,17 +19,23 @@ from opacus.optimizers import DPOptimizer
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from assay.privacy.budget import History
+
 
 @dataclass(frozen=True)
 class PrivateSGD:
-    """How one stage trains privately: the training's engine (its accountant composes every
-    stage), the noise multiplier planned for the whole budget (assay.privacy.budget), the
+    """How one stage trains privately: the stage's engine (its accountant records the steps
+    taken), the noise multiplier planned for the whole budget (assay.privacy.budget), the
     per-row clipping bound and the seed of the stage's sampling and noise."""
 
     engine: PrivacyEngine
     noise: float
     max_grad_norm: float
     seed: int
+
+    def history(self) -> History:
+        """What the stage spent: (noise multiplier, sample rate, steps) per run of steps."""
+        return [tuple(entry) for entry in self.engine.accountant.history]
 
 
 @dataclass

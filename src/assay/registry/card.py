@@ -30,6 +30,7 @@ class CardEvidence:
     compression: dict  # gate, sizes, measurements, pruning (CompressionOutcome fields)
     responsible: dict  # ResponsibleOutcome fields
     decision: Decision
+    privacy: dict | None = None  # PrivacyReport.to_dict(); None when training is not private
 
 
 def _table(header: list[str], rows: list[list[object]]) -> list[str]:
@@ -157,6 +158,30 @@ def _explanations(e: CardEvidence) -> list[str]:
     ]
 
 
+def _privacy(e: CardEvidence) -> list[str]:
+    p = e.privacy
+    if p is None:
+        return []
+    steps = ", ".join(f"{stage} {n}" for stage, n in p["steps"].items() if n)
+    return [
+        "## Differential privacy",
+        "",
+        f"(epsilon {p['epsilon']:.3f}, delta {p['delta']:g}) spent of a budget of epsilon "
+        f"{p['budget']:g}, composed by the {p['accountant']} accountant over every DP-SGD step "
+        f"({steps}).",
+        "",
+        "Covered:",
+        *(f"- {item}" for item in p["covered"]),
+        "",
+        "Not covered (these read rows without noise):",
+        *(f"- {item}" for item in p["not_covered"] or ["nothing"]),
+        "",
+        "Evidence only (never reaches the shipped model):",
+        *(f"- {item}" for item in p["evidence_only"]),
+        "",
+    ]
+
+
 def _gates(e: CardEvidence) -> list[str]:
     rows = [[name, _verdict(gate), gate["reason"]] for name, gate in e.gates.items()]
     rows.append(
@@ -199,6 +224,7 @@ def model_card(e: CardEvidence) -> str:
         "",
         *_explanations(e),
         "",
+        *_privacy(e),
         "## Limitations",
         "",
         f"- Measured on one test split of {e.split_sizes.get('test', 0):,} rows from the same "

@@ -38,7 +38,7 @@ from sklearn.metrics import accuracy_score
 from assay.config import Spec
 from assay.data.labels import labels
 from assay.data.split import Split
-from assay.modeling.teacher import training_rows
+from assay.modeling.rows import fitting_rows
 from assay.responsible.calibration import (
     expected_calibration_error,
     fit_temperature,
@@ -163,9 +163,11 @@ def mitigation_feature(spec: Spec) -> str:
 
 
 def _frames(split: Split, spec: Spec) -> dict[str, pd.DataFrame]:
-    """The rows behind each saved score array, in the order they were scored."""
+    """The rows behind each saved score array, in the order they were scored. "train" is what
+    the mitigation, the class prior and the drift profile fit on: the training rows, or under
+    privacy with a public validation split the validation rows (assay.modeling.rows)."""
     return {
-        "train": training_rows(split, spec).reset_index(drop=True),
+        "train": fitting_rows(split, spec).reset_index(drop=True),
         "valid": split.valid.reset_index(drop=True),
         "test": split.test.reset_index(drop=True),
     }

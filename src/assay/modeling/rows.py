@@ -1,0 +1,43 @@
+"""Which rows each fitting step of a training reads. Under differential privacy the training
+rows are private: weights learn from them only by DP-SGD, and the steps that fit on rows
+without noise (tokenizer bins and vocabulary, class balance, calibration, thresholds, the
+drift profile) move to the validation rows when the spec marks them public."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from assay.config import Spec
+from assay.data.split import Split
+
+
+def training_rows(split: Split, spec: Spec) -> pd.DataFrame:
+    """Labelled train rows for the transformer: all, or a seeded subsample (quick profile)."""
+    if spec.train_rows is None or spec.train_rows >= len(split.train):
+        return split.train
+    return split.train.sample(spec.train_rows, random_state=spec.split.seed)
+
+
+def pretraining_rows(split: Split, spec: Spec, train: pd.DataFrame) -> pd.DataFrame:
+    """Every non-test row, labelled or not; a seeded sample when pretrain.max_rows caps it."""
+    corpus = pd.concat([train, split.valid, split.unlabelled], ignore_index=True)
+    cap = spec.pretrain.max_rows
+    if cap is None or cap >= len(corpus):
+        return corpus
+    return corpus.sample(cap, random_state=spec.split.seed).reset_index(drop=True)
+
+
+def distillation_rows(split: Split, spec: Spec) -> pd.DataFrame:
+    """The student's pool: the labelled train rows, then every unlabelled row."""
+    return pd.concat([training_rows(split, spec), split.unlabelled], ignore_index=True)
+
+
+def fits_on_validation(spec: Spec) -> bool:
+    """Whether the noise-free fitting steps read the (public) validation rows."""
+    return spec.privacy is not None and spec.privacy.public_validation
+
+
+def fitting_rows(split: Split, spec: Spec) -> pd.DataFrame:
+    """The rows noise-free fitting steps read: the training rows, or under privacy with a
+    public validation split the validation rows."""
+    return split.valid if fits_on_validation(spec) else training_rows(split, spec)

@@ -1,0 +1,98 @@
+"""The privacy plan of a training and the report of what its guarantee covers: the delta is
+checked against the private rows, every DP-SGD stage is planned within the budget, each
+private stage's cache key covers the whole plan, and the gate fails an overspent budget."""
+
+from __future__ import annotations
+
+import pytest
+
+from assay.config import PrivacySpec, Spec
+from assay.data.split import Split
+from assay.errors import SpecError
+from assay.modeling.privacy_plan import plan
+from assay.modeling.rows import fitting_rows, training_rows
+from assay.pipeline.stages import STAGES
+from assay.privacy.budget import composed_epsilon
+from assay.privacy.report import PrivacyReport, fits
+from tests.conftest import mixed_rows
+
+
+def private(spec: Spec, **settings) -> Spec:
+    return spec.model_copy(update={"privacy": PrivacySpec(**{"epsilon": 4.0, **settings})})
+
+
+@pytest.fixture
+def split() -> Split:
+    return Split(mixed_rows(2000, 0), mixed_rows(300, 1), mixed_rows(400, 2), mixed_rows(500, 3))
+
+
+def test_every_private_stage_is_planned_and_their_composition_meets_the_budget(mixed_spec, split):
+    spec = private(mixed_spec, delta=1e-4)
+    planned = plan(split, spec)
+    assert [s.stage for s in planned.stages] == [
+        "pretrain", "finetune", "compress", "compress.recover",
+    ]  # fmt: skip
+    assert planned.private_rows == 2000 + 300 + 500  # validation is private unless marked public
+    spent = composed_epsilon(planned.stages, planned.noise, 1e-4, "rdp")
+    assert 4.0 - 0.01 <= spent <= 4.0
+    # the learning rate DP-SGD runs with is scaled, and a privacy batch size applies
+    with_batch = plan(split, private(mixed_spec, delta=1e-4, batch_size=128))
+    assert with_batch.schedule(spec.finetune).batch_size == 128
+    assert planned.schedule(spec.finetune).learning_rate == 10 * spec.finetune.learning_rate
+    assert with_batch.noise != planned.noise
+
+
+def test_public_validation_rows_are_not_private_and_fit_the_noise_free_steps(mixed_spec, split):
+    spec = private(mixed_spec, delta=1e-4, public=["validation"])
+    assert plan(split, spec).private_rows == 2000 + 500
+    assert fitting_rows(split, spec) is split.valid
+    assert fitting_rows(split, private(mixed_spec)) is training_rows(split, mixed_spec)
+
+
+def test_a_delta_not_below_one_over_the_private_rows_is_a_spec_error(mixed_spec, split):
+    with pytest.raises(SpecError, match=r"privacy.delta: 0.001 is not below 1 / 2800 private"):
+        plan(split, private(mixed_spec, delta=1e-3))
+
+
+def test_a_private_stages_key_covers_every_private_stages_settings(mixed_spec):
+    sections = STAGES["pretrain"].sections
+    later = mixed_spec.model_copy(
+        update={"finetune": mixed_spec.finetune.model_copy(update={"epochs": 9})}
+    )
+    # without privacy, pretraining does not depend on fine-tuning, and the keys are as before
+    assert later.stage_digest(*sections) == mixed_spec.stage_digest(*sections)
+    assert mixed_spec.stage_digest(*sections) == mixed_spec.stage_digest(
+        *(s for s in sections if s != "privacy")
+    )
+    assert "privacy" not in mixed_spec.model_dump(mode="json", exclude={"privacy"})
+    # with privacy, the shared noise depends on fine-tuning's steps, so pretraining's key does
+    assert private(later).stage_digest(*sections) != private(mixed_spec).stage_digest(*sections)
+    assert private(mixed_spec).digest() != mixed_spec.digest()
+
+
+def test_the_report_lists_what_the_guarantee_covers_and_what_it_does_not(mixed_spec):
+    closed = {f.what: f for f in fits(private(mixed_spec))}
+    assert closed["student weights (distillation)"].covered
+    assert not closed["tokenizer quantile bins and vocabulary"].covered
+    assert not closed["calibration temperature"].covered
+    public = fits(private(mixed_spec, public=["validation"]))
+    assert all(f.covered for f in public), [f.what for f in public if not f.covered]
+    reweighed = mixed_spec.model_copy(
+        update={"compression": mixed_spec.compression.model_copy(update={"reweigh_on": "colour"})}
+    )
+    names = [f.what for f in fits(private(reweighed, public=["validation"])) if not f.covered]
+    assert names == ["reweighing weights (counts per group and label)"]
+
+
+def test_the_privacy_gate_fails_a_spend_over_the_budget(mixed_spec):
+    spec = private(mixed_spec, epsilon=1.0, delta=1e-5)
+    light = PrivacyReport.of(spec, {"finetune": [(5.0, 0.01, 100)]})
+    assert light.gate().passed and light.epsilon <= 1.0
+    heavy = PrivacyReport.of(spec, {"finetune": [(0.5, 0.1, 1000)], "compress": []})
+    gate = heavy.gate()
+    assert not gate.passed
+    assert gate.reason.startswith("privacy gate failed: spent epsilon")
+    assert heavy.steps == {"finetune": 1000, "compress": 0}
+    tags = heavy.tags()
+    assert tags["assay.privacy.delta"] == "1e-05"
+    assert "calibration temperature (validation rows)" in tags["assay.privacy.not_covered"]

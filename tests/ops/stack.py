@@ -153,12 +153,28 @@ class Stack:
         return partial.rename(landing / name)
 
     # -- reading it ----------------------------------------------------------------------------
+    def request(self, method: str, path: str, body: Any = None) -> httpx.Response:
+        """One API call; a 503 (the server's SQLite busy under load, which it marks retryable)
+        is retried with backoff, as Prefect's own client does."""
+        for wait in (1, 2, 4, 8, 16):
+            response = httpx.request(method, f"{self.api}{path}", json=body, timeout=10)
+            if response.status_code != 503:
+                break
+            time.sleep(wait)
+        return response.raise_for_status()
+
     def get(self, path: str) -> Any:
-        return httpx.get(f"{self.api}{path}", timeout=10).raise_for_status().json()
+        return self.request("GET", path).json()
 
     def post(self, path: str, body: Any) -> Any:
-        response = httpx.post(f"{self.api}{path}", json=body, timeout=10).raise_for_status()
+        response = self.request("POST", path, body)
         return response.json() if response.content else None
+
+    def why(self, run: dict) -> str:
+        """A finished run's state message and its error logs: what a failed assertion shows."""
+        body = {"logs": {"flow_run_id": {"any_": [run["id"]]}, "level": {"ge_": 40}}, "limit": 20}
+        errors = "\n".join(log["message"][-1500:] for log in self.post("/logs/filter", body))
+        return f"{run['name']} {run['state_type']}: {(run.get('state') or {}).get('message')}\n{errors}"
 
     def flow_runs(self, flow: str, dataset: str = "adult") -> list[dict]:
         """Runs of `flow` tagged with the dataset."""

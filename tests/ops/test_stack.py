@@ -534,7 +534,8 @@ def test_with_two_slots_two_datasets_train_at_once(reserved):
     )
     (churn, loans) = (served.held_slot(runs[d][-1]) for d in ("churn", "loans"))
     assert max(churn[0], loans[0]) < min(churn[1], loans[1]), f"no overlap: {churn} {loans}"
-    assert {runs[d][-1]["state_type"] for d in runs} == {"COMPLETED"}
+    failed = [served.why(runs[d][-1]) for d in runs if runs[d][-1]["state_type"] != "COMPLETED"]
+    assert not failed, "\n".join(failed)
 
 
 def test_prefect_deploy_makes_the_deployments_assay_serve_serves(reserved, folder):

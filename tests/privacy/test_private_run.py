@@ -42,6 +42,12 @@ def test_a_private_run_spends_within_its_budget_and_says_what_it_covers(tmp_path
     text = next(card).read_text()
     assert "## Differential privacy" in text and "Evidence only" in text
 
+    again = assay("run", "--spec", spec, home=home)  # unchanged data: every stage cached
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Cached stages reused: baseline, pretrain, finetune, compress" in again.stdout
+    assert f"- Privacy: epsilon {spent.group(1)} of 8" in again.stdout
+    assert "version 1 (already registered)" in again.stdout
+
 
 @pytest.mark.parametrize(
     ("privacy", "message"),

@@ -246,6 +246,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_site(args: argparse.Namespace) -> int:
+    from deployments.site import deploy_site, run_worker
+
+    pool = deploy_site(args.name, args.spec, args.home, args.profile)
+    if args.deploy_only:
+        return 0
+    run_worker(pool, args.home)
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     from assay.status import dataset_status, home_datasets, registered_name, render
     from deployments.status import add_flow_runs, source
@@ -466,6 +475,18 @@ def build_parser() -> argparse.ArgumentParser:
         "run on workers (`prefect deploy`); needs PREFECT_API_URL",
     )
     p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser(
+        "site",
+        parents=[common],
+        help="at a federation site: serve site-round/NAME on its own work pool, run its worker",
+    )
+    p.add_argument("--name", required=True, help="the site's name in the coordinator's spec")
+    p.add_argument("--profile", help="spec profile the site's rounds read its spec with")
+    p.add_argument(
+        "--deploy-only", action="store_true", help="create the pool and deployment, start no worker"
+    )
+    p.set_defaults(func=_cmd_site)
 
     p = sub.add_parser(
         "status",

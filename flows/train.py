@@ -1,9 +1,10 @@
-"""Train flow: snapshot -> data gate -> split -> leakage guard -> privacy plan (private specs)
--> baseline | pretrain -> finetune -> compress (distill, prune, ONNX, int8, gate) -> calibrate
--> (conformal review | threshold, mitigation, fairness gate and degeneracy check |
-explanations) -> responsible package | evaluation and quality gate -> MLflow (a parent run, a
-nested run per stage) -> registry (version, gated champion/challenger, model card). `|` marks
-stages that run side by side through the flow's task runner."""
+"""Train flow: snapshot (federated specs: with every site's census) -> data gate -> split ->
+leakage guard -> privacy plan (private specs) -> baseline | pretrain -> finetune (federated
+specs: rounds at the sites) -> compress (distill, prune, ONNX, int8, gate) -> calibrate ->
+(conformal review | threshold, mitigation, fairness gate and degeneracy check | explanations)
+-> responsible package | evaluation and quality gate -> MLflow (a parent run, a nested run per
+stage) -> registry (version, gated champion/challenger, model card). `|` marks stages that run
+side by side through the flow's task runner."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from assay.training import GateResult, TrainResult
 from assay.validation.suite import load_suite, suite_digest
 from flows.dataset import open_dataset
 from flows.runners import ChosenPerRun
+from tasks import federated
 from tasks import registry as r
 from tasks import train as t
 from tasks.concurrency import training_slot
@@ -48,6 +50,8 @@ def train_snapshot(spec: Spec, where: Home) -> TrainResult:
 
     # Extract: the snapshot and its rows
     snap = t.snapshot(spec, where)
+    if spec.federation is not None:  # the sites' data is part of what this run trains on
+        snap = federated.census(spec, where, snap)
     batches = t.load(snap, where)
     print(f"snapshot {snap.fingerprint[:12]}: {len(snap.batches)} batch(es), {snap.rows} rows")
 

@@ -22,6 +22,7 @@ from assay.data.leakage import LeakageReport, find_leakage
 from assay.data.snapshot import Snapshot, load_batches, take_snapshot
 from assay.data.split import Split, split_batches
 from assay.data.store import BatchRecord, BatchStore
+from assay.federated.stage import federated_finetune_stage
 from assay.home import Home
 from assay.modeling import teacher
 from assay.monitoring.policy import LastTraining
@@ -35,6 +36,7 @@ from assay.responsible.fairness import FairnessReport
 from assay.responsible.plots import png_data_url
 from assay.responsible.stage import ResponsibleOutcome
 from assay.validation.suite import gx
+from tasks import federated
 from tasks.artifacts import artifact_keys
 from tasks.ingest import publish_validation
 from tasks.policy import CACHED, IO_RETRIES, names_unreachable_store
@@ -135,8 +137,14 @@ def pretrain(fingerprint: str, home: Home, data: Split, spec: Spec) -> teacher.P
 def finetune(
     fingerprint: str, home: Home, data: Split, spec: Spec, pretrained: teacher.PretrainOutcome
 ) -> teacher.TeacherOutcome:
-    """Cached per (batches, data sections, model, pretrain and fine-tune settings, code)."""
+    """Cached per (batches, data sections, model, pretrain and fine-tune settings, code; a
+    federated spec's key also covers every site's snapshot): fine-tuning here, or rounds at
+    the federation's sites."""
     folder = home.stage_dir("finetune", fingerprint)
+    if spec.federation is not None:
+        exchange = federated.exchange_of(home)
+        ask = federated.asker(spec, exchange, fingerprint)
+        return federated_finetune_stage(data, spec, Path(pretrained.folder), folder, exchange, ask)
     return teacher.finetune_stage(data, spec, Path(pretrained.folder), folder)
 
 

@@ -97,7 +97,7 @@ def test_stage_digest_ignores_sections_the_stage_does_not_read(adult_spec):
 
 
 def test_unknown_profile_lists_the_known_ones():
-    with pytest.raises(SpecError, match=r"no profile 'fast' \(profiles: quick\)"):
+    with pytest.raises(SpecError, match=r"no profile 'fast' \(profiles: private, quick\)"):
         load_spec(ADULT_SPEC, "fast")
 
 

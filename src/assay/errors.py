@@ -33,3 +33,8 @@ class GateFailed(AssayError):
 class StoreUnreachable(ConnectionError):
     """The MLflow tracking server did not answer. Transient, so not an AssayError: the shell
     retries it with backoff; the message, once retries are spent, is for the user."""
+
+
+class SiteFailed(AssayError):
+    """A federation site did not answer a round (its run failed, or no worker took it in
+    time); the message names the site, the round and why."""

@@ -131,6 +131,7 @@ class TrainResult:
     compression_gate: str
     pruning: str
     privacy: str  # the spent (epsilon, delta) and what is not covered, or "off"
+    federation: str  # the sites, rounds and bytes of a federated teacher, or "off"
     fairness_gate: str
     decision_gate: str
     shipped: str
@@ -169,6 +170,7 @@ class TrainResult:
             f"- Compression gate: {self.compression_gate}",
             f"- Student pruning: {self.pruning}",
             f"- Privacy: {self.privacy}",
+            f"- Federation: {self.federation}",
             f"- Fairness gate: {self.fairness_gate}",
             f"- Decision check: {self.decision_gate}",
             f"- Shipped decisions: {self.shipped}",

@@ -38,7 +38,7 @@ def test_every_private_stage_is_planned_and_their_composition_meets_the_budget(m
     # the learning rate DP-SGD runs with is scaled, and a privacy batch size applies
     with_batch = plan(split, private(mixed_spec, delta=1e-4, batch_size=128))
     assert with_batch.schedule(spec.finetune).batch_size == 128
-    assert planned.schedule(spec.finetune).learning_rate == 10 * spec.finetune.learning_rate
+    assert planned.schedule(spec.finetune).learning_rate == 3 * spec.finetune.learning_rate
     assert with_batch.noise != planned.noise
 
 

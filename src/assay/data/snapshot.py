@@ -18,10 +18,17 @@ class Snapshot:
 
     fingerprint: str
     batches: tuple[BatchRecord, ...]
+    sites: tuple[str, ...] = ()  # federated: each site's own snapshot fingerprint
 
     @property
     def rows(self) -> int:
         return sum(b.rows for b in self.batches)
+
+    def with_sites(self, fingerprints: list[str]) -> Snapshot:
+        """The snapshot of a federated run: what it trains on includes every site's data, so
+        a new batch at any site gives a new fingerprint and new stage keys."""
+        sites = tuple(fingerprints)
+        return Snapshot(snapshot_fingerprint(sites, self.fingerprint), self.batches, sites)
 
 
 def take_snapshot(store: BatchStore, spec: Spec) -> Snapshot:
@@ -41,4 +48,5 @@ def load_batches(store: BatchStore, snapshot: Snapshot) -> list[tuple[BatchRecor
 
 def stage_key(snapshot: Snapshot, spec: Spec, *sections: str) -> str:
     """Cache key of a stage: the snapshot's batches plus only the spec sections it reads."""
-    return snapshot_fingerprint([b.hash for b in snapshot.batches], spec.stage_digest(*sections))
+    hashes = [b.hash for b in snapshot.batches] + list(snapshot.sites)
+    return snapshot_fingerprint(hashes, spec.stage_digest(*sections))

@@ -235,6 +235,11 @@ def save_module(module: nn.Module, config: EncoderConfig, folder: Path, name: st
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.contiguous() for k, v in module.state_dict().items()}
     save_file(state, str(folder / f"{name}.safetensors"))
+    return save_config(config, folder)
+
+
+def save_config(config: EncoderConfig, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "encoder_config.json").write_text(json.dumps(asdict(config), indent=2))
     return folder
 

@@ -103,7 +103,7 @@ def finetune(
         private,
     )
     if settings.class_weights:
-        _restore_prior(model, counts)
+        restore_prior(model, counts)
     adapter_state = None
     if adapter is not None:
         adapter_state = {k: v.clone() for k, v in get_peft_model_state_dict(model).items()}
@@ -122,7 +122,7 @@ def finetune(
 
 
 @torch.no_grad()
-def _restore_prior(model: nn.Module, counts: np.ndarray) -> None:
+def restore_prior(model: nn.Module, counts: np.ndarray) -> None:
     """A class-weighted loss trains the head as if classes were balanced; adding the log prior
     odds to the positive logit gives probabilities (and accuracy at 0.5) for the real mix.
     Applied to the trained head (under LoRA, peft's trainable copy of it)."""

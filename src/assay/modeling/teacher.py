@@ -62,6 +62,7 @@ class TeacherOutcome:
     seconds: float
     peak_rss_mb: float
     dp_history: History = field(default_factory=list)
+    federation: dict = field(default_factory=dict)  # sites, rounds, bytes (federated specs)
 
     @property
     def trainable_fraction(self) -> float:
@@ -82,7 +83,7 @@ def pretrain_stage(split: Split, spec: Spec, folder: Path) -> PretrainOutcome:
     config = EncoderConfig.from_spec(spec.model, tokenizer.vocab_size, tokenizer.length)
     corpus = pretraining_rows(split, spec, train)
     if not spec.pretrain.enabled or spec.pretrain.epochs == 0:
-        return PretrainOutcome(str(folder), 0, [], 0.0, _peak_rss_mb())
+        return PretrainOutcome(str(folder), 0, [], 0.0, peak_rss_mb())
     initial = _from_checkpoint(spec, config)
     private = privacy_plan(split, spec)
     sgd = private.sgd("pretrain", spec.model.seed) if private else None
@@ -101,7 +102,7 @@ def pretrain_stage(split: Split, spec: Spec, folder: Path) -> PretrainOutcome:
         len(corpus),
         result.epoch_loss,
         result.seconds,
-        _peak_rss_mb(),
+        peak_rss_mb(),
         sgd.history() if sgd else [],
     )
 
@@ -131,15 +132,11 @@ def finetune_stage(split: Split, spec: Spec, pretrained: Path, folder: Path) -> 
         private=sgd,
         balance=labels(fitting_rows(split, spec), spec),
     )
-    tokenizer.save(folder / "tokenizer")
-    save_module(result.model, config, folder, "teacher")
+    scores = save_teacher(Teacher(tokenizer, result.model), config, split, result.history, folder)
     if result.adapter_state is not None:
         (folder / "adapter").mkdir(parents=True, exist_ok=True)
         save_file(result.adapter_state, str(folder / "adapter" / "adapter_model.safetensors"))
         result.adapter_config.save_pretrained(str(folder / "adapter"))
-    scores = folder / TEACHER_SCORES
-    np.save(scores, Teacher(tokenizer, result.model).predict_proba(split.test), allow_pickle=False)
-    (folder / "history.json").write_text(json.dumps(result.history))
     return TeacherOutcome(
         folder=str(folder),
         test_scores=str(scores),
@@ -148,9 +145,22 @@ def finetune_stage(split: Split, spec: Spec, pretrained: Path, folder: Path) -> 
         total_params=result.total_params,
         best_epoch=result.best_epoch,
         seconds=result.seconds,
-        peak_rss_mb=_peak_rss_mb(),
+        peak_rss_mb=peak_rss_mb(),
         dp_history=sgd.history() if sgd else [],
     )
+
+
+def save_teacher(
+    teacher: Teacher, config: EncoderConfig, split: Split, history: dict, folder: Path
+) -> Path:
+    """The teacher folder's tokenizer, weights and history; returns its test scores' file,
+    scored once here."""
+    teacher.tokenizer.save(folder / "tokenizer")
+    save_module(teacher.model, config, folder, "teacher")
+    scores = folder / TEACHER_SCORES
+    np.save(scores, teacher.predict_proba(split.test), allow_pickle=False)
+    (folder / "history.json").write_text(json.dumps(history))
+    return scores
 
 
 @dataclass
@@ -188,6 +198,6 @@ def _from_checkpoint(spec: Spec, config: EncoderConfig) -> MaskedCellModel | Non
     return model
 
 
-def _peak_rss_mb() -> float:
+def peak_rss_mb() -> float:
     """Peak resident memory of this process so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -10,6 +10,7 @@ from assay.compression.stage import CompressionOutcome
 from assay.config import Spec
 from assay.data.leakage import LeakageReport
 from assay.data.split import Split
+from assay.federated.report import FederationReport
 from assay.home import Home
 from assay.modeling.teacher import PretrainOutcome, TeacherOutcome
 from assay.privacy.report import PrivacyReport
@@ -52,6 +53,11 @@ class RunOutcomes:
                 "compress": self.compress.dp_history,
             },
         )
+
+    def federation(self) -> FederationReport | None:
+        """The federated teacher's record (None: fine-tuned here)."""
+        record = self.finetune.federation
+        return FederationReport.of(record) if record else None
 
     def gates(self) -> dict[str, dict]:
         """Every gate's verdict by name, in the order the pipeline judges them: a candidate
@@ -104,6 +110,7 @@ class RunOutcomes:
             compression_gate=compressed.gate["reason"],
             pruning=compressed.pruning["summary"] if compressed.pruning else "off",
             privacy=private.summary() if (private := self.privacy()) else "off",
+            federation=federated.summary() if (federated := self.federation()) else "off",
             fairness_gate=shipped.gate["reason"],
             decision_gate=shipped.decision_gate["reason"],
             shipped=shipped.summary(),

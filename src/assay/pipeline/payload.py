@@ -123,7 +123,7 @@ def _prefixed(by_stage: dict[str, dict]) -> dict:
 def run_payload(o: RunOutcomes, record: Path) -> RunPayload:
     """The whole run, from the outcomes and the run record (`record`, beside spec.json)."""
     spec, sizes, run_dir = o.spec, o.data.sizes(), record.parent
-    files, private = stage_files(o), o.privacy()
+    files, private, federated = stage_files(o), o.privacy(), o.federation()
     return RunPayload(
         experiment=experiment_name(spec),
         run_name=f"{spec.name}-{spec.profile}-{o.fingerprint[:12]}",
@@ -142,6 +142,7 @@ def run_payload(o: RunOutcomes, record: Path) -> RunPayload:
             **{f"{model}.test.{k}": v for model, m in o.metrics.items() for k, v in m.items()},
             **_prefixed(stage_figures(o)),
             **(private.figures() if private else {}),
+            **(federated.figures() if federated else {}),
         },
         tags={
             **run_identity(o.fingerprint, spec),
@@ -152,6 +153,7 @@ def run_payload(o: RunOutcomes, record: Path) -> RunPayload:
             "assay.mitigation": o.responsible.mitigation,
             "assay.threshold_rule": o.responsible.threshold["rule"],
             **(private.tags() if private else {}),
+            **(federated.tags() if federated else {}),
         },
         curves=_prefixed(stage_curves(o)),
         datasets=[

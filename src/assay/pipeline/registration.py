@@ -14,13 +14,15 @@ from assay.registry.models import Candidate, Decision
 
 def version_tags(o: RunOutcomes) -> dict[str, str]:
     """Identity (found again on a rerun), every gate's verdict, the dataset it is of, and
-    under privacy the guarantee (epsilon, delta, what it covers and does not)."""
-    private = o.privacy()
+    under privacy the guarantee (epsilon, delta, what it covers and does not), federated the
+    sites and rounds."""
+    private, federated = o.privacy(), o.federation()
     return (
         run_identity(o.fingerprint, o.spec)
         | o.verdicts()
         | {"assay.spec": o.spec.name}
         | (private.tags() if private else {})
+        | (federated.tags() if federated else {})
     )
 
 
@@ -49,4 +51,5 @@ def card_evidence(o: RunOutcomes, candidate: Candidate, decision: Decision) -> C
         responsible=asdict(o.responsible),
         decision=decision,
         privacy=private.to_dict() if (private := o.privacy()) else None,
+        federation=tuple(federated.card()) if (federated := o.federation()) else (),
     )

@@ -31,6 +31,7 @@ class CardEvidence:
     responsible: dict  # ResponsibleOutcome fields
     decision: Decision
     privacy: dict | None = None  # PrivacyReport.to_dict(); None when training is not private
+    federation: tuple[str, ...] = ()  # its card section (FederationReport.card); () when off
 
 
 def _table(header: list[str], rows: list[list[object]]) -> list[str]:
@@ -225,6 +226,7 @@ def model_card(e: CardEvidence) -> str:
         *_explanations(e),
         "",
         *_privacy(e),
+        *e.federation,
         "## Limitations",
         "",
         f"- Measured on one test split of {e.split_sizes.get('test', 0):,} rows from the same "

@@ -30,6 +30,7 @@ from assay.modeling.encoder import predict_proba, tensors
 from assay.modeling.loop import Steps, lr_at, seed_everything
 from assay.modeling.rows import training_rows
 from assay.modeling.sizes import supervised_sizes
+from assay.modeling.tokenizer import Encoded
 
 
 def take_census(
@@ -67,7 +68,7 @@ def answer_round(
 
 
 def _local_training(
-    model: nn.Module, setup: Setup, round_: int, train, y: np.ndarray, seed: int
+    model: nn.Module, setup: Setup, round_: int, train: Encoded, y: np.ndarray, seed: int
 ) -> float:
     """Local epochs of plain steps at the round's point of one schedule over all rounds (warm-up,
     then cosine decay); a fresh optimizer each round, as FedAvg's clients keep no state."""

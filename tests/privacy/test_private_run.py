@@ -15,7 +15,12 @@ from tests.synthetic import write_dataset
 
 pytestmark = pytest.mark.slow
 
-PRIVATE = {"privacy": {"epsilon": 8.0, "delta": 1e-5, "public": ["validation"]}}
+# Four epochs of the tiny model are a few hundred private steps: the default private learning
+# rates (3x, measured on Adult's schedule of about 1,200 steps) barely move the weights there
+# and the quality gate fails the run (teacher ROC AUC 0.61), so this short schedule takes 10x.
+PRIVATE = {
+    "privacy": {"epsilon": 8.0, "delta": 1e-5, "public": ["validation"], "learning_rate_scale": 10}
+}
 
 
 def test_a_private_run_spends_within_its_budget_and_says_what_it_covers(tmp_path):

@@ -182,7 +182,9 @@ def deal_rows(split: Split, spec: Spec, deal: str) -> dict[str, np.ndarray]:
     return assign
 
 
-def federated_rounds(split: Split, spec: Spec, parts: dict[str, Split], folder: Path):
+def federated_rounds(
+    split: Split, spec: Spec, parts: dict[str, Split], folder: Path
+) -> TeacherOutcome:
     """The coordinator's rounds, each site answering on its own part."""
     exchange = Exchange(folder / "exchange")
     for site, part in parts.items():

@@ -515,7 +515,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", parents=[common], help="run a benchmark; last line is JSON")
     p.add_argument(
-        "name", help="benchmark name (a module in bench/): ingest, quality, compression, fairness"
+        "name",
+        help="benchmark name (a module in bench/): ingest, quality, compression, fairness, "
+        "pipeline, scaling, serving, privacy",
     )
     p.add_argument("--profile", help="spec profile for benchmarks that train (default: full)")
     p.set_defaults(func=_cmd_bench)

@@ -4,8 +4,8 @@ and by DP-SGD at epsilon 8, 3 and 1, each with the shipped int8 ROC AUC, the acc
 equalized-odds difference of its shipped (mitigated) decisions and its training seconds; then
 federated fine-tuning on the same pretrained encoder with the training and validation rows
 dealt to five sites, IID and non-IID (a Dirichlet draw, alpha 0.5, over the first sensitive
-feature's groups), beside centralised LoRA: the teachers' test ROC AUC, the best round, bytes
-sent per round and the worst site's validation AUC.
+feature's groups), beside centralised LoRA: the teachers' test ROC AUC, the rounds of averaging
+behind the adapter kept, bytes sent per round and the worst site's validation AUC.
 
 The sites answer their rounds in this process through the library's own site code (the
 Prefect shell that runs them as deployments on their own work pools is tested in
@@ -40,6 +40,8 @@ EPSILONS = (None, 8.0, 3.0, 1.0)  # None: the chain without privacy
 DELTA = 1e-5
 SITES = 5
 ALPHA = 0.5  # Dirichlet concentration of the non-IID deal
+MIN_CLASS_ROWS = 10  # fewest rows of each class a site holds in training and in validation
+DRAWS = 100  # Dirichlet draws tried before the data is judged too small for the sites
 
 
 def main(spec_path: str, profile: str | None = None) -> int:
@@ -58,7 +60,7 @@ def main(spec_path: str, profile: str | None = None) -> int:
     for row in federated["runs"]:
         print(
             f"{row['deal']:>11}: teacher ROC AUC {row['roc_auc']:.4f} "
-            f"({row['gap']:+.4f} vs centralised), best round {row['best_round']}, "
+            f"({row['gap']:+.4f} vs centralised), best after {row['rounds_to_best']} rounds, "
             f"{row['bytes_per_round']:,} bytes/round, worst site {row['worst_site_auc']:.4f}"
         )
     result = {
@@ -145,8 +147,8 @@ def federation(split: Split, spec: Spec, root: Path, rounds: int | None = None) 
                 "deal": deal,
                 "roc_auc": auc,
                 "gap": auc - central_auc,
-                "best_round": record["best_round"],
-                "rounds_run": len(record["rounds"]),
+                "rounds_trained": len(record["rounds"]) - 1,
+                "rounds_to_best": record["best_round"] - 1,  # averages behind the kept adapter
                 "bytes_per_round": int(np.mean([r["bytes"] for r in record["rounds"]])),
                 "worst_site_auc": min(record["site_auc"].values()),
                 "site_rows": record["site_rows"],
@@ -158,8 +160,27 @@ def federation(split: Split, spec: Spec, root: Path, rounds: int | None = None) 
 
 def deal_rows(split: Split, spec: Spec, deal: str) -> dict[str, np.ndarray]:
     """Each training and validation row's site: uniformly at random ("iid"), or per group of
-    the first sensitive feature by site shares drawn from Dirichlet(ALPHA) ("dirichlet")."""
+    the first sensitive feature by site shares drawn from Dirichlet(ALPHA) ("dirichlet").
+
+    A draw that leaves any site fewer than MIN_CLASS_ROWS rows of either class in either split
+    is drawn again (the minimum-size loop of the NIID-Bench partitioner): a site's validation
+    AUC on a handful of rows says nothing, and a round cannot train on one class. When no draw
+    in DRAWS meets it, the data is too small for five sites and the error says so."""
     rng = np.random.default_rng(spec.model.seed)
+    short = ""
+    for _ in range(DRAWS):
+        assign = _draw(split, spec, deal, rng)
+        short = _short_site(split, spec, assign)
+        if not short:
+            return assign
+    raise ValueError(
+        f"no {deal} deal of {len(split.train):,} training and {len(split.valid):,} validation "
+        f"rows in {DRAWS} draws gives each of {SITES} sites {MIN_CLASS_ROWS} rows of each class "
+        f"(last draw: {short}); benchmark federation on more rows"
+    )
+
+
+def _draw(split: Split, spec: Spec, deal: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
     feature = spec.sensitive_features[0]
     shares: dict[object, np.ndarray] = {}
     assign = {}
@@ -175,11 +196,18 @@ def deal_rows(split: Split, spec: Spec, deal: str) -> dict[str, np.ndarray]:
             rows = groups == group
             site[rows] = rng.choice(SITES, rows.sum(), p=share)
         assign[name] = site
-    for name, site in assign.items():
-        counts = np.bincount(site, minlength=SITES)
-        if counts.min() < 2:
-            raise ValueError(f"the {deal} deal left a site with {counts.min()} {name} rows")
     return assign
+
+
+def _short_site(split: Split, spec: Spec, assign: dict[str, np.ndarray]) -> str:
+    """The first site short of MIN_CLASS_ROWS rows of a class, described; "" when none is."""
+    for name, site in assign.items():
+        positive = labels(getattr(split, name), spec).astype(bool)
+        for cls, rows in (("positive", positive), ("negative", ~positive)):
+            counts = np.bincount(site[rows], minlength=SITES)
+            if counts.min() < MIN_CLASS_ROWS:
+                return f"site-{counts.argmin() + 1} got {counts.min()} {cls} {name} rows"
+    return ""
 
 
 def federated_rounds(

@@ -35,6 +35,11 @@ class FederationReport:
         return self.rounds[self.best_round - 1]["valid_auc"]
 
     @property
+    def rounds_trained(self) -> int:
+        """Rounds whose updates were averaged: every scored round but the last."""
+        return len(self.rounds) - 1
+
+    @property
     def bytes_per_round(self) -> float:
         return sum(r["bytes"] for r in self.rounds) / len(self.rounds)
 
@@ -76,8 +81,10 @@ class FederationReport:
             "## Federated fine-tuning",
             "",
             f"The teacher's adapter was trained at {len(self.site_rows)} sites, each on its own "
-            f"rows in its own home, in {len(self.rounds)} rounds ({AGGREGATION}); round "
-            f"{self.best_round} scored best on the sites' validation rows.",
+            f"rows in its own home, in {self.rounds_trained} rounds ({AGGREGATION}). Each round "
+            f"scored the adapter it started from on the sites' validation rows, and one more "
+            f"scored the last average; the adapter that ships is the one round "
+            f"{self.best_round} scored ({self.best_round - 1} rounds of averaging behind it).",
             "",
             "| site | training rows | validation ROC AUC (best round) |",
             "|---|---|---|",

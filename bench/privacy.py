@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from assay.compression.stage import compress_stage
@@ -167,10 +166,14 @@ def deal_rows(split: Split, spec: Spec, deal: str) -> dict[str, np.ndarray]:
     AUC on a handful of rows says nothing, and a round cannot train on one class. When no draw
     in DRAWS meets it, the data is too small for five sites and the error says so."""
     rng = np.random.default_rng(spec.model.seed)
+    frames = {"train": split.train, "valid": split.valid}
+    feature = spec.sensitive_features[0]
+    groups = {name: frame[feature].astype(str).to_numpy() for name, frame in frames.items()}
+    positive = {name: labels(frame, spec).astype(bool) for name, frame in frames.items()}
     short = ""
     for _ in range(DRAWS):
-        assign = _draw(split, spec, deal, rng)
-        short = _short_site(split, spec, assign)
+        assign = _draw(groups, deal, rng)
+        short = _short_site(positive, assign)
         if not short:
             return assign
     raise ValueError(
@@ -180,30 +183,29 @@ def deal_rows(split: Split, spec: Spec, deal: str) -> dict[str, np.ndarray]:
     )
 
 
-def _draw(split: Split, spec: Spec, deal: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    feature = spec.sensitive_features[0]
+def _draw(
+    groups: dict[str, np.ndarray], deal: str, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """One deal of each split's rows, given each row's group."""
     shares: dict[object, np.ndarray] = {}
     assign = {}
-    for name in ("train", "valid"):
-        frame: pd.DataFrame = getattr(split, name)
+    for name, group_of in groups.items():
         if deal == "iid":
-            assign[name] = rng.integers(0, SITES, len(frame))
+            assign[name] = rng.integers(0, SITES, len(group_of))
             continue
-        groups = frame[feature].astype(str).to_numpy()
-        site = np.empty(len(frame), dtype=int)
-        for group in np.unique(groups):
+        site = np.empty(len(group_of), dtype=int)
+        for group in np.unique(group_of):
             share = shares.setdefault(group, rng.dirichlet(np.full(SITES, ALPHA)))
-            rows = groups == group
+            rows = group_of == group
             site[rows] = rng.choice(SITES, rows.sum(), p=share)
         assign[name] = site
     return assign
 
 
-def _short_site(split: Split, spec: Spec, assign: dict[str, np.ndarray]) -> str:
+def _short_site(positive: dict[str, np.ndarray], assign: dict[str, np.ndarray]) -> str:
     """The first site short of MIN_CLASS_ROWS rows of a class, described; "" when none is."""
     for name, site in assign.items():
-        positive = labels(getattr(split, name), spec).astype(bool)
-        for cls, rows in (("positive", positive), ("negative", ~positive)):
+        for cls, rows in (("positive", positive[name]), ("negative", ~positive[name])):
             counts = np.bincount(site[rows], minlength=SITES)
             if counts.min() < MIN_CLASS_ROWS:
                 return f"site-{counts.argmin() + 1} got {counts.min()} {cls} {name} rows"

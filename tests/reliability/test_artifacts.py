@@ -147,7 +147,12 @@ def test_the_untampered_version_loads_and_predicts(registered, tmp_path, capsys)
 
 
 @pytest.mark.parametrize("name", TAMPERED)
-def test_a_tampered_registered_file_is_refused_and_nothing_loads(registered, name, capsys):
+def test_a_tampered_registered_file_is_refused_and_nothing_loads(
+    registered, name, capsys, monkeypatch
+):
+    # the library's download below runs outside the CLI, which turns MLflow's progress bar off
+    # (cli.main.prepare_environment); without this the test passed only after a CLI test
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     problem = f"{name} does not match the registered digest (tampered or corrupted)"
     with tampered(registered.store / name):
         with refused(registered, problem):

@@ -1,6 +1,8 @@
 """Benchmark: what privacy costs. On the spec's own split (adult.test for Adult), in one run:
 the whole chain (pretrain, fine-tune, distil and quantize, responsible steps) without privacy
-and by DP-SGD at epsilon 8, 3 and 1, each with the shipped int8 ROC AUC, the accuracy and
+and by DP-SGD at epsilon 8, 3 and 1 (pretraining and fine-tuning private, the student
+distilled on the public validation rows unless the spec says otherwise), each with the
+shipped int8 ROC AUC, the accuracy and
 equalized-odds difference of its shipped (mitigated) decisions and its training seconds; then
 federated fine-tuning on the same pretrained encoder with the training and validation rows
 dealt to five sites, IID and non-IID (a Dirichlet draw, alpha 0.5, over the first sensitive
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,7 @@ from assay.data.split import Split
 from assay.federated.exchange import Exchange
 from assay.federated.site import answer_round, take_census
 from assay.federated.stage import federated_finetune_stage
+from assay.modeling.rows import training_rows
 from assay.modeling.teacher import TeacherOutcome, finetune_stage, pretrain_stage
 from assay.pipeline.compose import responsible_stage
 from assay.privacy.report import PrivacyReport
@@ -108,10 +112,13 @@ def private_chain(split: Split, spec: Spec, epsilon: float | None, root: Path) -
 
 def with_privacy(spec: Spec, epsilon: float | None) -> Spec:
     """The spec at `epsilon`: its own privacy settings when it has them (else defaults with
-    public validation rows), the budget and delta set here; None takes privacy off."""
+    public validation rows, on which the student is distilled), the budget and delta set
+    here; None takes privacy off."""
     if epsilon is None:
         return spec.model_copy(update={"privacy": None})
-    template = spec.privacy or PrivacySpec(epsilon=epsilon, public=["validation"])
+    template = spec.privacy or PrivacySpec(
+        epsilon=epsilon, public=["validation"], distil_on="public"
+    )
     privacy = template.model_copy(update={"epsilon": epsilon, "delta": DELTA})
     return spec.model_copy(update={"privacy": privacy})
 
@@ -128,12 +135,15 @@ def federation(split: Split, spec: Spec, root: Path, rounds: int | None = None) 
     federated = spec.model_copy(
         update={"federation": FederationSpec(sites=sites, rounds=rounds or 20)}
     )
+    # the sites share out the rows centralised LoRA trained on (the quick profile's capped
+    # sample, not every training row), so the two see the same rows
+    train = training_rows(split, spec)
     runs = []
     for deal in ("iid", "dirichlet"):
-        assign = deal_rows(split, federated, deal)
+        assign = deal_rows(replace(split, train=train), federated, deal)
         parts = {
             site: Split(
-                split.train[assign["train"] == i], split.valid[assign["valid"] == i],
+                train[assign["train"] == i], split.valid[assign["valid"] == i],
                 split.test.iloc[:0], split.unlabelled.iloc[:0],
             )
             for i, site in enumerate(sites)

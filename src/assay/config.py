@@ -435,9 +435,34 @@ class PrivacySpec(Section):
         "otherwise read private rows without noise (the card lists them as not covered).",
     )
 
+    pretrain_on: Literal["private", "public"] = Field(
+        default="private",
+        description="'public': pretrain the encoder on the public validation rows without "
+        "noise, spending no budget (needs public: [validation]); 'private': by DP-SGD on "
+        "every private row.",
+    )
+    distil_on: Literal["private", "public"] = Field(
+        default="private",
+        description="'public': the student learns the private teacher's outputs on the public "
+        "validation rows without noise (post-processing spends no budget; needs public: "
+        "[validation]), leaving the whole budget to pretraining and fine-tuning; 'private': by "
+        "DP-SGD on the training and unlabelled rows.",
+    )
+
     @property
     def public_validation(self) -> bool:
         return "validation" in self.public
+
+    def on_public_rows(self, stage: Literal["pretrain", "distil"]) -> bool:
+        """Whether `stage` trains on the public validation rows without noise."""
+        return getattr(self, f"{stage}_on") == "public"
+
+    @model_validator(mode="after")
+    def _public_stages_need_public_rows(self) -> PrivacySpec:
+        for name in ("pretrain_on", "distil_on"):
+            if getattr(self, name) == "public" and not self.public_validation:
+                raise ValueError(f"{name}: public needs public: [validation]")
+        return self
 
 
 class FederationSpec(Section):

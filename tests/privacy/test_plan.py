@@ -10,7 +10,12 @@ from assay.config import PrivacySpec, Spec
 from assay.data.split import Split
 from assay.errors import SpecError
 from assay.modeling.privacy_plan import plan
-from assay.modeling.rows import fitting_rows, training_rows
+from assay.modeling.rows import (
+    distillation_parts,
+    fitting_rows,
+    pretraining_rows,
+    training_rows,
+)
 from assay.pipeline.stages import STAGES
 from assay.privacy.budget import composed_epsilon
 from assay.privacy.report import PrivacyReport, fits
@@ -96,3 +101,35 @@ def test_the_privacy_gate_fails_a_spend_over_the_budget(mixed_spec):
     tags = heavy.tags()
     assert tags["assay.privacy.delta"] == "1e-05"
     assert "calibration temperature (validation rows)" in tags["assay.privacy.not_covered"]
+
+
+def test_public_pretraining_and_distillation_leave_the_budget_to_fine_tuning(mixed_spec, split):
+    both = private(
+        mixed_spec, delta=1e-4, public=["validation"], pretrain_on="public", distil_on="public"
+    )
+    planned = plan(split, both)
+    assert [s.stage for s in planned.stages] == ["finetune"]
+    alone = composed_epsilon(planned.stages, planned.noise, 1e-4, "rdp")
+    assert 4.0 - 0.01 <= alone <= 4.0
+    # one stage spending the whole budget needs less noise than four sharing it
+    assert planned.noise < plan(split, private(mixed_spec, delta=1e-4, public=["validation"])).noise
+    assert pretraining_rows(split, both, training_rows(split, both)).equals(
+        split.valid.reset_index(drop=True)
+    )
+    labelled, unlabelled = distillation_parts(split, both)
+    assert labelled is split.valid and unlabelled.empty
+    distil_only = private(mixed_spec, delta=1e-4, public=["validation"], distil_on="public")
+    assert [s.stage for s in plan(split, distil_only).stages] == ["pretrain", "finetune"]
+    assert len(pretraining_rows(split, distil_only, split.train)) == 2000 + 300 + 500
+    # the report says how each student and encoder weight is covered
+    how = {f.what: f.how for f in fits(both)}
+    assert how["encoder weights (pretraining)"] == "public validation rows"
+    assert how["adapter and head weights (fine-tuning)"] == "DP-SGD"
+    assert how["student weights (distillation)"].endswith("outputs on the public validation rows")
+    assert all(f.covered for f in fits(both))
+
+
+@pytest.mark.parametrize("field", ["pretrain_on", "distil_on"])
+def test_training_on_public_rows_needs_public_validation_rows(mixed_spec, field):
+    with pytest.raises(ValueError, match=f"{field}: public needs public: \\[validation\\]"):
+        PrivacySpec(epsilon=3.0, **{field: "public"})

@@ -30,10 +30,10 @@ from assay.gates import GateReport
 from assay.modeling.encoder import EncoderConfig, RecordClassifier, predict_proba, save_module
 from assay.modeling.loop import seed_everything
 from assay.modeling.rows import (
+    distillation_parts,
     distillation_rows,
     fits_on_validation,
     fitting_rows,
-    training_rows,
 )
 from assay.modeling.teacher import TEACHER_SCORES, Teacher, privacy_plan
 from assay.modeling.tokenizer import Encoded
@@ -102,19 +102,20 @@ def _distill_and_prune(
 ) -> _Student:
     """Distil on labelled train rows plus every unlabelled row with the teacher's soft labels;
     then (when enabled) prune heads and feed-forward units and recover by distilling again.
-    A private spec distils and recovers by DP-SGD, and scores the pruning on the validation
-    rows when they are public (assay.privacy.report lists what is not covered otherwise)."""
+    A private spec distils and recovers by DP-SGD, or without noise on the public validation
+    rows alone (`privacy.distil_on: public`), and scores the pruning on the validation rows
+    when they are public (assay.privacy.report lists what is not covered otherwise)."""
     settings, seed, tokenizer = spec.compression, spec.model.seed, teacher.tokenizer
-    train = training_rows(split, spec)
-    hard = np.concatenate([labels(train, spec), np.full(len(split.unlabelled), UNLABELLED)])
+    labelled, unlabelled = distillation_parts(split, spec)
+    hard = np.concatenate([labels(labelled, spec), np.full(len(unlabelled), UNLABELLED)])
     weights = None
     if settings.reweigh_on is not None:
-        by_group = reweighing(labels(train, spec), train[settings.reweigh_on])
-        weights = np.concatenate([by_group, np.ones(len(split.unlabelled))])
+        by_group = reweighing(labels(labelled, spec), labelled[settings.reweigh_on])
+        weights = np.concatenate([by_group, np.ones(len(unlabelled))])
     targets = _targets(distillation_rows(split, spec), hard, teacher, spec, weights)
     valid, y_valid = tokenizer.encode(split.valid), labels(split.valid, spec)
     config = student_config(teacher.model.encoder.config, spec)
-    private = privacy_plan(split, spec)
+    private = privacy_plan(split, spec, "compress")
     sgd = private.sgd("compress", seed) if private else None
     schedule = private.schedule(settings) if private else settings
     seed_everything(seed)

@@ -13,7 +13,12 @@ from opacus import PrivacyEngine
 from assay.config import PrivacySpec, Spec
 from assay.data.split import Split
 from assay.errors import SpecError
-from assay.modeling.rows import distillation_rows, pretraining_rows, training_rows
+from assay.modeling.rows import (
+    distillation_rows,
+    on_public_rows,
+    pretraining_rows,
+    training_rows,
+)
 from assay.modeling.sizes import pretrain_sizes, supervised_sizes
 from assay.privacy.budget import StageSteps, shared_noise
 from assay.privacy.dpsgd import PrivateSGD
@@ -63,6 +68,16 @@ class PrivacyPlan:
         return section.model_copy(update=update)
 
 
+def is_private(spec: Spec, stage: str) -> bool:
+    """Whether `stage` (one of PRIVATE_STAGES) trains by DP-SGD on private rows: every one
+    does under privacy, except pretraining and distillation moved to the public rows."""
+    if spec.privacy is None:
+        return False
+    if stage == "pretrain":
+        return not on_public_rows(spec, "pretrain")
+    return stage == "finetune" or not on_public_rows(spec, "distil")
+
+
 def plan(split: Split, spec: Spec) -> PrivacyPlan:
     """The plan for a private spec; a SpecError when delta is not below 1 / private rows (a
     delta that large allows publishing a row outright) or the budget cannot be met."""
@@ -79,15 +94,16 @@ def plan(split: Split, spec: Spec) -> PrivacyPlan:
         )
     draft = PrivacyPlan(settings, private_rows, (), 0.0)
     stages = []
-    if spec.pretrain.enabled and spec.pretrain.epochs != 0:
+    if spec.pretrain.enabled and spec.pretrain.epochs != 0 and is_private(spec, "pretrain"):
         pretraining = draft.schedule(spec.pretrain)
         corpus = len(pretraining_rows(split, spec, train))
         sizes = pretrain_sizes(corpus, batch_size=pretraining.batch_size, epochs=pretraining.epochs)
         stages.append(StageSteps.planned("pretrain", corpus, sizes.batch_size, sizes.epochs))
     pool = len(distillation_rows(split, spec))
     supervised = [("finetune", draft.schedule(spec.finetune), len(train))]
-    supervised.append(("compress", draft.schedule(spec.compression), pool))
-    if spec.compression.pruning.enabled:
+    if is_private(spec, "compress"):
+        supervised.append(("compress", draft.schedule(spec.compression), pool))
+    if spec.compression.pruning.enabled and is_private(spec, "compress.recover"):
         supervised.append(("compress.recover", draft.schedule(spec.compression.recovery()), pool))
     for stage, schedule, rows in supervised:
         sizes = supervised_sizes(

@@ -1,9 +1,12 @@
 """Which rows each fitting step of a training reads. Under differential privacy the training
 rows are private: weights learn from them only by DP-SGD, and the steps that fit on rows
 without noise (tokenizer bins and vocabulary, class balance, calibration, thresholds, the
-drift profile) move to the validation rows when the spec marks them public."""
+drift profile) move to the validation rows when the spec marks them public, and so may
+pretraining and distillation (`privacy.pretrain_on`, `privacy.distil_on`)."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 import pandas as pd
 
@@ -19,17 +22,34 @@ def training_rows(split: Split, spec: Spec) -> pd.DataFrame:
 
 
 def pretraining_rows(split: Split, spec: Spec, train: pd.DataFrame) -> pd.DataFrame:
-    """Every non-test row, labelled or not; a seeded sample when pretrain.max_rows caps it."""
-    corpus = pd.concat([train, split.valid, split.unlabelled], ignore_index=True)
+    """Every non-test row, labelled or not (only the public validation rows when privacy
+    pretrains on them); a seeded sample when pretrain.max_rows caps it."""
+    if on_public_rows(spec, "pretrain"):
+        corpus = split.valid.reset_index(drop=True)
+    else:
+        corpus = pd.concat([train, split.valid, split.unlabelled], ignore_index=True)
     cap = spec.pretrain.max_rows
     if cap is None or cap >= len(corpus):
         return corpus
     return corpus.sample(cap, random_state=spec.split.seed).reset_index(drop=True)
 
 
+def distillation_parts(split: Split, spec: Spec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The student's pool as its labelled and unlabelled rows: the train rows and every
+    unlabelled row, or only the public validation rows when privacy distils on them."""
+    if on_public_rows(spec, "distil"):
+        return split.valid, split.unlabelled.iloc[:0]
+    return training_rows(split, spec), split.unlabelled
+
+
 def distillation_rows(split: Split, spec: Spec) -> pd.DataFrame:
-    """The student's pool: the labelled train rows, then every unlabelled row."""
-    return pd.concat([training_rows(split, spec), split.unlabelled], ignore_index=True)
+    """The student's pool: its labelled rows, then its unlabelled ones."""
+    return pd.concat(distillation_parts(split, spec), ignore_index=True)
+
+
+def on_public_rows(spec: Spec, stage: Literal["pretrain", "distil"]) -> bool:
+    """Whether a private spec trains `stage` on the public validation rows without noise."""
+    return spec.privacy is not None and spec.privacy.on_public_rows(stage)
 
 
 def fits_on_validation(spec: Spec) -> bool:

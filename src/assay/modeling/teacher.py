@@ -33,7 +33,7 @@ from assay.modeling.encoder import (
 )
 from assay.modeling.finetune import finetune
 from assay.modeling.pretrain import pretrain
-from assay.modeling.privacy_plan import PrivacyPlan, plan
+from assay.modeling.privacy_plan import PrivacyPlan, is_private, plan
 from assay.modeling.rows import fitting_rows, pretraining_rows, training_rows
 from assay.modeling.tokenizer import MASK, RecordTokenizer
 from assay.privacy.budget import History
@@ -69,14 +69,18 @@ class TeacherOutcome:
         return self.trainable_params / self.total_params
 
 
-def privacy_plan(split: Split, spec: Spec) -> PrivacyPlan | None:
-    """The spec's privacy plan; None when training is not private."""
-    return plan(split, spec) if spec.privacy is not None else None
+def privacy_plan(split: Split, spec: Spec, stage: str | None = None) -> PrivacyPlan | None:
+    """The spec's privacy plan; None when training is not private, or when `stage` (one of
+    PRIVATE_STAGES, when named) trains on public rows without noise."""
+    if spec.privacy is None or (stage is not None and not is_private(spec, stage)):
+        return None
+    return plan(split, spec)
 
 
 def pretrain_stage(split: Split, spec: Spec, folder: Path) -> PretrainOutcome:
     """Fit the tokenizer (on the fitting rows: assay.modeling.rows); pretrain on every
-    non-test row, labelled or not (by DP-SGD when the spec is private)."""
+    non-test row, labelled or not (by DP-SGD when the spec is private, unless it pretrains on
+    the public rows)."""
     train = training_rows(split, spec)
     tokenizer = RecordTokenizer.fit(fitting_rows(split, spec), spec)
     tokenizer.save(folder / "tokenizer")
@@ -85,7 +89,7 @@ def pretrain_stage(split: Split, spec: Spec, folder: Path) -> PretrainOutcome:
     if not spec.pretrain.enabled or spec.pretrain.epochs == 0:
         return PretrainOutcome(str(folder), 0, [], 0.0, peak_rss_mb())
     initial = _from_checkpoint(spec, config)
-    private = privacy_plan(split, spec)
+    private = privacy_plan(split, spec, "pretrain")
     sgd = private.sgd("pretrain", spec.model.seed) if private else None
     result = pretrain(
         tokenizer.encode(corpus),
@@ -118,7 +122,7 @@ def finetune_stage(split: Split, spec: Spec, pretrained: Path, folder: Path) -> 
             MaskedCellModel(config).encoder, pretrained, "encoder"
         ).state_dict()
     train = training_rows(split, spec)
-    private = privacy_plan(split, spec)
+    private = privacy_plan(split, spec, "finetune")
     sgd = private.sgd("finetune", spec.model.seed) if private else None
     result = finetune(
         tokenizer.encode(train),

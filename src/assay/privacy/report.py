@@ -12,6 +12,8 @@ from assay.config import Spec
 from assay.gates import Check, GateReport
 from assay.privacy.budget import History, spent_epsilon
 
+PUBLIC = "public validation rows"
+
 # What reads private rows but never reaches the shipped model or its decisions.
 EVIDENCE_ONLY = (
     "the gradient-boosting baseline (trained on the training rows without noise; a yardstick "
@@ -31,13 +33,21 @@ class Fit:
 
 def fits(spec: Spec) -> list[Fit]:
     """Every fitting step of a training of `spec`, covered or not."""
-    public = spec.privacy is not None and spec.privacy.public_validation
-    on_fitting = (True, "public validation rows") if public else (False, "training rows")
-    on_valid = (True, "public validation rows") if public else (False, "validation rows")
-    steps = [Fit("encoder and adapter weights (pretraining, fine-tuning)", True, "DP-SGD")]
-    steps.append(Fit("student weights (distillation)", True, "DP-SGD"))
+    settings = spec.privacy
+    public = settings is not None and settings.public_validation
+    distils_public = settings is not None and settings.on_public_rows("distil")
+    on_fitting = (True, PUBLIC) if public else (False, "training rows")
+    on_valid = (True, PUBLIC) if public else (False, "validation rows")
+    taught = (True, "the private teacher's outputs on the public validation rows")
+    distilled = taught if distils_public else (True, "DP-SGD")
+    steps = []
+    if spec.pretrain.enabled and spec.pretrain.epochs != 0:
+        pretrained = settings is not None and settings.on_public_rows("pretrain")
+        steps.append(Fit("encoder weights (pretraining)", True, PUBLIC if pretrained else "DP-SGD"))
+    steps.append(Fit("adapter and head weights (fine-tuning)", True, "DP-SGD"))
+    steps.append(Fit("student weights (distillation)", *distilled))
     if spec.compression.pruning.enabled:
-        steps.append(Fit("pruning recovery", True, "DP-SGD"))
+        steps.append(Fit("pruning recovery", *distilled))
         steps.append(Fit("pruning importance scores", *on_fitting))
     steps += [
         Fit("tokenizer quantile bins and vocabulary", *on_fitting),
@@ -53,7 +63,8 @@ def fits(spec: Spec) -> list[Fit]:
     if spec.compression.quantization == "static":
         steps.append(Fit("int8 calibration ranges", *on_fitting))
     if spec.compression.reweigh_on is not None:
-        steps.append(Fit("reweighing weights (counts per group and label)", False, "training rows"))
+        counted = (True, PUBLIC) if distils_public else (False, "training rows")
+        steps.append(Fit("reweighing weights (counts per group and label)", *counted))
     return steps
 
 

@@ -282,10 +282,10 @@ def publish_responsible(outcome: ResponsibleOutcome) -> None:
                 f"empirical {conformal['empirical_coverage']:.4f}; "
                 f"{100 * conformal['review_share']:.1f}% of test rows flagged for review",
                 "",
-                "**Most important features** (occlusion): "
+                "**Most important features** (mean |SHAP|): "
                 + ", ".join(f"{name} {value:.4f}" for name, value in top),
                 "",
-                "**Example explanations** (change in probability when the cell is missing):",
+                "**Example explanations** (SHAP values of the calibrated probability):",
                 *(
                     f"- row {e['row']}, probability {e['probability']:.3f}: "
                     + ", ".join(

@@ -380,9 +380,21 @@ class UncertaintySpec(Section):
 
 
 class ExplanationSpec(Section):
-    """Occlusion attributions on the shipped int8 model."""
+    """Interventional SHAP of the shipped int8 model's calibrated probability."""
 
     rows: int = Field(default=2000, gt=0, description="Test rows explained (a seeded sample).")
+    background: int = Field(
+        default=50,
+        gt=0,
+        description="Rows the model was fitted on (a seeded sample) that stand in for an absent "
+        "feature; the cost grows with rows x background.",
+    )
+    permutations: int = Field(
+        default=1,
+        gt=0,
+        description="Feature orderings per row, each run forward and backward (the values add "
+        "up to the prediction exactly for any number).",
+    )
     top: int = Field(default=5, gt=0, description="Most important features in the report.")
     examples: int = Field(default=3, gt=0, description="Rows explained one by one in the report.")
 

@@ -125,6 +125,7 @@ def test_mlflow_run_holds_params_datasets_and_artifacts(first_run):
         "responsible/reliability.png",
         "responsible/mitigation-tradeoff.png",
         "responsible/importance.png",
+        "responsible/dependence.png",
         "responsible/groups-sex.png",
     } <= shipped
     teacher = {a.path for a in client.list_artifacts(run.info.run_id, "finetune")}
@@ -149,7 +150,7 @@ def test_mlflow_run_holds_params_datasets_and_artifacts(first_run):
     assert stages["data-gate"].data.metrics["data-gate.passed"] == 1.0
     assert stages["compress"].data.metrics["compress.size.model.int8.onnx"] > 0
     plots = {a.path for a in client.list_artifacts(stages["responsible"].info.run_id, "plots")}
-    assert "plots/importance.png" in plots
+    assert {"plots/importance.png", "plots/dependence.png"} <= plots
     adapter = client.list_artifacts(stages["finetune"].info.run_id, "adapter")
     assert {a.path for a in adapter} >= {"adapter/adapter_model.safetensors"}
 

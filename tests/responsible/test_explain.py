@@ -1,4 +1,5 @@
-"""Occlusion attributions on a real ONNX model that provably ignores one column."""
+"""SHAP attributions on a real ONNX model that provably ignores one column, and on functions
+whose Shapley values are known in closed form."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from assay.compression.export import export_onnx
 from assay.modeling.encoder import EncoderConfig, RecordClassifier
 from assay.modeling.tokenizer import RecordTokenizer
 from assay.responsible.explain import (
+    dependence_plot,
     example_explanations,
     global_importance,
     importance_plot,
-    occlusion,
+    shapley_values,
 )
 from assay.serving.scorer import OnnxScorer
 from tests.conftest import mixed_rows
@@ -65,33 +67,60 @@ def frame() -> pd.DataFrame:
     return rows.set_axis(range(100, 140))  # an index that is not 0..n-1
 
 
-def test_an_ignored_column_gets_no_attribution_and_ranks_last(scorer, frame):
-    attributions = occlusion(scorer.predict_proba, frame, FEATURES)
-
-    assert list(attributions.columns) == FEATURES
-    assert attributions.index.equals(frame.index)
-    assert attributions[IGNORED].abs().max() < 1e-6
-    assert attributions.drop(columns=IGNORED).abs().to_numpy().max() > 1e-3
-    assert attributions.loc[102, "x"] == attributions.loc[103, "note"] == 0.0  # already missing
-    importance = global_importance(attributions)
-    assert importance.index[-1] == IGNORED
-    assert importance.is_monotonic_decreasing
+@pytest.fixture
+def background() -> pd.DataFrame:
+    return mixed_rows(30, 2).drop(columns=["y"])
 
 
-def test_attribution_is_the_drop_when_the_cell_goes_missing(scorer, frame):
-    attributions = occlusion(scorer.predict_proba, frame, FEATURES)
+def test_an_ignored_column_gets_zero_and_values_add_up_to_the_prediction(scorer, frame, background):
+    shapley = shapley_values(scorer.predict_proba, frame, background, FEATURES, seed=0)
+    values = shapley.values
 
-    for position in (4, 17):
-        row = frame.iloc[[position]]
-        base = scorer.predict_proba(row)[0]
-        no_x = scorer.predict_proba(row.assign(x=np.nan))[0]
-        no_note = scorer.predict_proba(row.assign(note=pd.array([pd.NA], dtype="string")))[0]
-        assert attributions["x"].iloc[position] == pytest.approx(base - no_x, abs=1e-6)
-        assert attributions["note"].iloc[position] == pytest.approx(base - no_note, abs=1e-6)
+    assert list(values.columns) == FEATURES and values.index.equals(frame.index)
+    assert values[IGNORED].abs().max() < 1e-6
+    assert values.drop(columns=IGNORED).abs().to_numpy().max() > 1e-3
+    # additivity: base value + the row's values = the model's probability for the row
+    np.testing.assert_allclose(shapley.predictions, scorer.predict_proba(frame), atol=1e-5)
+    assert shapley.base == pytest.approx(scorer.predict_proba(background).mean(), abs=1e-5)
+    importance = global_importance(values)
+    assert importance.index[-1] == IGNORED and importance.is_monotonic_decreasing
 
 
-def test_examples_are_the_extremes_then_the_most_uncertain(scorer, frame):
-    attributions = occlusion(scorer.predict_proba, frame, FEATURES)
+def _additive(frame: pd.DataFrame) -> np.ndarray:
+    """0.3 x + 0.2 [colour = red] + 0.1 [note missing]: Shapley values known in closed form."""
+    red = (frame["colour"] == "red").fillna(False).to_numpy(dtype=float)
+    return 0.3 * frame["x"].fillna(0).to_numpy() + 0.2 * red + 0.1 * frame["note"].isna()
+
+
+def test_values_are_interventional_shapley_values(frame, background):
+    """For an additive model a feature's value is its term minus the term's background mean,
+    whatever the permutations drawn."""
+    shapley = shapley_values(_additive, frame, background, FEATURES, permutations=3, seed=5)
+    x = frame["x"].fillna(0)
+    expected_x = 0.3 * (x - background["x"].fillna(0).mean())
+    np.testing.assert_allclose(shapley.values["x"], expected_x, atol=1e-12)
+    red = (frame["colour"] == "red").fillna(False).astype(float)
+    background_red = (background["colour"] == "red").fillna(False).mean()
+    np.testing.assert_allclose(shapley.values["colour"], 0.2 * (red - background_red), atol=1e-12)
+
+
+def test_a_value_rarely_away_from_zero_gets_little_where_it_is_zero():
+    """The capital_gain case: zero in most rows; interventional SHAP leaves the zero rows near
+    0 (occlusion made the column look the most important everywhere)."""
+    rng = np.random.default_rng(0)
+    gain = np.where(rng.random(600) < 0.08, rng.uniform(5001, 20000, 600), 0.0)
+    rows = pd.DataFrame({"gain": gain, "age": rng.uniform(20, 70, 600)})
+
+    def model(f: pd.DataFrame) -> np.ndarray:
+        return 1 / (1 + np.exp(-(0.0004 * f["gain"].to_numpy() + 0.03 * (f["age"] - 45))))
+
+    values = shapley_values(model, rows[:300], rows[300:350], ["gain", "age"], seed=1).values
+    zero = rows["gain"][:300] == 0
+    assert values["gain"][zero].abs().mean() < 0.2 * values["gain"][~zero].abs().mean()
+
+
+def test_examples_are_the_extremes_then_the_most_uncertain(scorer, frame, background):
+    attributions = shapley_values(scorer.predict_proba, frame, background, FEATURES).values
     p = scorer.predict_proba(frame)
 
     examples = example_explanations(frame, attributions, p, rows=3, top=2)
@@ -109,24 +138,28 @@ def test_examples_are_the_extremes_then_the_most_uncertain(scorer, frame):
     assert len(example_explanations(frame, attributions, p, rows=5, top=3)[4]["features"]) == 3
 
 
-def test_importance_plot_writes_a_png(tmp_path):
+def test_importance_and_dependence_plots_write_pngs(tmp_path, frame, background):
     importance = pd.Series({"x": 0.2, "note": 0.05, "colour": 0.0})
+    values = shapley_values(_additive, frame, background, FEATURES).values
 
-    path = importance_plot(importance, tmp_path / "plots" / "importance.png", top=2)
+    paths = [
+        importance_plot(importance, tmp_path / "plots" / "importance.png", top=2),
+        dependence_plot(frame, values, ["x", "colour"], tmp_path / "plots" / "dependence.png"),
+    ]
 
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert all(path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for path in paths)
 
 
-def test_occlusion_names_a_column_the_frame_lacks():
+def test_shapley_values_name_a_column_the_rows_lack():
     frame = pd.DataFrame({"x": [1.0, 2.0]})
     with pytest.raises(KeyError, match="'nope'"):
-        occlusion(lambda f: np.zeros(len(f)), frame, ["x", "nope"])
+        shapley_values(lambda f: np.zeros(len(f)), frame, frame, ["x", "nope"])
 
 
-def test_occlusion_rejects_a_scorer_that_returns_both_classes():
+def test_shapley_values_reject_a_scorer_that_returns_both_classes():
     frame = pd.DataFrame({"x": [1.0, 2.0]})
-    with pytest.raises(ValueError, match=r"shape \(2, 2\) for 2 rows"):
-        occlusion(lambda f: np.zeros((len(f), 2)), frame, ["x"])
+    with pytest.raises(ValueError, match=r"returned shape \(\d+, 2\) for \d+ rows"):
+        shapley_values(lambda f: np.zeros((len(f), 2)), frame, frame, ["x"])
 
 
 def test_examples_reject_attributions_of_other_rows():

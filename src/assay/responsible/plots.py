@@ -11,12 +11,23 @@ from typing import Any
 
 def new_axes(width: float, height: float) -> tuple[Any, Any]:
     """(figure, axes) on an Agg canvas."""
+    figure, (axes,) = new_grid(1, width, height)
+    return figure, axes
+
+
+def new_grid(panels: int, width: float, height: float, columns: int = 3) -> tuple[Any, list]:
+    """(figure, axes per panel) in rows of `columns`, each panel width x height inches."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, height))
+    across = max(1, min(columns, panels))
+    down = max(1, -(-panels // across))
+    figure = Figure(figsize=(width * across, height * down))
     FigureCanvasAgg(figure)
-    return figure, figure.add_subplot()
+    grid = figure.subplots(down, across, squeeze=False).ravel()
+    for unused in grid[panels:]:
+        unused.set_visible(False)
+    return figure, list(grid[:panels])
 
 
 def tradeoff_plot(rows: list[dict], feature: str, path: Path) -> Path:

@@ -12,7 +12,7 @@ It runs as five steps so the flow can run the independent ones side by side:
   get the plain threshold), each option's test accuracy and disparities side by side; the
   configured one ships, assessed per sensitive feature and intersection; the fairness gate and
   the degeneracy check of the shipped decisions
-- explain: occlusion on a seeded sample of test rows
+- explain: interventional SHAP on a seeded sample of test rows (background: training rows)
 - package: the deployable folder below, from all of the above
 conformal, fairness and explain need only calibrate's output, so they run side by side
 (assay.pipeline.compose composes them, for the flow and the benchmarks alike).
@@ -46,10 +46,11 @@ from assay.responsible.calibration import (
 )
 from assay.responsible.conformal import empirical_coverage, fit_conformal
 from assay.responsible.explain import (
+    dependence_plot,
     example_explanations,
     global_importance,
     importance_plot,
-    occlusion,
+    shapley_values,
 )
 from assay.responsible.fairness import assess
 from assay.responsible.gate import decision_gate, fairness_gate
@@ -76,6 +77,7 @@ from assay.serving.profile import build_profile
 from assay.serving.scorer import OnnxScorer
 
 SPLITS = ("train", "valid", "test")  # the calibrated scores saved by calibrate
+SHAP_FILE = "shap_values.npy"  # per explained test row, one column per feature
 
 
 @dataclass(frozen=True)
@@ -113,9 +115,14 @@ class FairnessOutcome:
 
 @dataclass(frozen=True)
 class Explanations:
+    """Mean |SHAP| per feature (largest first), the base value, example rows and the plots;
+    the per-row values are saved beside them (SHAP_FILE, one column per feature)."""
+
     importance: dict[str, float]
+    base: float
     examples: list[dict]
     plot: str
+    dependence: str
 
 
 @dataclass(frozen=True)
@@ -362,27 +369,49 @@ def fairness_stage(
 def explain_stage(
     split: Split, spec: Spec, folder: Path, compressed: Path, calibration: Calibration
 ) -> Explanations:
-    """Occlusion attributions of the shipped (calibrated) model on a seeded sample of test rows."""
+    """Interventional SHAP of the shipped (calibrated) model on a seeded sample of test rows,
+    absent features drawn from a seeded sample of the rows the model was fitted on (under
+    privacy with public validation rows, those: the report then reveals no private row)."""
     folder.mkdir(parents=True, exist_ok=True)
-    test = split.test
-    sample = test.sample(
-        min(spec.explanations.rows, len(test)), random_state=spec.split.seed
-    ).reset_index(drop=True)
+    settings, seed = spec.explanations, spec.split.seed
+    sample, background = explanation_rows(split, spec)
     scorer = _scorer(compressed)
 
     def calibrated(frame: pd.DataFrame) -> np.ndarray:
         return apply_temperature(scorer.logits(frame), calibration.temperature)
 
-    attributions = occlusion(calibrated, sample, spec.feature_columns)
-    importance = global_importance(attributions)
+    shapley = shapley_values(
+        calibrated,
+        sample,
+        background,
+        spec.feature_columns,
+        permutations=settings.permutations,
+        seed=seed,
+    )
+    np.save(folder / SHAP_FILE, shapley.values.to_numpy(), allow_pickle=False)
+    importance = global_importance(shapley.values)
+    top = list(importance.index[: settings.top])
     examples = example_explanations(
-        sample, attributions, calibrated(sample), rows=spec.explanations.examples
+        sample, shapley.values, shapley.predictions, rows=settings.examples
     )
     return Explanations(
         importance={k: float(v) for k, v in importance.items()},
+        base=shapley.base,
         examples=examples,
         plot=str(importance_plot(importance, folder / "importance.png")),
+        dependence=str(dependence_plot(sample, shapley.values, top, folder / "dependence.png")),
     )
+
+
+def explanation_rows(split: Split, spec: Spec) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(test rows explained, background rows): seeded samples of `explanations.rows` test
+    rows and `explanations.background` of the rows the model was fitted on."""
+    settings, seed = spec.explanations, spec.split.seed
+
+    def sample(frame: pd.DataFrame, rows: int) -> pd.DataFrame:
+        return frame.sample(min(rows, len(frame)), random_state=seed).reset_index(drop=True)
+
+    return sample(split.test, settings.rows), sample(fitting_rows(split, spec), settings.background)
 
 
 def _into(folder: Path, path: str) -> str:
@@ -423,6 +452,7 @@ def package_stage(
         "reliability": calibration.plot,
         **fairness.plots,
         "importance": explanations.plot,
+        "dependence": explanations.dependence,
     }
     outcome = ResponsibleOutcome(
         folder=str(folder),

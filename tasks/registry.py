@@ -32,7 +32,7 @@ from assay.registry.models import (
     register,
     rollback,
 )
-from assay.registry.promotion import settle
+from assay.registry.promotion import promotion_rule, settle
 from assay.registry.tracking import model_version_url
 from tasks.events import dataset_resource
 from tasks.policy import IO_RETRIES, names_unreachable_store
@@ -85,7 +85,7 @@ def settle_promotion(home: Home, outcomes: RunOutcomes, candidate: Candidate) ->
         test,
         labels(test, spec),
         np.load(outcomes.responsible.test_scores, allow_pickle=False),
-        spec.registry.promotion_margin,
+        promotion_rule(spec),
         audit_log(home),
     )
     name, version = candidate.name, candidate.version

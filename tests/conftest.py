@@ -27,6 +27,7 @@ import pytest  # noqa: E402
 
 from assay.config import Spec, load_spec  # noqa: E402
 from assay.home import Home  # noqa: E402
+from assay.modeling.paired import PairedDifference  # noqa: E402
 from assay.validation.suite import load_suite  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,6 +197,13 @@ def tiny_classifier(spec: Spec, train: pd.DataFrame):
     )
     encoded = tokenizer.encode(train)
     return finetune(encoded, y, encoded, y, config, settings, seed=0).model, tokenizer, encoded
+
+
+def versus(candidate: float, reference: float, half: float = 0.0) -> PairedDifference:
+    """A paired ROC AUC comparison with the given points and an interval `half` either side
+    of their difference (for tests of what is decided from one, not of the bootstrap)."""
+    d = candidate - reference
+    return PairedDifference("roc_auc", candidate, reference, d - half, d + half, 1000, 0)
 
 
 def deploy_tiny_model(spec: Spec, folder: Path) -> Path:

@@ -353,7 +353,15 @@ class QualityGateSpec(Section):
     margin: float = Field(
         default=0.01,
         ge=0,
-        description="Largest amount the shipped model may fall below the baseline's metric.",
+        description="Largest amount the shipped model may fall below the baseline's metric: "
+        "the gate passes when the 95% paired bootstrap lower bound of (shipped - baseline) on "
+        "the test rows is at or above -margin.",
+    )
+    resamples: int = Field(
+        default=1000,
+        ge=1000,
+        description="Stratified paired bootstrap resamples behind that lower bound (seeded "
+        "by split.seed).",
     )
     floor: float = Field(
         default=0.6,
@@ -409,7 +417,14 @@ class RegistrySpec(Section):
         default=0.005,
         ge=0,
         description="Largest ROC AUC a candidate may lose to the champion, both scored on the "
-        "same test rows in the same run, and still take `champion`.",
+        "same test rows in the same run, and still take `champion`: it does when the 95% "
+        "paired bootstrap lower bound of (candidate - champion) is at or above -margin.",
+    )
+    promotion_resamples: int = Field(
+        default=1000,
+        ge=1000,
+        description="Stratified paired bootstrap resamples behind that lower bound (seeded "
+        "by split.seed).",
     )
 
 

@@ -161,8 +161,10 @@ def test_a_student_below_the_baseline_is_registered_but_never_champion(tmp_path)
     assert "Registry now: champion none, challenger version 1" in done.stdout
     [error] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert re.search(
-        r"roc_auc of the int8 student minus the baseline's -[\d.]+ \(must be "
-        r">= -0\.01; student 0\.\d+, baseline 0\.\d+ on the same test rows\)",
+        r"95% paired lower bound of roc_auc, int8 student minus baseline -[\d.]+ \(must be "
+        r">= -0\.01; student 0\.\d+, baseline 0\.\d+ on the same test rows; roc_auc "
+        r"difference -[\d.]+ \(95% paired bootstrap interval -[\d.]+ to [+-][\d.]+, 1000 "
+        r"stratified resamples\)\)",
         error,
     )
 

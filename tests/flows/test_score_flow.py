@@ -12,13 +12,14 @@ import pytest
 
 from assay.data.store import BatchStore
 from assay.home import Home
+from assay.modeling.paired import PairedRule
 from assay.registry.audit import AuditLog
 from assay.registry.models import CHAMPION, client, decide, promote, register
 from assay.registry.tracking import tracking_uri
 from assay.serving.policy import DecisionPolicy
 from assay.serving.predictor import Predictor
 from flows.score import score
-from tests.conftest import deploy_tiny_model, mixed_rows, mixed_spec_for
+from tests.conftest import deploy_tiny_model, mixed_rows, mixed_spec_for, versus
 from tests.flows.helpers import artifacts
 from tests.serving.conftest import run_id
 
@@ -37,7 +38,7 @@ def scoring(tmp_path):
     package = deploy_tiny_model(spec, tmp_path / "v1")
     DecisionPolicy(temperature=1.5).save(package)
     first = _register(home, package, 1)
-    promote(home, first, decide(PASS, 0.9, None, 0.0), AuditLog(home.audit))
+    promote(home, first, decide(PASS, 0.9, None, PairedRule(0.0)), AuditLog(home.audit))
     store = BatchStore(home.batches)
     source = tmp_path / "source.csv"
     source.write_text("x\n", encoding="utf-8")
@@ -71,7 +72,9 @@ def test_a_challenger_scores_in_shadow_with_its_figures(scoring, tmp_path):
     shutil.copytree(package, everyone)
     DecisionPolicy(temperature=1.5, threshold=0.0).save(everyone)  # every row positive
     second = _register(home, everyone, 2)
-    promote(home, second, decide(FAIL, 0.9, 0.9, 0.0), AuditLog(home.audit))  # challenger only
+    promote(
+        home, second, decide(FAIL, 0.9, versus(0.9, 0.9), PairedRule(0.0)), AuditLog(home.audit)
+    )  # challenger only
     assert client(home).get_model_version_by_alias("assay-toy", CHAMPION).version == 1
     state = score(str(spec), str(home.root), batches=[batch.hash[:12]], return_state=True)
     assert len(state.result()) == 1

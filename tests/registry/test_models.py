@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from assay.modeling.paired import PairedRule
 from assay.registry import models
 from assay.registry.audit import AuditLog
 from assay.registry.models import (
@@ -28,7 +29,7 @@ from assay.registry.promotion import settle
 from assay.registry.tracking import ensure_experiment, tracking_uri
 from assay.serving.policy import DecisionPolicy
 from assay.serving.predictor import Predictor
-from tests.conftest import deploy_tiny_model, mixed_rows
+from tests.conftest import deploy_tiny_model, mixed_rows, versus
 
 NAME = "assay-toy"
 PASS = {"compression": {"passed": True, "reason": "passed (5 checks)"}}
@@ -74,21 +75,47 @@ def test_a_candidate_is_registered_once_per_identity(home, deployed, sample):
 
 
 def test_decide_needs_every_gate_and_no_regression_beyond_the_margin():
-    assert decide(PASS, 0.90, None, 0.005).promoted
-    assert decide(PASS, 0.896, 0.90, 0.005).promoted
-    worse = decide(PASS, 0.89, 0.90, 0.005)
-    assert not worse.promoted and "more than 0.005 below the champion's 0.9000" in worse.reason
-    failed = decide({**PASS, **FAIL}, 0.99, 0.90, 0.005)
+    assert decide(PASS, 0.90, None, PairedRule(0.005)).promoted
+    assert decide(PASS, 0.896, versus(0.896, 0.90), PairedRule(0.005)).promoted
+    worse = decide(PASS, 0.89, versus(0.89, 0.90), PairedRule(0.005))
+    assert not worse.promoted and "the lower bound is below -0.005" in worse.reason
+    failed = decide({**PASS, **FAIL}, 0.99, versus(0.99, 0.90), PairedRule(0.005))
     assert not failed.promoted and failed.reason == "fairness gate failed: eo on sex 0.2"
     assert failed.evidence["gates"]["compression"] == "passed (5 checks)"
+
+
+def test_a_higher_point_auc_whose_paired_interval_crosses_the_margin_is_not_promoted():
+    """The rule as written: the lower bound of (challenger - champion), not the point."""
+    rng = np.random.default_rng(5)
+    y = np.repeat([0, 1], 60)
+    champion = y * 0.8 + rng.random(len(y))
+    challenger = y * 0.8 + rng.random(len(y))  # as good, ahead on these 120 rows by chance
+    rule = PairedRule(0.005)
+    comparison = rule.compare(y, challenger, champion)
+    assert comparison.difference > 0 and comparison.low < -0.005
+    decision = decide(PASS, comparison.candidate, comparison, rule)
+    assert not decision.promoted
+    assert decision.reason == (
+        f"against the champion (ROC AUC {comparison.reference:.4f}) on the same test rows, "
+        f"{comparison.describe()}: the lower bound is below -0.005"
+    )
+    recorded = decision.evidence
+    assert recorded["versus_champion"] == comparison.to_dict()
+    assert recorded["rule"] == (
+        "passes when the 95% paired lower bound of (candidate - champion) is at or above -0.005"
+    )
+    clear = decide(PASS, 0.95, versus(0.95, 0.90, half=0.004), rule)
+    assert clear.promoted and "+0.0460 to +0.0540" in clear.reason
 
 
 def test_promotion_moves_aliases_as_decided_and_audits_each_move(home, deployed, sample):
     audit = AuditLog(home.audit)
     first = _candidate(home, deployed, sample, 1)
-    promote(home, first, decide(PASS, 0.90, None, 0.005), audit)
+    promote(home, first, decide(PASS, 0.90, None, PairedRule(0.005)), audit)
     second = _candidate(home, deployed, sample, 2)
-    promote(home, second, decide({**PASS, **FAIL}, 0.91, 0.90, 0.005), audit)
+    promote(
+        home, second, decide({**PASS, **FAIL}, 0.91, versus(0.91, 0.90), PairedRule(0.005)), audit
+    )
     assert holder(home, NAME, CHAMPION) == "1"
     assert holder(home, NAME, CHALLENGER) == "2"
     entries = audit.entries()
@@ -103,7 +130,12 @@ def test_promotion_moves_aliases_as_decided_and_audits_each_move(home, deployed,
 def test_rollback_walks_back_the_champions_and_then_refuses(home, deployed, sample):
     audit = AuditLog(home.audit)
     for n in (1, 2, 3):
-        promote(home, _candidate(home, deployed, sample, n), decide(PASS, 0.9, None, 0.0), audit)
+        promote(
+            home,
+            _candidate(home, deployed, sample, n),
+            decide(PASS, 0.9, None, PairedRule(0.0)),
+            audit,
+        )
     assert rollback(home, NAME, "v3 misbehaves", audit) == "2"
     assert rollback(home, NAME, "v2 too", audit) == "1"
     with pytest.raises(RegistryError, match="no earlier champion than version 1"):
@@ -126,7 +158,9 @@ def test_rollback_without_a_champion_is_refused(home):
 
 def test_the_champion_downloads_as_a_working_package(home, deployed, sample):
     audit = AuditLog(home.audit)
-    promote(home, _candidate(home, deployed, sample, 1), decide(PASS, 0.9, None, 0.0), audit)
+    promote(
+        home, _candidate(home, deployed, sample, 1), decide(PASS, 0.9, None, PairedRule(0.0)), audit
+    )
     folder = download(home, NAME, CHAMPION)
     assert folder == download(home, NAME, "1")  # cached, by number too
     predictor = Predictor.load(folder)
@@ -144,7 +178,9 @@ def test_a_crash_before_the_alias_move_leaves_the_old_champion_and_a_rerun_compl
     home, deployed, sample, monkeypatch
 ):
     audit = AuditLog(home.audit)
-    promote(home, _candidate(home, deployed, sample, 1), decide(PASS, 0.9, None, 0.0), audit)
+    promote(
+        home, _candidate(home, deployed, sample, 1), decide(PASS, 0.9, None, PairedRule(0.0)), audit
+    )
     original = models.MlflowClient.set_registered_model_alias
 
     def crash(self, *args, **kwargs):
@@ -153,11 +189,11 @@ def test_a_crash_before_the_alias_move_leaves_the_old_champion_and_a_rerun_compl
     monkeypatch.setattr(models.MlflowClient, "set_registered_model_alias", crash)
     candidate = _candidate(home, deployed, sample, 2)  # artifacts uploaded, version created
     with pytest.raises(Crash):
-        promote(home, candidate, decide(PASS, 0.9, 0.9, 0.0), audit)
+        promote(home, candidate, decide(PASS, 0.9, versus(0.9, 0.9), PairedRule(0.0)), audit)
     assert holder(home, NAME, CHAMPION) == "1"  # complete, untouched
     monkeypatch.setattr(models.MlflowClient, "set_registered_model_alias", original)
     rerun = _candidate(home, deployed, sample, 2)
-    promote(home, rerun, decide(PASS, 0.9, 0.9, 0.0), audit)
+    promote(home, rerun, decide(PASS, 0.9, versus(0.9, 0.9), PairedRule(0.0)), audit)
     assert rerun.reused and holder(home, NAME, CHAMPION) == "2"
     assert [(e.action, e.version) for e in audit.entries()] == [
         ("promoted", "1"),
@@ -176,12 +212,14 @@ def test_a_crash_before_the_audit_record_is_completed_by_the_rerun(
 
     monkeypatch.setattr(AuditLog, "append", crash)
     with pytest.raises(Crash):
-        promote(home, candidate, decide(PASS, 0.9, None, 0.0), audit)
+        promote(home, candidate, decide(PASS, 0.9, None, PairedRule(0.0)), audit)
     assert holder(home, NAME, CHAMPION) == "1" and audit.entries() == []
     monkeypatch.undo()
     rerun = _candidate(home, deployed, sample, 1)
-    promote(home, rerun, decide(PASS, 0.9, None, 0.0), audit)
-    promote(home, rerun, decide(PASS, 0.9, None, 0.0), audit)  # and again: still one record
+    promote(home, rerun, decide(PASS, 0.9, None, PairedRule(0.0)), audit)
+    promote(
+        home, rerun, decide(PASS, 0.9, None, PairedRule(0.0)), audit
+    )  # and again: still one record
     assert rerun.reused
     assert [(e.action, e.version) for e in audit.entries()] == [("promoted", "1")]
     assert len(models.client(home).search_model_versions(f"name = '{NAME}'")) == 1
@@ -194,10 +232,10 @@ def test_a_rerun_of_a_decided_version_does_not_undo_a_rollback(home, deployed, s
     scores = Predictor.load(deployed).probabilities(rows)
     for n in (1, 2):
         candidate = _candidate(home, deployed, sample, n)
-        assert settle(home, candidate, PASS, rows, y, scores, 0.005, audit).promoted
+        assert settle(home, candidate, PASS, rows, y, scores, PairedRule(0.005), audit).promoted
     assert rollback(home, NAME, "v2 is slow", audit) == "1"
     rerun = _candidate(home, deployed, sample, 2)  # the nightly run on unchanged data
-    decision = settle(home, rerun, PASS, rows, y, scores, 0.005, audit)
+    decision = settle(home, rerun, PASS, rows, y, scores, PairedRule(0.005), audit)
     assert rerun.reused and decision.promoted  # its recorded decision...
     assert holder(home, NAME, CHAMPION) == "1"  # ...but the rollback stands
     assert [e.action for e in audit.entries()] == ["promoted", "promoted", "rolled-back"]
@@ -208,12 +246,15 @@ def test_the_champion_is_scored_on_the_same_rows_in_the_same_run(home, deployed,
     rows = mixed_rows(60, 12)
     y = (rows["y"] == "yes").to_numpy(dtype=int)
     good = Predictor.load(deployed).probabilities(rows)
-    settle(home, _candidate(home, deployed, sample, 1), PASS, rows, y, good, 0.005, audit)
+    settle(
+        home, _candidate(home, deployed, sample, 1), PASS, rows, y, good, PairedRule(0.005), audit
+    )
     noise = np.random.default_rng(0).random(len(rows))
     decision = settle(
-        home, _candidate(home, deployed, sample, 2), PASS, rows, y, noise, 0.005, audit
+        home, _candidate(home, deployed, sample, 2), PASS, rows, y, noise, PairedRule(0.005), audit
     )
-    assert not decision.promoted and "below the champion's" in decision.reason
+    assert not decision.promoted and "the lower bound is below -0.005" in decision.reason
+    assert decision.evidence["versus_champion"]["resamples"] == 1000
     assert decision.evidence["champion_version"] == "1"
     assert decision.evidence["champion_roc_auc"] == pytest.approx(roc_auc_score(y, good))
     assert holder(home, NAME, CHAMPION) == "1" and holder(home, NAME, CHALLENGER) == "2"

@@ -6,6 +6,7 @@ import mlflow
 import pytest
 
 from assay.home import Home
+from assay.modeling.paired import PairedRule
 from assay.registry.audit import AuditLog
 from assay.registry.models import decide, promote, register
 from assay.registry.tracking import ensure_experiment, tracking_uri
@@ -39,6 +40,6 @@ def registered(tmp_path_factory):
     identity = {"assay.fingerprint": "f1", "assay.spec_digest": "s", "assay.code": "c"}
     candidate = register(home, NAME, run_id(home), package, mixed_rows(4, 9), identity)
     passed = {"compression": {"passed": True, "reason": "passed"}}
-    promote(home, candidate, decide(passed, 0.9, None, 0.0), AuditLog(home.audit))
+    promote(home, candidate, decide(passed, 0.9, None, PairedRule(0.0)), AuditLog(home.audit))
     assert candidate.version == "1"
     return home, package

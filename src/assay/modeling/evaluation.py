@@ -7,6 +7,8 @@ from collections.abc import Mapping
 import numpy as np
 from sklearn import metrics
 
+from assay.modeling.paired import stratified_weights
+
 METRICS = ("accuracy", "roc_auc", "pr_auc", "log_loss", "brier")
 
 
@@ -26,14 +28,11 @@ def binary_metrics(y_true: np.ndarray, p_positive: np.ndarray) -> dict[str, floa
 def bootstrap_intervals(
     y_true: np.ndarray, p_positive: np.ndarray, *, samples: int = 200, seed: int = 0
 ) -> dict[str, tuple[float, float]]:
-    """Percentile 95% intervals from resampling test rows with replacement (seeded)."""
-    rng = np.random.default_rng(seed)
-    rows = len(y_true)
+    """Percentile 95% intervals from resampling test rows with replacement (seeded), each
+    class on its own (assay.modeling.paired), so every resample has an AUC and none is dropped."""
     draws: dict[str, list[float]] = {m: [] for m in METRICS}
-    for _ in range(samples):
-        index = rng.integers(0, rows, rows)
-        if y_true[index].min() == y_true[index].max():
-            continue  # a one-class resample has no AUC
+    for weights in stratified_weights(y_true, samples, seed):
+        index = np.repeat(np.arange(len(y_true)), weights)
         for name, value in binary_metrics(y_true[index], p_positive[index]).items():
             if name in draws:
                 draws[name].append(value)

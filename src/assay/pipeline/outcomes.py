@@ -12,12 +12,13 @@ from assay.data.leakage import LeakageReport
 from assay.data.split import Split
 from assay.federated.report import FederationReport
 from assay.home import Home
+from assay.modeling.paired import PairedDifference
 from assay.modeling.teacher import PretrainOutcome, TeacherOutcome
 from assay.privacy.report import PrivacyReport
 from assay.registry.models import Candidate, Decision
 from assay.registry.tracking import tracking_uri
 from assay.responsible.stage import ResponsibleOutcome
-from assay.training import FittedBaseline, GateResult, TrainResult, quality_gate
+from assay.training import FittedBaseline, GateResult, TrainResult, quality_gate, versus_baseline
 
 # The stages whose outcome the bundle holds under the stage's own name
 BUNDLED = ("baseline", "pretrain", "finetune", "compress", "responsible")
@@ -59,6 +60,12 @@ class RunOutcomes:
         record = self.finetune.federation
         return FederationReport.of(record) if record else None
 
+    def versus_baseline(self) -> PairedDifference:
+        """The shipped model minus the baseline on the test rows, with its paired interval."""
+        return versus_baseline(
+            self.data, self.spec, self.compress.test_scores, self.baseline.test_scores
+        )
+
     def gates(self) -> dict[str, dict]:
         """Every gate's verdict by name, in the order the pipeline judges them: a candidate
         that failed any of them is registered as evidence, never champion. The privacy gate
@@ -67,7 +74,7 @@ class RunOutcomes:
         return {
             "data": asdict(self.data_gate),
             "leakage": self.leakage.to_dict(),
-            "quality": quality_gate(self.metrics, self.spec).to_dict(),
+            "quality": quality_gate(self.versus_baseline(), self.spec).to_dict(),
             **({"privacy": private.gate().to_dict()} if private else {}),
             "compression": self.compress.gate,
             "fairness": self.responsible.gate,

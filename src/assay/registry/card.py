@@ -51,11 +51,15 @@ def _metrics(e: CardEvidence) -> list[str]:
                 f"{m['log_loss']:.4f}",
             ]
         )
-    champion = e.decision.evidence.get("champion_roc_auc")
+    evidence = e.decision.evidence
+    versus = evidence.get("versus_champion")
     previous = (
-        f"Previous champion (version {e.decision.evidence.get('champion_version')}) on the same "
-        f"test rows in this run: ROC AUC {champion:.4f}."
-        if champion is not None
+        f"Previous champion (version {evidence.get('champion_version')}) on the same test rows "
+        f"in this run: ROC AUC {versus['reference']:.4f}; this candidate minus the champion: "
+        f"{versus['difference']:+.4f}, 95% paired bootstrap interval {versus['low']:+.4f} to "
+        f"{versus['high']:+.4f} ({versus['resamples']} stratified resamples). Rule: "
+        f"{evidence['rule']}."
+        if versus
         else "There was no previous champion."
     )
     header = ["model", "accuracy (95% CI)", "ROC AUC (95% CI)", "log loss"]

@@ -25,6 +25,7 @@ from mlflow.tracking import MlflowClient
 
 from assay.errors import AssayError
 from assay.home import Home
+from assay.modeling.paired import PairedDifference, PairedRule
 from assay.registry.audit import AuditEntry, AuditLog
 from assay.registry.tracking import has_registry, tracking_uri
 from assay.serving import pyfunc
@@ -156,27 +157,34 @@ def holder(home: Home, name: str, alias: str) -> str | None:
 
 
 def decide(
-    gates: dict[str, dict], candidate_auc: float, champion_auc: float | None, margin: float
+    gates: dict[str, dict],
+    candidate_auc: float,
+    champion: PairedDifference | None,
+    rule: PairedRule,
 ) -> Decision:
-    """Champion only if every gate passed and, on the same test rows, the candidate's ROC AUC
-    is not below the current champion's by more than `margin`."""
+    """Champion only if every gate passed and, on the same test rows, the paired interval of
+    (candidate - champion) ROC AUC has its lower bound at or above -margin (`rule`); the
+    interval and the rule go into the evidence whatever is decided."""
     evidence = {
         "gates": {k: g["reason"] for k, g in gates.items()},
         "candidate_roc_auc": candidate_auc,
-        "champion_roc_auc": champion_auc,
-        "margin": margin,
+        "champion_roc_auc": champion.reference if champion else None,
+        "versus_champion": champion.to_dict() if champion else None,
+        "margin": rule.margin,
+        "rule": rule.describe("champion"),
     }
     failed = [g["reason"] for g in gates.values() if not g["passed"]]
     if failed:
         return Decision(False, "; ".join(failed), evidence)
-    if champion_auc is not None and candidate_auc < champion_auc - margin:
+    if champion is not None and not rule.accepts(champion):
         return Decision(
             False,
-            f"ROC AUC {candidate_auc:.4f} is more than {margin} below the champion's "
-            f"{champion_auc:.4f} on the same test rows",
+            f"against the champion (ROC AUC {champion.reference:.4f}) on the same test rows, "
+            f"{champion.describe()}: the lower bound is below -{rule.margin:g}",
             evidence,
         )
-    return Decision(True, "every gate passed and not worse than the champion", evidence)
+    versus = f" ({champion.describe()} against the champion)" if champion else ""
+    return Decision(True, f"every gate passed and not worse than the champion{versus}", evidence)
 
 
 def promote(home: Home, candidate: Candidate, decision: Decision, audit: AuditLog) -> None:

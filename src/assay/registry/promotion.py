@@ -1,6 +1,6 @@
 """Settling a candidate: if this exact version was decided before, its decision stands;
 otherwise the current champion is scored on the same test rows in this run, and the candidate
-is decided and promoted (or not) against it."""
+is decided and promoted (or not) against it by a paired bootstrap of the difference."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+from assay.config import Spec
 from assay.home import Home
+from assay.modeling.paired import PairedRule
 from assay.registry.audit import AuditLog
 from assay.registry.models import (
     CHAMPION,
@@ -23,16 +25,21 @@ from assay.registry.models import (
 from assay.serving.predictor import Predictor
 
 
-def champion_auc(
-    home: Home, name: str, candidate: Candidate, test: pd.DataFrame, y: np.ndarray
-) -> tuple[str, float] | None:
-    """(version, ROC AUC) of the current champion on these test rows, scored now by its own
-    package and policy; None when there is no other champion."""
+def promotion_rule(spec: Spec) -> PairedRule:
+    """The spec's margin, resamples and seed for the candidate-against-champion comparison."""
+    registry = spec.registry
+    return PairedRule(registry.promotion_margin, registry.promotion_resamples, spec.split.seed)
+
+
+def champion_scores(
+    home: Home, name: str, candidate: Candidate, test: pd.DataFrame
+) -> tuple[str, np.ndarray] | None:
+    """(version, probabilities) of the current champion on these test rows, scored now by its
+    own package and policy; None when there is no other champion."""
     current = holder(home, name, CHAMPION)
     if current is None or current == candidate.version:
         return None
-    scores = Predictor.load(download(home, name, current)).probabilities(test)
-    return current, float(roc_auc_score(y, scores))
+    return current, Predictor.load(download(home, name, current)).probabilities(test)
 
 
 def settle(
@@ -42,20 +49,16 @@ def settle(
     test: pd.DataFrame,
     y: np.ndarray,
     candidate_scores: np.ndarray,
-    margin: float,
+    rule: PairedRule,
     audit: AuditLog,
 ) -> Decision:
     if candidate.reused:
         recorded = finish_recorded(home, candidate, audit)
         if recorded is not None:
             return recorded
-    champion = champion_auc(home, candidate.name, candidate, test, y)
-    decision = decide(
-        gates,
-        float(roc_auc_score(y, candidate_scores)),
-        champion[1] if champion else None,
-        margin,
-    )
+    champion = champion_scores(home, candidate.name, candidate, test)
+    versus = rule.compare(y, candidate_scores, champion[1]) if champion else None
+    decision = decide(gates, float(roc_auc_score(y, candidate_scores)), versus, rule)
     decision.evidence["champion_version"] = champion[0] if champion else None
     promote(home, candidate, decision, audit)
     return decision

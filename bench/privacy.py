@@ -112,12 +112,13 @@ def private_chain(split: Split, spec: Spec, epsilon: float | None, root: Path) -
 
 def with_privacy(spec: Spec, epsilon: float | None) -> Spec:
     """The spec at `epsilon`: its own privacy settings when it has them (else defaults with
-    public validation rows, on which the student is distilled), the budget and delta set
+    public validation and calibration rows, the student distilled on the former), the budget
+    and delta set
     here; None takes privacy off."""
     if epsilon is None:
         return spec.model_copy(update={"privacy": None})
     template = spec.privacy or PrivacySpec(
-        epsilon=epsilon, public=["validation"], distil_on="public"
+        epsilon=epsilon, public=["validation", "calibration"], distil_on="public"
     )
     privacy = template.model_copy(update={"epsilon": epsilon, "delta": DELTA})
     return spec.model_copy(update={"privacy": privacy})
@@ -144,7 +145,7 @@ def federation(split: Split, spec: Spec, root: Path, rounds: int | None = None) 
         parts = {
             site: Split(
                 train[assign["train"] == i], split.valid[assign["valid"] == i],
-                split.test.iloc[:0], split.unlabelled.iloc[:0],
+                split.test.iloc[:0], split.unlabelled.iloc[:0], split.calibration.iloc[:0],
             )
             for i, site in enumerate(sites)
         }  # fmt: skip

@@ -32,6 +32,7 @@ from assay.pipeline.stages import STAGES
 from assay.provenance import package_versions
 from assay.registry.tracking import find_run, log_run, run_url
 from assay.responsible import stage
+from assay.responsible.conformal import group_coverage_rows, method
 from assay.responsible.fairness import FairnessReport
 from assay.responsible.plots import png_data_url
 from assay.responsible.stage import ResponsibleOutcome
@@ -270,6 +271,11 @@ def publish_responsible(outcome: ResponsibleOutcome) -> None:
         description="Each mitigation option on the test split",
     )
     calibration, conformal = outcome.calibration, outcome.conformal
+    create_table_artifact(
+        key="conformal-coverage",
+        table=group_coverage_rows(conformal),
+        description="Conformal coverage and review share per sensitive group on the test split",
+    )
     top = list(outcome.importance.items())[:5]
     create_markdown_artifact(
         key="calibration-uncertainty-explanations",
@@ -278,9 +284,11 @@ def publish_responsible(outcome: ResponsibleOutcome) -> None:
                 f"**Calibration**: temperature {calibration['temperature']:.3f}, ECE "
                 f"{calibration['ece_before']:.4f} -> {calibration['ece_after']:.4f} (test)",
                 "",
-                f"**Conformal review**: target coverage {conformal['target_coverage']:.2f}, "
-                f"empirical {conformal['empirical_coverage']:.4f}; "
-                f"{100 * conformal['review_share']:.1f}% of test rows flagged for review",
+                f"**Conformal review** ({method(conformal)}): target coverage "
+                f"{conformal['target_coverage']:.2f}, empirical "
+                f"{conformal['empirical_coverage']:.4f}; "
+                f"{100 * conformal['review_share']:.1f}% of test rows flagged for review "
+                "(per group: the `conformal-coverage` table)",
                 "",
                 "**Most important features** (mean |SHAP|): "
                 + ", ".join(f"{name} {value:.4f}" for name, value in top),

@@ -59,6 +59,9 @@ def test_digest_ignores_file_locations(tmp_path, adult_spec):
         ({"split__validation_fraction": 1.5}, "split.validation_fraction"),
         ({"name": "Adult Data"}, "name: String should match pattern"),
         ({"source__names": ["age"]}, "source.names lacks columns"),
+        ({"uncertainty": {"group_by": ["age"]}}, "uncertainty.group_by: ['age'] are not"),
+        ({"split__calibration_fraction": 0}, "split.calibration_fraction"),
+        ({"privacy": {"epsilon": 3, "public": ["test"]}}, "privacy.public.0: Input should be"),
     ],
 )
 def test_spec_errors_name_the_key(tmp_path, changes, message):

@@ -37,6 +37,13 @@ def test_margin_at_the_lower_bound_and_floor(toy_spec, student, baseline, half, 
     assert quality_gate(versus(student, baseline, half), toy_spec).passed is passed
 
 
+def test_a_gap_within_the_margin_that_the_split_cannot_show_says_so(toy_spec):
+    unshown = quality_gate(versus(0.925, 0.927, 0.009), toy_spec).reason
+    assert "the point difference is within the margin but this test split cannot show it" in unshown
+    assert "more test rows, or a wider gates.quality.margin" in unshown
+    assert "cannot show" not in quality_gate(versus(0.90, 0.927, 0.009), toy_spec).reason
+
+
 def test_the_gate_follows_its_settings(toy_spec):
     lenient = toy_spec.model_copy(
         update={"gates": GatesSpec(quality=QualityGateSpec(metric="pr_auc", margin=0.05))}

@@ -44,6 +44,14 @@ class SplitSpec(Section):
     validation_fraction: float = Field(
         default=0.1, gt=0, lt=1, description="Share of training rows kept for early stopping."
     )
+    calibration_fraction: float = Field(
+        default=0.1,
+        gt=0,
+        lt=1,
+        description="Share of the labelled non-test rows held out for the conformal quantile "
+        "alone: never trained on, never used for early stopping, the temperature or the "
+        "threshold (stratified; every copy of a row on the same side).",
+    )
     seed: int = Field(default=0, description="Seed for every random split.")
 
     @model_validator(mode="after")
@@ -339,7 +347,8 @@ class LeakageSpec(Section):
         ge=0,
         le=1,
         description="Largest share of test rows allowed to equal (features and label) a "
-        "training or validation row; above it the data gate fails, naming the batches.",
+        "training, validation or calibration row; above it the data gate fails, naming the "
+        "batches.",
     )
 
 
@@ -384,6 +393,18 @@ class UncertaintySpec(Section):
 
     coverage: float = Field(
         default=0.9, gt=0, lt=1, description="Target share of prediction sets holding the truth."
+    )
+    group_by: list[str] = Field(
+        default=[],
+        description="Group-conditional (Mondrian) conformal: one quantile per group of these "
+        "sensitive features' intersection, fit on that group's calibration rows, so each group "
+        "reaches the target and not only the whole ([]: one quantile for all rows).",
+    )
+    min_group_rows: int = Field(
+        default=100,
+        gt=0,
+        description="A group with fewer calibration rows than this uses the overall quantile "
+        "(its own would be too noisy); the report names it.",
     )
 
 
@@ -455,11 +476,12 @@ class PrivacySpec(Section):
         "diverged). A short schedule of a few hundred steps needs more (10 trained the "
         "tests' tiny model in 4 epochs, where 3 left it at ROC AUC 0.61).",
     )
-    public: list[Literal["validation"]] = Field(
+    public: list[Literal["validation", "calibration"]] = Field(
         default=[],
         description="Splits whose rows need no protection: 'validation' then fits the "
-        "tokenizer, class balance, calibration, thresholds and the drift profile, which "
-        "otherwise read private rows without noise (the card lists them as not covered).",
+        "tokenizer, class balance, calibration, thresholds and the drift profile, and "
+        "'calibration' the conformal quantile, which otherwise read private rows without "
+        "noise (the card lists them as not covered).",
     )
 
     pretrain_on: Literal["private", "public"] = Field(
@@ -705,6 +727,11 @@ class Spec(Section):
         if fairness.mitigate_on is not None and fairness.mitigate_on not in sensitive:
             raise ValueError(
                 f"fairness.mitigate_on: {fairness.mitigate_on!r} is not a sensitive feature"
+            )
+        unknown = [f for f in self.uncertainty.group_by if f not in sensitive]
+        if unknown:
+            raise ValueError(
+                f"uncertainty.group_by: {unknown} are not sensitive features (known: {sensitive})"
             )
         known = [*sensitive, " x ".join(sensitive)] if len(sensitive) > 1 else list(sensitive)
         for limit in fairness.gate:

@@ -105,6 +105,13 @@ def quality_gate(versus: PairedDifference, spec: Spec) -> GateReport:
     metric = settings.metric
     if not settings.enabled:
         return GateReport("quality", ())
+    unshown = ""
+    if versus.difference >= -settings.margin > versus.low:
+        unshown = (
+            f"; the point difference is within the margin but this test split cannot show it "
+            f"(interval {versus.high - versus.low:.4f} wide): more test rows, or a wider "
+            "gates.quality.margin"
+        )
     return GateReport(
         "quality",
         (
@@ -114,7 +121,7 @@ def quality_gate(versus: PairedDifference, spec: Spec) -> GateReport:
                 -settings.margin,
                 ">=",
                 f"student {versus.candidate:.4f}, baseline {versus.reference:.4f} on the same "
-                f"test rows; {versus.describe()}",
+                f"test rows; {versus.describe()}{unshown}",
             ),
             Check(f"int8 student {metric}", versus.candidate, settings.floor, ">=", "the floor"),
         ),

@@ -37,7 +37,7 @@ def test_the_non_iid_deal_skews_each_groups_sites_and_the_iid_deal_does_not(site
         site = deal_rows(split, spec, deal)["train"]
         assert set(site) == set(range(SITES)) and len(site) == len(split.train)
         share = np.bincount(site[groups == "yes"], minlength=SITES) / (groups == "yes").sum()
-        assert (share.max() > 0.4) == skewed, share
+        assert (share.max() > 0.3) == skewed, share  # five even sites hold 0.2 each
     assert (
         deal_rows(split, spec, "dirichlet")["valid"] == deal_rows(split, spec, "dirichlet")["valid"]
     ).all()
@@ -64,7 +64,7 @@ def test_every_site_of_a_deal_holds_enough_rows_of_each_class_or_the_deal_says_w
             for rows in (positive, ~positive):
                 assert np.bincount(site[rows], minlength=SITES).min() >= MIN_CLASS_ROWS
     small = load_spec(write_dataset(tmp_path / "small", n=1000))
-    with pytest.raises(ValueError, match=r"no iid deal of 720 training .* 5 sites 10 rows"):
+    with pytest.raises(ValueError, match=r"no iid deal of 648 training .* 5 sites 10 rows"):
         deal_rows(spec_split(small), small, "iid")
 
 

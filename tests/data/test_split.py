@@ -29,7 +29,8 @@ def test_source_rule_takes_test_rows_from_matching_files(spec):
         [_batch("train.csv", 40), _batch("test.csv", 10, 100), _batch("u.csv", 6, 500, False)],
         spec,
     )
-    assert parts.sizes() == {"train": 30, "valid": 10, "test": 10, "unlabelled": 6}
+    sizes = {"train": 27, "valid": 9, "calibration": 4, "test": 10, "unlabelled": 6}
+    assert parts.sizes() == sizes
     assert parts.test["x"].min() >= 100
     assert parts.unlabelled["x"].min() >= 500
 
@@ -79,3 +80,21 @@ def test_random_split_without_duplicates_is_the_plain_stratified_split(spec):
     parts = split_batches([(record, frame)], random)
     _, test = train_test_split(frame, test_size=0.2, random_state=0, stratify=frame["y"])
     pd.testing.assert_frame_equal(parts.test, test.reset_index(drop=True))
+
+
+def test_calibration_rows_are_their_own_stratified_share_and_copies_stay_together(spec):
+    """The conformal quantile's rows: out of training, validation and test, both classes in
+    proportion, and a row with copies wholly on one side (a copy of a training row would be
+    scored as if seen, and the quantile would come out optimistic)."""
+    rule = spec.split.model_copy(update={"rule": "random", "calibration_fraction": 0.25})
+    record, frame = _batch("all.csv", 400)
+    frame["x"] = frame["x"] % 150  # 300 distinct rows, 100 of them twice
+    parts = split_batches([(record, frame)], spec.model_copy(update={"split": rule}))
+    columns = ["x", "colour", "y"]
+    keys = {name: set(map(tuple, getattr(parts, name)[columns].values)) for name in parts.sizes()}
+    assert keys["calibration"] and not keys["calibration"] & (keys["train"] | keys["valid"])
+    assert not keys["calibration"] & keys["test"]
+    assert sum(parts.sizes().values()) == 400
+    share = (parts.calibration["y"] == "yes").mean()
+    assert share == pytest.approx(0.5, abs=0.05)
+    assert len(parts.calibration) == pytest.approx(0.25 * (400 - len(parts.test)), rel=0.1)

@@ -32,7 +32,9 @@ def spec(tmp_path):
 
 
 def site_split(seed: int, n: int) -> Split:
-    return Split(mixed_rows(n, seed), mixed_rows(200, seed + 10), mixed_rows(10, seed + 20), None)
+    return Split(
+        mixed_rows(n, seed), mixed_rows(200, seed + 10), mixed_rows(10, seed + 20), None, None
+    )
 
 
 def test_averaging_b_with_a_frozen_averages_the_sites_updates_exactly(spec):

@@ -12,6 +12,7 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
     ArtifactFilterFlowRunId,
+    ArtifactFilterKey,
     FlowRunFilter,
     FlowRunFilterId,
 )
@@ -39,6 +40,14 @@ def artifacts(state: State) -> dict[str, object]:
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
         )
     return {a.key: a for a in found}
+
+
+def artifacts_by_key(key: str) -> list[object]:
+    """Every artifact the API holds under `key`, from any flow run."""
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+        )
 
 
 def events(*names: str) -> list[object]:

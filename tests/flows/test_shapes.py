@@ -55,7 +55,7 @@ def batch_frames(spec_path: Path, home: Path) -> pd.DataFrame:
     return pd.concat([store.load(r.hash) for r in store.active()], ignore_index=True)
 
 
-def test_headerless_coded_1k_rows_pass_every_gate_with_default_settings(tmp_path):
+def test_headerless_coded_1k_rows_pass_every_gate(tmp_path):
     spec = census_1k(tmp_path / "data")
     people = tmp_path / "data" / "people.txt"
     _, out = suggest_ingest_run(spec, people, [people], tmp_path / "home")

@@ -23,6 +23,7 @@ from flows.train import train
 from tests.conftest import ADULT_SPEC
 from tests.flows.helpers import (
     adult_variant,
+    artifacts_by_key,
     events,
     task_runs,
     wait_for_events,
@@ -188,6 +189,11 @@ def test_the_model_card_is_rendered_from_the_logged_figures(first_run):
     for section in ("Intended use", "Limitations", "Gate decisions", "Explanations", "Fairness"):
         assert f"<h2>{section}" in html
     assert '<img src="groups-sex.png"' in html
+    assert "Coverage and review share per group" in html and "calibration rows" in html
+    # the same per-group coverage in Prefect, as a table artifact of the train flow run
+    [table, *_] = artifacts_by_key("conformal-coverage")
+    groups = {(row["feature"], row["group"]) for row in json.loads(table.data)}
+    assert {("sex", "Female"), ("sex", "Male"), ("sex x race", "Female x White")} <= groups
     registry = MlflowClient(home.mlflow_uri)
     version = registry.get_model_version("assay-adult", "1")
     assert version.description.startswith("# Model card: assay-adult version 1")

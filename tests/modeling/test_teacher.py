@@ -30,6 +30,7 @@ def _split(train: int, valid: int, test: int, unlabelled: int) -> Split:
         mixed_rows(valid, 1),
         mixed_rows(test, 2),
         mixed_rows(unlabelled, 3).drop(columns=["y"]),
+        mixed_rows(50, 4),
     )
 
 
@@ -178,10 +179,10 @@ def test_mismatched_or_missing_checkpoint_is_a_clear_error(tmp_path, spec):
 
 
 def test_pretraining_rows_are_every_non_test_row_or_a_seeded_cap(spec):
-    parts = [mixed_rows(n, seed=n) for n in (300, 50, 40, 120)]
+    parts = [mixed_rows(n, seed=n) for n in (300, 50, 40, 120, 30)]
     split = Split(*parts)
     corpus = pretraining_rows(split, spec, split.train)
-    assert len(corpus) == 300 + 50 + 120  # train, valid and unlabelled; never test
+    assert len(corpus) == 300 + 50 + 120  # train, valid and unlabelled; never test, calibration
     capped = spec.model_copy(
         update={"pretrain": spec.pretrain.model_copy(update={"max_rows": 200})}
     )

@@ -28,7 +28,7 @@ def private(spec: Spec, **settings) -> Spec:
 
 @pytest.fixture
 def split() -> Split:
-    return Split(mixed_rows(2000, 0), mixed_rows(300, 1), mixed_rows(400, 2), mixed_rows(500, 3))
+    return Split(*(mixed_rows(n, seed) for seed, n in enumerate((2000, 300, 400, 500, 200))))
 
 
 def test_every_private_stage_is_planned_and_their_composition_meets_the_budget(mixed_spec, split):
@@ -37,7 +37,8 @@ def test_every_private_stage_is_planned_and_their_composition_meets_the_budget(m
     assert [s.stage for s in planned.stages] == [
         "pretrain", "finetune", "compress", "compress.recover",
     ]  # fmt: skip
-    assert planned.private_rows == 2000 + 300 + 500  # validation is private unless marked public
+    # validation and calibration rows are private unless marked public
+    assert planned.private_rows == 2000 + 300 + 200 + 500
     spent = composed_epsilon(planned.stages, planned.noise, 1e-4, "rdp")
     assert 4.0 - 0.01 <= spent <= 4.0
     # the learning rate DP-SGD runs with is scaled, and a privacy batch size applies
@@ -49,13 +50,15 @@ def test_every_private_stage_is_planned_and_their_composition_meets_the_budget(m
 
 def test_public_validation_rows_are_not_private_and_fit_the_noise_free_steps(mixed_spec, split):
     spec = private(mixed_spec, delta=1e-4, public=["validation"])
-    assert plan(split, spec).private_rows == 2000 + 500
+    assert plan(split, spec).private_rows == 2000 + 200 + 500
+    both = private(mixed_spec, delta=1e-4, public=["validation", "calibration"])
+    assert plan(split, both).private_rows == 2000 + 500
     assert fitting_rows(split, spec) is split.valid
     assert fitting_rows(split, private(mixed_spec)) is training_rows(split, mixed_spec)
 
 
 def test_a_delta_not_below_one_over_the_private_rows_is_a_spec_error(mixed_spec, split):
-    with pytest.raises(SpecError, match=r"privacy.delta: 0.001 is not below 1 / 2800 private"):
+    with pytest.raises(SpecError, match=r"privacy.delta: 0.001 is not below 1 / 3000 private"):
         plan(split, private(mixed_spec, delta=1e-3))
 
 
@@ -80,12 +83,17 @@ def test_the_report_lists_what_the_guarantee_covers_and_what_it_does_not(mixed_s
     assert closed["student weights (distillation)"].covered
     assert not closed["tokenizer quantile bins and vocabulary"].covered
     assert not closed["calibration temperature"].covered
-    public = fits(private(mixed_spec, public=["validation"]))
+    assert not closed["conformal quantile"].covered
+    validation = {f.what: f for f in fits(private(mixed_spec, public=["validation"]))}
+    assert validation["calibration temperature"].covered
+    assert not validation["conformal quantile"].covered  # it reads the calibration rows
+    public = fits(private(mixed_spec, public=["validation", "calibration"]))
     assert all(f.covered for f in public), [f.what for f in public if not f.covered]
     reweighed = mixed_spec.model_copy(
         update={"compression": mixed_spec.compression.model_copy(update={"reweigh_on": "colour"})}
     )
-    names = [f.what for f in fits(private(reweighed, public=["validation"])) if not f.covered]
+    everything = ["validation", "calibration"]
+    names = [f.what for f in fits(private(reweighed, public=everything)) if not f.covered]
     assert names == ["reweighing weights (counts per group and label)"]
 
 
@@ -105,7 +113,11 @@ def test_the_privacy_gate_fails_a_spend_over_the_budget(mixed_spec):
 
 def test_public_pretraining_and_distillation_leave_the_budget_to_fine_tuning(mixed_spec, split):
     both = private(
-        mixed_spec, delta=1e-4, public=["validation"], pretrain_on="public", distil_on="public"
+        mixed_spec,
+        delta=1e-4,
+        public=["validation", "calibration"],
+        pretrain_on="public",
+        distil_on="public",
     )
     planned = plan(split, both)
     assert [s.stage for s in planned.stages] == ["finetune"]

@@ -1,21 +1,26 @@
 """The responsible steps as the benchmarks run them (`responsible_stage`, the composition the
-flow runs as tasks): from a compressed model to a package that serves."""
+flow runs as tasks): from a compressed model to a package that serves, with one conformal
+quantile or one per group."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from assay.data.split import Split
 from assay.pipeline.compose import responsible_stage
+from assay.serving.policy import GroupQuantiles, needs_review, prediction_sets
 from assay.serving.predictor import Predictor
-from tests.conftest import deploy_tiny_model, mixed_rows
+from tests.conftest import deploy_tiny_model, mixed_rows, mixed_spec_for
 
 
 def test_the_composed_steps_make_a_package_that_serves(tmp_path, mixed_spec):
     compressed = deploy_tiny_model(mixed_spec, tmp_path / "compressed")
     train = mixed_rows(300, 0)
-    split = Split(train, mixed_rows(300, 2), mixed_rows(400, 1), train.iloc[:0])
+    split = Split(train, mixed_rows(300, 2), mixed_rows(400, 1), train.iloc[:0], mixed_rows(300, 3))
     outcome = responsible_stage(split, mixed_spec, compressed, tmp_path / "package")
 
     package = Path(outcome.folder)
@@ -27,3 +32,44 @@ def test_the_composed_steps_make_a_package_that_serves(tmp_path, mixed_spec):
     assert 0 < outcome.conformal["review_share"] < 1
     decided = Predictor.load(package).predict(mixed_rows(50, 3).drop(columns=["y"]))
     assert len(decided) == 50
+
+
+def test_group_conditional_quantiles_ship_in_the_package_and_small_groups_fall_back(tmp_path):
+    spec = mixed_spec_for(
+        tmp_path / "suite.json",
+        sensitive_features=["colour"],
+        uncertainty={"group_by": ["colour"], "min_group_rows": 50},
+    )
+    compressed = deploy_tiny_model(spec, tmp_path / "compressed")
+    train, held = mixed_rows(300, 0), mixed_rows(400, 3)
+    held = pd.concat([held[held["colour"] != "green"], held[held["colour"] == "green"][:20]])
+    split = Split(train, mixed_rows(300, 2), mixed_rows(400, 1), train.iloc[:0], held)
+    outcome = responsible_stage(split, spec, compressed, tmp_path / "package")
+
+    conformal = outcome.conformal
+    assert conformal["calibration_rows"] == len(held)
+    assert set(conformal["group_qhats"]["qhats"]) == {"blue", "red"}
+    assert any("use the overall quantile: green (20)" in note for note in outcome.notes)
+    # every red row is positive: no threshold to fit for red, which keeps the plain one
+    assert any("all one class keep the plain threshold: red" in n for n in outcome.notes)
+    groups = conformal["groups"]["colour"]
+    assert [g["group"] for g in groups] == ["blue", "green", "red"]
+    assert sum(g["rows"] for g in groups) == 400
+    predictor = Predictor.load(Path(outcome.folder))
+    assert predictor.policy.group_qhats == GroupQuantiles(
+        ["colour"], conformal["group_qhats"]["qhats"]
+    )
+    rows = mixed_rows(60, 5).drop(columns=["y"])
+    review = predictor.predict(rows)["review"].to_numpy()
+    p = predictor.probabilities(rows)
+    cut = rows["colour"].map({**conformal["group_qhats"]["qhats"]}).fillna(conformal["qhat"])
+    np.testing.assert_array_equal(review, needs_review(prediction_sets(p, cut.to_numpy(float))))
+
+
+def test_too_few_calibration_rows_send_every_row_to_review_and_say_why(tmp_path, mixed_spec):
+    compressed = deploy_tiny_model(mixed_spec, tmp_path / "compressed")
+    train = mixed_rows(300, 0)
+    split = Split(train, mixed_rows(300, 2), mixed_rows(100, 1), train.iloc[:0], mixed_rows(6, 3))
+    outcome = responsible_stage(split, mixed_spec, compressed, tmp_path / "package")
+    assert outcome.conformal["qhat"] == 1.0 and outcome.conformal["review_share"] == 1.0
+    assert any("only 6 calibration rows" in note for note in outcome.notes)

@@ -1,5 +1,5 @@
-"""The leakage guard: test rows that also appear among the training or validation rows make
-every test figure optimistic (the model has seen the answer). Before training, rows whose
+"""The leakage guard: test rows that also appear among the training, validation or calibration
+rows make every test figure optimistic (the model has seen the answer). Before training, rows whose
 feature cells and label are identical across the two sides are counted, and the batches that
 hold them named, so a run that cannot be trusted fails before it spends time training.
 
@@ -21,7 +21,7 @@ from assay.data.store import BatchRecord
 
 @dataclass(frozen=True)
 class LeakageReport:
-    """How many test rows equal a training or validation row, and where they came from."""
+    """How many test rows equal a training, validation or calibration row, and from where."""
 
     test_rows: int
     leaked_rows: int  # test rows whose features and label equal a train/validation row
@@ -41,7 +41,7 @@ class LeakageReport:
     def reason(self) -> str:
         found = (
             f"{self.leaked_rows:,} of {self.test_rows:,} test rows ({100 * self.share:.2f}%) "
-            f"equal a training or validation row (limit {100 * self.max_share:.2f}%)"
+            f"equal a training, validation or calibration row (limit {100 * self.max_share:.2f}%)"
         )
         if self.passed:
             return f"passed: {found}; {self.training_duplicates:,} duplicate training rows"
@@ -60,7 +60,9 @@ def find_leakage(
     batches: list[tuple[BatchRecord, pd.DataFrame]], split: Split, spec: Spec
 ) -> LeakageReport:
     columns = spec.example_columns
-    seen = row_keys(pd.concat([split.train, split.valid], ignore_index=True), columns)
+    # a copy in the calibration rows leaks too: the conformal quantile would be fit on it
+    fitted = [split.train, split.valid, split.calibration]
+    seen = row_keys(pd.concat(fitted, ignore_index=True), columns)
     test = row_keys(split.test, columns)
     leaked = np.intersect1d(test, seen)
     involved = []

@@ -1,4 +1,5 @@
-"""Split a snapshot into train, validation and test rows by the spec's rule, reproducibly."""
+"""Split a snapshot into train, validation, calibration and test rows by the spec's rule,
+reproducibly."""
 
 from __future__ import annotations
 
@@ -17,21 +18,26 @@ from assay.errors import SpecError
 
 @dataclass(frozen=True)
 class Split:
-    """Labelled rows in three parts, plus unlabelled rows (never test) for self-supervision."""
+    """Labelled rows in four parts, plus unlabelled rows (never test) for self-supervision.
+    The calibration rows are read by the conformal quantile alone: a quantile fit on rows that
+    early stopping or the temperature already chose by is optimistic."""
 
     train: pd.DataFrame
     valid: pd.DataFrame
     test: pd.DataFrame
     unlabelled: pd.DataFrame
+    calibration: pd.DataFrame
 
     def sizes(self) -> dict[str, int]:
-        return {name: len(getattr(self, name)) for name in ("train", "valid", "test", "unlabelled")}
+        parts = ("train", "valid", "calibration", "test", "unlabelled")
+        return {name: len(getattr(self, name)) for name in parts}
 
 
 def split_batches(batches: list[tuple[BatchRecord, pd.DataFrame]], spec: Spec) -> Split:
     """Apply spec.split. Rule 'source' takes test rows from files matching test_sources;
     rule 'random' holds out a stratified share of distinct rows. Validation rows always come
-    from train."""
+    from train; calibration rows are held out of the non-test rows first, every copy of a row
+    on one side (a copy of a training row would be scored as if seen)."""
     rule, label = spec.split, spec.label.column
     columns = spec.required_columns
     frames = [f.reindex(columns=columns) for _, f in batches]
@@ -55,12 +61,14 @@ def split_batches(batches: list[tuple[BatchRecord, pd.DataFrame]], spec: Spec) -
         rest, test = _hold_out_whole_duplicates(
             everything[labelled_mask], rule.test_fraction, spec, rule.seed
         )
+    rest, calibration = _hold_out_whole_duplicates(rest, rule.calibration_fraction, spec, rule.seed)
     train, valid = _stratified(rest, rule.validation_fraction, label, rule.seed)
     return Split(
         train=train.reset_index(drop=True),
         valid=valid.reset_index(drop=True),
         test=test.reset_index(drop=True),
         unlabelled=unlabelled,
+        calibration=calibration.reset_index(drop=True),
     )
 
 

@@ -86,7 +86,9 @@ def plan(split: Split, spec: Spec) -> PrivacyPlan:
         raise SpecError("privacy: the spec has no privacy section")
     train = training_rows(split, spec)
     public = len(split.valid) if settings.public_validation else 0
-    private_rows = len(train) + len(split.valid) + len(split.unlabelled) - public
+    public += len(split.calibration) if "calibration" in settings.public else 0
+    held = len(split.valid) + len(split.calibration)
+    private_rows = len(train) + held + len(split.unlabelled) - public
     if settings.delta >= 1 / private_rows:
         raise SpecError(
             f"privacy.delta: {settings.delta} is not below 1 / {private_rows} private rows "

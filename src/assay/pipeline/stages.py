@@ -46,7 +46,12 @@ TABLE: tuple[Stage, ...] = (
     Stage("finetune", _TEACHER, finetune_stage, TeacherOutcome),
     Stage("compress", _STUDENT, compress_stage, CompressionOutcome),
     Stage("calibrate", _STUDENT, responsible.calibrate_stage, Calibration),
-    Stage("conformal", (*_STUDENT, "uncertainty"), responsible.conformal_stage, dict),
+    Stage(
+        "conformal",
+        (*_STUDENT, "sensitive_features", "fairness", "uncertainty"),
+        responsible.conformal_stage,
+        dict,
+    ),
     Stage(
         "fairness",
         (*_STUDENT, "sensitive_features", "fairness", "decision"),

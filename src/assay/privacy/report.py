@@ -38,6 +38,10 @@ def fits(spec: Spec) -> list[Fit]:
     distils_public = settings is not None and settings.on_public_rows("distil")
     on_fitting = (True, PUBLIC) if public else (False, "training rows")
     on_valid = (True, PUBLIC) if public else (False, "validation rows")
+    public_calibration = settings is not None and "calibration" in settings.public
+    on_calibration = (
+        (True, "public calibration rows") if public_calibration else (False, "calibration rows")
+    )
     taught = (True, "the private teacher's outputs on the public validation rows")
     distilled = taught if distils_public else (True, "DP-SGD")
     steps = []
@@ -55,7 +59,7 @@ def fits(spec: Spec) -> list[Fit]:
         Fit("early stopping (the best epoch by validation ROC AUC)", *on_valid),
         Fit("calibration temperature", *on_valid),
         Fit("decision threshold", *on_valid),
-        Fit("conformal quantile", *on_valid),
+        Fit("conformal quantile", *on_calibration),
         Fit("drift reference profile", *on_fitting),
     ]
     if spec.sensitive_features:

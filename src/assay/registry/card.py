@@ -12,6 +12,7 @@ from markdown_it import MarkdownIt
 
 from assay.config import Spec
 from assay.registry.models import Decision
+from assay.responsible.conformal import group_coverage_rows, method
 
 MODELS = {"student_int8": "int8 student (ships)", "teacher": "teacher", "baseline": "baseline"}
 
@@ -127,6 +128,7 @@ def _fairness(e: CardEvidence) -> list[str]:
 
 def _calibration_and_compression(e: CardEvidence) -> list[str]:
     c, u = e.responsible["calibration"], e.responsible["conformal"]
+    coverage = group_coverage_rows(u)
     m, sizes = e.compression["measurements"], e.compression["sizes"]
     pruning = e.compression["pruning"]
     return [
@@ -134,8 +136,12 @@ def _calibration_and_compression(e: CardEvidence) -> list[str]:
         "",
         f"Temperature {c['temperature']:.4f}; expected calibration error on test "
         f"{c['ece_before']:.4f} before scaling, {c['ece_after']:.4f} after. Conformal prediction "
-        f"sets at {u['target_coverage']:.2f} target coverage reach {u['empirical_coverage']:.4f} "
-        f"on test; {100 * u['review_share']:.1f}% of rows are flagged for human review.",
+        f"sets ({method(u)}, rows nothing else was fit on) at {u['target_coverage']:.2f} target "
+        f"coverage reach {u['empirical_coverage']:.4f} on test; {100 * u['review_share']:.1f}% "
+        "of rows are flagged for human review. Coverage and review share per group (a small "
+        "group's figure is noise):",
+        "",
+        *_table(list(coverage[0]) if coverage else [], [list(r.values()) for r in coverage]),
         "",
         "## Compression",
         "",

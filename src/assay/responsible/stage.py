@@ -4,7 +4,9 @@ ships with it. Everything is measured on the int8 model that ships.
 It runs as five steps so the flow can run the independent ones side by side:
 - calibrate: a temperature fit on the validation split, ECE before and after on test; the
   calibrated scores of every split are saved for the steps below (the model scores each row once)
-- conformal: split conformal on the validation split; test coverage and rows sent to review
+- conformal: split conformal on the calibration split (rows nothing else reads), one quantile
+  for all rows or one per group (`uncertainty.group_by`); test coverage and rows sent to
+  review, overall and per sensitive group
 - fairness: the operating threshold chosen on validation rows by `decision.threshold`; every
   ThresholdOptimizer constraint fit on training-row scores (per-group thresholds need many rows
   per group: fit on the 3k validation rows, the equalized-odds gap on Adult's test rows came out
@@ -44,7 +46,12 @@ from assay.responsible.calibration import (
     fit_temperature,
     reliability_diagram,
 )
-from assay.responsible.conformal import empirical_coverage, fit_conformal
+from assay.responsible.conformal import (
+    coverage_by_group,
+    empirical_coverage,
+    fit_conformal,
+    fit_group_conformal,
+)
 from assay.responsible.explain import (
     dependence_plot,
     example_explanations,
@@ -57,7 +64,7 @@ from assay.responsible.gate import decision_gate, fairness_gate
 from assay.responsible.mitigation import THRESHOLD_CONSTRAINTS, fit_group_thresholds
 from assay.responsible.plots import group_plot, tradeoff_plot
 from assay.responsible.threshold import choose_threshold
-from assay.serving.groups import sensitive_columns
+from assay.serving.groups import cells, sensitive_columns
 from assay.serving.layout import (
     MODEL_FILE,
     PROFILE_FILE,
@@ -68,6 +75,7 @@ from assay.serving.layout import (
 )
 from assay.serving.policy import (
     DecisionPolicy,
+    GroupQuantiles,
     GroupThresholds,
     apply_temperature,
     needs_review,
@@ -76,7 +84,7 @@ from assay.serving.policy import (
 from assay.serving.profile import build_profile
 from assay.serving.scorer import OnnxScorer
 
-SPLITS = ("train", "valid", "test")  # the calibrated scores saved by calibrate
+SPLITS = ("train", "valid", "calibration", "test")  # the calibrated scores saved by calibrate
 SHAP_FILE = "shap_values.npy"  # per explained test row, one column per feature
 
 
@@ -176,6 +184,7 @@ def _frames(split: Split, spec: Spec) -> dict[str, pd.DataFrame]:
     return {
         "train": fitting_rows(split, spec).reset_index(drop=True),
         "valid": split.valid.reset_index(drop=True),
+        "calibration": split.calibration.reset_index(drop=True),
         "test": split.test.reset_index(drop=True),
     }
 
@@ -207,15 +216,47 @@ def calibrate_stage(split: Split, spec: Spec, folder: Path, compressed: Path) ->
 
 
 def conformal_stage(split: Split, spec: Spec, folder: Path, calibration: Calibration) -> dict:
-    """Split conformal on validation rows, coverage measured on test rows."""
-    coverage = spec.uncertainty.coverage
-    qhat = fit_conformal(calibration.scores("valid"), labels(split.valid, spec), coverage)
-    sets = prediction_sets(calibration.scores("test"), qhat)
+    """Split conformal fit on the calibration rows (one quantile, or one per group of
+    `uncertainty.group_by`), coverage and review share measured on test rows, overall and per
+    sensitive group and intersection."""
+    settings, frames = spec.uncertainty, _frames(split, spec)
+    coverage, held = settings.coverage, frames["calibration"]
+    p_held, y_held = calibration.scores("calibration"), labels(held, spec)
+    qhat = fit_conformal(p_held, y_held, coverage)
+    notes = []
+    if qhat == 1.0:
+        notes.append(
+            f"only {len(held)} calibration rows: no quantile reaches coverage {coverage:g}, so "
+            "every set holds both labels and every row goes to review (raise "
+            "split.calibration_fraction)"
+        )
+    quantiles = None
+    if settings.group_by:
+        fitted, left = fit_group_conformal(
+            p_held, y_held, cells(held, settings.group_by), coverage, settings.min_group_rows
+        )
+        quantiles = GroupQuantiles(list(settings.group_by), fitted)
+        if left:
+            listed = ", ".join(f"{group} ({rows})" for group, rows in left.items())
+            notes.append(
+                f"conformal groups with fewer than {settings.min_group_rows} calibration rows "
+                f"use the overall quantile: {listed}"
+            )
+    policy = DecisionPolicy(coverage=coverage, qhat=qhat, group_qhats=quantiles)
+    test = frames["test"]
+    sets = prediction_sets(calibration.scores("test"), policy.qhats(test[spec.group_columns]))
+    y_test = labels(test, spec)
+    groups = sensitive_columns(test, spec.sensitive_features)
     figures = {
         "target_coverage": coverage,
         "qhat": qhat,
-        "empirical_coverage": empirical_coverage(sets, labels(split.test, spec)),
+        "group_by": list(settings.group_by),
+        "group_qhats": asdict(quantiles) if quantiles else None,
+        "calibration_rows": len(held),
+        "empirical_coverage": empirical_coverage(sets, y_test),
         "review_share": float(needs_review(sets).mean()),
+        "groups": coverage_by_group(sets, y_test, groups, spec.fairness.min_group_size),
+        "notes": notes,
     }
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "conformal.json").write_text(json.dumps(figures, indent=2))
@@ -287,6 +328,15 @@ def _options(
         notes.append(
             f"mitigation on {feature}: groups with fewer than {spec.fairness.min_group_size} "
             f"training rows keep the plain threshold: {', '.join(left_out)}"
+        )
+    # a group whose training rows are all one class has no ROC curve to pick a threshold on
+    classes = pd.Series(y_train).groupby(groups.to_numpy()).nunique()
+    one_class = sorted(set(classes.index[classes < 2]) & set(groups[keep]))
+    if one_class:
+        keep &= ~groups.isin(one_class).to_numpy()
+        notes.append(
+            f"mitigation on {feature}: groups whose training rows are all one class keep the "
+            f"plain threshold: {', '.join(one_class)}"
         )
     if groups[keep].nunique() < 1 or len(np.unique(y_train[keep])) < 2:
         notes.append(f"mitigation on {feature}: no group has enough rows to fit; none fitted")
@@ -442,6 +492,7 @@ def package_stage(
         conformal["qhat"],
         fairness.threshold["value"],
         fairness.threshold["rule"],
+        GroupQuantiles(**conformal["group_qhats"]) if conformal["group_qhats"] else None,
     ).save(folder)
     scores = folder / SCORES_FILE
     np.save(scores, calibration.scores("test"), allow_pickle=False)
@@ -468,7 +519,7 @@ def package_stage(
         plots={name: _into(folder, path) for name, path in plots.items()},
         threshold=fairness.threshold,
         decision_gate=fairness.decision_gate,
-        notes=fairness.notes,
+        notes=[*conformal["notes"], *fairness.notes],
     )
     (folder / REPORT_FILE).write_text(json.dumps(asdict(outcome), indent=2))
     return outcome

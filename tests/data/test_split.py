@@ -29,7 +29,7 @@ def test_source_rule_takes_test_rows_from_matching_files(spec):
         [_batch("train.csv", 40), _batch("test.csv", 10, 100), _batch("u.csv", 6, 500, False)],
         spec,
     )
-    sizes = {"train": 27, "valid": 9, "calibration": 4, "test": 10, "unlabelled": 6}
+    sizes = {"train": 24, "valid": 8, "calibration": 8, "test": 10, "unlabelled": 6}
     assert parts.sizes() == sizes
     assert parts.test["x"].min() >= 100
     assert parts.unlabelled["x"].min() >= 500
@@ -98,3 +98,10 @@ def test_calibration_rows_are_their_own_stratified_share_and_copies_stay_togethe
     share = (parts.calibration["y"] == "yes").mean()
     assert share == pytest.approx(0.5, abs=0.05)
     assert len(parts.calibration) == pytest.approx(0.25 * (400 - len(parts.test)), rel=0.1)
+
+
+def test_calibration_rows_are_capped_and_the_rest_train(spec):
+    rule = spec.split.model_copy(update={"rule": "random", "max_calibration_rows": 30})
+    parts = split_batches([_batch("all.csv", 400)], spec.model_copy(update={"split": rule}))
+    assert len(parts.calibration) == 30  # 0.2 of the 320 non-test rows would be 64
+    assert len(parts.train) + len(parts.valid) == 320 - 30

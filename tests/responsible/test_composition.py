@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from assay.data.split import Split
 from assay.pipeline.compose import responsible_stage
@@ -17,8 +18,15 @@ from assay.serving.predictor import Predictor
 from tests.conftest import deploy_tiny_model, mixed_rows, mixed_spec_for
 
 
-def test_the_composed_steps_make_a_package_that_serves(tmp_path, mixed_spec):
-    compressed = deploy_tiny_model(mixed_spec, tmp_path / "compressed")
+@pytest.fixture(scope="module")
+def compressed(tmp_path_factory) -> Path:
+    """One tiny compressed model for every test here (its inputs do not depend on the spec's
+    fairness or uncertainty settings)."""
+    folder = tmp_path_factory.mktemp("compressed")
+    return deploy_tiny_model(mixed_spec_for(folder / "suite.json"), folder / "model")
+
+
+def test_the_composed_steps_make_a_package_that_serves(tmp_path, mixed_spec, compressed):
     train = mixed_rows(300, 0)
     split = Split(train, mixed_rows(300, 2), mixed_rows(400, 1), train.iloc[:0], mixed_rows(300, 3))
     outcome = responsible_stage(split, mixed_spec, compressed, tmp_path / "package")
@@ -34,13 +42,14 @@ def test_the_composed_steps_make_a_package_that_serves(tmp_path, mixed_spec):
     assert len(decided) == 50
 
 
-def test_group_conditional_quantiles_ship_in_the_package_and_small_groups_fall_back(tmp_path):
+def test_group_conditional_quantiles_ship_in_the_package_and_small_groups_fall_back(
+    tmp_path, compressed
+):
     spec = mixed_spec_for(
         tmp_path / "suite.json",
         sensitive_features=["colour"],
         uncertainty={"group_by": ["colour"], "min_group_rows": 50},
     )
-    compressed = deploy_tiny_model(spec, tmp_path / "compressed")
     train, held = mixed_rows(300, 0), mixed_rows(400, 3)
     held = pd.concat([held[held["colour"] != "green"], held[held["colour"] == "green"][:20]])
     split = Split(train, mixed_rows(300, 2), mixed_rows(400, 1), train.iloc[:0], held)
@@ -66,8 +75,9 @@ def test_group_conditional_quantiles_ship_in_the_package_and_small_groups_fall_b
     np.testing.assert_array_equal(review, needs_review(prediction_sets(p, cut.to_numpy(float))))
 
 
-def test_too_few_calibration_rows_send_every_row_to_review_and_say_why(tmp_path, mixed_spec):
-    compressed = deploy_tiny_model(mixed_spec, tmp_path / "compressed")
+def test_too_few_calibration_rows_send_every_row_to_review_and_say_why(
+    tmp_path, mixed_spec, compressed
+):
     train = mixed_rows(300, 0)
     split = Split(train, mixed_rows(300, 2), mixed_rows(100, 1), train.iloc[:0], mixed_rows(6, 3))
     outcome = responsible_stage(split, mixed_spec, compressed, tmp_path / "package")

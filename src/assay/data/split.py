@@ -61,7 +61,8 @@ def split_batches(batches: list[tuple[BatchRecord, pd.DataFrame]], spec: Spec) -
         rest, test = _hold_out_whole_duplicates(
             everything[labelled_mask], rule.test_fraction, spec, rule.seed
         )
-    rest, calibration = _hold_out_whole_duplicates(rest, rule.calibration_fraction, spec, rule.seed)
+    held = min(rule.calibration_fraction, rule.max_calibration_rows / max(len(rest), 1))
+    rest, calibration = _hold_out_whole_duplicates(rest, held, spec, rule.seed)
     train, valid = _stratified(rest, rule.validation_fraction, label, rule.seed)
     return Split(
         train=train.reset_index(drop=True),

@@ -64,7 +64,7 @@ from assay.responsible.gate import decision_gate, fairness_gate
 from assay.responsible.mitigation import THRESHOLD_CONSTRAINTS, fit_group_thresholds
 from assay.responsible.plots import group_plot, tradeoff_plot
 from assay.responsible.threshold import choose_threshold
-from assay.serving.groups import cells, sensitive_columns
+from assay.serving.groups import INTERSECTION, cells, sensitive_columns
 from assay.serving.layout import (
     MODEL_FILE,
     PROFILE_FILE,
@@ -168,9 +168,23 @@ class ResponsibleOutcome:
             f"{100 * shipped['positive_share']:.1f}% positive; {gaps}"
             f"ECE {self.calibration['ece_before']:.4f} -> {self.calibration['ece_after']:.4f}; "
             f"conformal coverage {self.conformal['empirical_coverage']:.4f} "
-            f"(target {self.conformal['target_coverage']:.2f}), "
+            f"(target {self.conformal['target_coverage']:.2f}{self._lowest_group()}), "
             f"{100 * self.conformal['review_share']:.1f}% of rows to review"
         )
+
+    def _lowest_group(self) -> str:
+        """The least covered group that is not small, for the summary line."""
+        judged = [
+            (g["coverage"], feature, g["group"])
+            for feature, groups in self.conformal["groups"].items()
+            if INTERSECTION not in feature
+            for g in groups
+            if not g["small"]
+        ]
+        if not judged:
+            return ""
+        coverage, feature, group = min(judged)
+        return f"; lowest group {feature} {group} {coverage:.4f}"
 
 
 def mitigation_feature(spec: Spec) -> str:

@@ -1,7 +1,7 @@
 """Split conformal sets reach the promised coverage on fresh rows; qhat matches a hand count;
 rows without a single label go to review; one quantile can under-cover a harder group, and
 group-conditional quantiles cover each group; a policy ships them and cuts each row at its
-group's."""
+group's; what MLflow receives is numbers only."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from assay.responsible.conformal import (
+    conformal_metrics,
     coverage_by_group,
     empirical_coverage,
     fit_conformal,
@@ -117,6 +118,26 @@ def test_coverage_by_group_counts_rows_and_flags_small_groups():
     [x, z] = coverage_by_group(sets, y, {"f": groups}, min_group_size=2)["f"]
     assert x == {"group": "x", "rows": 3, "coverage": 2 / 3, "review_share": 1 / 3, "small": False}
     assert z == {"group": "z", "rows": 1, "coverage": 1.0, "review_share": 0.0, "small": True}
+
+
+def test_the_logged_metrics_are_numbers_with_a_name_per_group():
+    figures = {
+        "target_coverage": 0.9,
+        "qhat": 0.3,
+        "group_by": ["sex"],
+        "group_qhats": {"columns": ["sex"], "qhats": {"F": 0.2}},
+        "calibration_rows": 500,
+        "empirical_coverage": 0.91,
+        "review_share": 0.07,
+        "groups": {"sex x race": [{"group": "F x <=Asian?", "coverage": 0.8, "review_share": 0.1}]},
+        "notes": ["a note"],
+    }
+    metrics = conformal_metrics(figures)
+    assert all(isinstance(v, float) for v in metrics.values())
+    assert metrics["calibration_rows"] == 500.0
+    assert metrics["sex_x_race.F x __Asian_.coverage"] == 0.8
+    assert metrics["sex_x_race.F x __Asian_.review_share"] == 0.1
+    assert not {"group_by", "group_qhats", "notes", "groups"} & set(metrics)
 
 
 def test_a_policy_with_group_quantiles_saves_loads_and_cuts_each_row_at_its_group(tmp_path):

@@ -13,6 +13,7 @@ from assay.pipeline.outcomes import RunOutcomes
 from assay.pipeline.stages import TABLE
 from assay.provenance import code_digest, git_commit
 from assay.registry.tracking import DatasetInput, StageRun
+from assay.responsible.conformal import conformal_metrics
 from assay.responsible.fairness import FairnessReport
 
 # Spec sections logged as parameters `<section>.<setting>`
@@ -78,7 +79,7 @@ def stage_figures(o: RunOutcomes) -> dict[str, dict[str, float]]:
             **{f"pruning.{k}": v for k, v in pruning.items() if isinstance(v, int | float)},
         },
         "calibrate": shipped.calibration,
-        "conformal": shipped.conformal,
+        "conformal": conformal_metrics(shipped.conformal),
         "fairness": {"threshold": shipped.threshold["value"], **disparities(shipped.fairness)},
         "explain": {f"importance.{k}": v for k, v in shipped.importance.items()},
     }

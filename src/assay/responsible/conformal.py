@@ -11,6 +11,7 @@ each group the guarantee (Vovk 2003; Romano, Barber, Sabatti and Candes 2020).""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -107,3 +108,19 @@ def group_coverage_rows(figures: dict) -> list[dict]:
         for feature, groups in figures["groups"].items()
         for g in groups
     ]
+
+
+def conformal_metrics(figures: dict) -> dict[str, float]:
+    """The stage's numbers as MLflow metrics: the overall figures, and each group's coverage and
+    review share as `<feature>.<group>.coverage` (names keep only what MLflow allows)."""
+    scalars = ("target_coverage", "qhat", "calibration_rows", "empirical_coverage", "review_share")
+    out = {name: float(figures[name]) for name in scalars}
+    for feature, groups in figures["groups"].items():
+        for g in groups:
+            name = _metric_name(f"{feature.replace(' x ', '_x_')}.{g['group']}")
+            out |= {f"{name}.coverage": g["coverage"], f"{name}.review_share": g["review_share"]}
+    return out
+
+
+def _metric_name(text: str) -> str:
+    return re.sub(r"[^\w\-. /]", "_", text)

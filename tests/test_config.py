@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from assay.config import load_spec
+from assay.config import FairnessLimit, Spec, load_spec
 from assay.errors import SpecError
 from tests.conftest import ADULT_SPEC
 
@@ -97,6 +97,21 @@ def test_stage_digest_ignores_sections_the_stage_does_not_read(adult_spec):
     )
     assert tuned.stage_digest("model", "pretrain") == adult_spec.stage_digest("model", "pretrain")
     assert tuned.stage_digest("finetune") != adult_spec.stage_digest("finetune")
+
+
+def test_a_stage_may_depend_on_one_field_of_a_section(adult_spec):
+    def fairness(**change) -> Spec:
+        return adult_spec.model_copy(
+            update={"fairness": adult_spec.fairness.model_copy(update=change)}
+        )
+
+    key = ("fairness.min_group_size", "uncertainty")
+    limit = FairnessLimit(feature="sex", metric="equalized_odds_difference", limit=0.0)
+    gated = fairness(gate=[limit])
+    assert gated.stage_digest(*key) == adult_spec.stage_digest(*key)
+    assert gated.stage_digest("fairness") != adult_spec.stage_digest("fairness")
+    smaller = fairness(min_group_size=adult_spec.fairness.min_group_size + 1)
+    assert smaller.stage_digest(*key) != adult_spec.stage_digest(*key)
 
 
 def test_unknown_profile_lists_the_known_ones():

@@ -830,17 +830,23 @@ class Spec(Section):
             private = PRIVACY_PLAN_SECTIONS if self.privacy is not None else ()
             sections = tuple(dict.fromkeys(s for s in (*sections, *private) if s != "privacy"))
             sections += ("privacy",) if self.privacy is not None else ()
-        sections = tuple(s for s in sections if s not in self._off)
+        sections = tuple(s for s in sections if s.split(".")[0] not in self._off)
         return _hash(
             self.model_dump(mode="json", include=_with_attributes((*DATA_SECTIONS, *sections)))
         )
 
 
 def _with_attributes(sections: tuple[str, ...]) -> dict[str, Any]:
-    """An include for model_dump: the sections, plus the fairness attributes (they are batch
-    columns, so they belong to how data is read) when the whole fairness section is not in."""
-    include: dict[str, Any] = dict.fromkeys(sections, True)
-    include.setdefault("fairness", {"attributes"})
+    """An include for model_dump: the sections (`section.field` takes one field of a section),
+    plus the fairness attributes (they are batch columns, so they belong to how data is read)
+    when the whole fairness section is not in."""
+    include: dict[str, Any] = {"fairness": {"attributes"}}
+    for name in sections:
+        section, _, field = name.partition(".")
+        if not field or include.get(section) is True:
+            include[section] = True
+        else:
+            include[section] = {*include.get(section, ()), field}
     return include
 
 

@@ -14,7 +14,9 @@ from bench.quality import spec_split
 from tests.synthetic import write_dataset
 
 # The tiny schedule is a few hundred private steps: it takes 10x private learning rates
-PRIVATE = {"privacy": {"epsilon": 1.0, "public": ["validation"], "learning_rate_scale": 10}}
+PRIVATE = {
+    "privacy": {"epsilon": 1.0, "public": ["validation", "calibration"], "learning_rate_scale": 10}
+}
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from assay.config import load_spec
 from assay.data.snapshot import take_snapshot
 from assay.data.store import BatchStore
 from assay.home import Home
-from tests.synthetic import write_dataset
+from tests.synthetic import TINY, write_dataset
 
 pytestmark = pytest.mark.slow
 
@@ -57,9 +57,14 @@ def edit(spec: Path, target: Path, change: dict) -> Path:
 def test_two_datasets_share_a_home_and_never_mix(tmp_path):
     home = tmp_path / "home"
     churn = write_dataset(tmp_path / "churn", name="churn", spec=LENIENT)
+    # 1,200 rows leave about 600 to train on: the tiny models need more epochs to learn them
+    longer = {
+        "finetune": TINY["finetune"] | {"epochs": 8},
+        "compression": TINY["compression"] | {"epochs": 12},
+    }
     loans = write_dataset(
-        tmp_path / "loans", name="loans", n=1200, positive_share=0.2, seed=1, spec=LENIENT,
-        rename={"region": "branch", "home_owner": "marital_status"},
+        tmp_path / "loans", name="loans", n=1200, positive_share=0.2, seed=1,
+        spec=LENIENT | longer, rename={"region": "branch", "home_owner": "marital_status"},
     )  # fmt: skip
     first = assay("run", "--spec", churn, home=home)
     assert first.returncode == 0, first.stderr[-2000:]

@@ -15,12 +15,11 @@ $(STAMP): pyproject.toml requirements.lock
 run: $(STAMP)
 	$(BIN)/assay run
 
-# pytest: two workers, whole files each (the ops tests mostly wait on servers while others train);
-# the files that share the quick Adult run go to one worker together (tests/conftest.py)
+# pytest: two workers, whole files each (the ops tests mostly wait on servers while others train)
 test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # The inner loop: no servers, no Adult training, tiny configs (under 3 minutes on 2 cores)
 test-fast: $(STAMP)

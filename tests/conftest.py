@@ -38,17 +38,9 @@ SLOW_FIXTURES = {"prefect_api", "quick_adult_run"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    adult_files = set()
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
-        if "quick_adult_run" in getattr(item, "fixturenames", ()):
-            adult_files.add(item.path)
-    # `--dist loadgroup` (make test): whole files to a worker, and every file that reads the
-    # shared quick Adult run to the same one, so the run is trained once, not once per worker
-    for item in items:
-        group = "quick-adult" if item.path in adult_files else str(item.path)
-        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")

@@ -830,7 +830,7 @@ class Spec(Section):
             private = PRIVACY_PLAN_SECTIONS if self.privacy is not None else ()
             sections = tuple(dict.fromkeys(s for s in (*sections, *private) if s != "privacy"))
             sections += ("privacy",) if self.privacy is not None else ()
-        sections = tuple(s for s in sections if s.split(".")[0] not in self._off)
+        sections = tuple(s for s in sections if s.partition(".")[0] not in self._off)
         return _hash(
             self.model_dump(mode="json", include=_with_attributes((*DATA_SECTIONS, *sections)))
         )

@@ -45,7 +45,7 @@ def quantize(
     if method == "dynamic":
         # 7-bit weights: on x86 CPUs without VNNI (AVX2 only) the u8 x s8 products are summed
         # in saturating 16-bit pairs, so full-range weights give other, worse scores there than
-        # on VNNI machines; with reduce_range no pair can saturate and every CPU agrees.
+        # on VNNI machines; with reduce_range no pair can saturate, so AVX2 and VNNI agree.
         quantize_dynamic(str(prepared), str(int8), weight_type=QuantType.QInt8, reduce_range=True)
     else:
         if calibration is None:

@@ -8,6 +8,13 @@ conformal coverage and review share overall and per sensitive group (the spec's 
 and group-conditional quantiles over every sensitive feature's intersection beside it, from the
 same calibration rows and scores), and the most important features.
 
+Augmentation: a third teacher and student trained with synthetic rows for the scarce groups
+(the spec's `augment`, else SMOTE-NC over every sensitive feature), against the unaugmented
+student on the same test rows: the paired bootstrap of the overall ROC AUC difference, and per
+group of each augmented feature its ROC AUC and true-positive rate (at each option's shipped
+threshold, before mitigation) with stratified intervals. It ships only when the overall ROC
+AUC falls by at most MAX_AUC_COST at the point.
+
 Explanations: interventional SHAP of the shipped int8 student's calibrated probability on the
 stage's seeded test rows and training background, timed, with its additivity; the same rows
 explained on the gradient-boosting baseline, and the rank agreement of the two global
@@ -24,6 +31,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +39,12 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from assay.compression.stage import compress_stage
-from assay.config import Spec, load_spec
+from assay.config import AugmentSpec, Spec, load_spec
 from assay.data.labels import labels
 from assay.data.split import Split
 from assay.modeling.baseline import fit_baseline
-from assay.modeling.teacher import finetune_stage, pretrain_stage
+from assay.modeling.paired import paired_difference, stratified_weights, weighted_metric
+from assay.modeling.teacher import AUGMENTATION, finetune_stage, pretrain_stage
 from assay.pipeline.compose import responsible_stage
 from assay.responsible.conformal import method
 from assay.responsible.explain import global_importance, shapley_values
@@ -54,6 +63,8 @@ from bench.quality import spec_split
 EO_TARGET = 0.02  # the equalized-odds gap an option must reach to count as fair here
 LARGE = 5000.0  # "large" for a mostly-zero numeric feature: capital_gain's gains above 5,000
 JUDGED_ROWS = 200  # groups with this many test rows are held to the coverage target
+MAX_AUC_COST = 0.002  # augmentation ships only if overall ROC AUC falls by no more than this
+RESAMPLES = 1000  # stratified bootstrap resamples behind every augmentation interval
 
 
 def main(spec_path: str, profile: str | None = None) -> int:
@@ -62,17 +73,29 @@ def main(spec_path: str, profile: str | None = None) -> int:
     reweighed = spec.model_copy(
         update={"compression": spec.compression.model_copy(update={"reweigh_on": feature})}
     )
+    augmented = spec.model_copy(
+        update={"augment": spec.augment or AugmentSpec(groups=spec.sensitive_features)}
+    )
     split = spec_split(spec)
     with tempfile.TemporaryDirectory(prefix="assay-bench-") as scratch:
         root = Path(scratch)
         pretrain_stage(split, spec, root / "pretrain")
-        finetune_stage(split, spec, root / "pretrain", root / "teacher")
         outcomes = {}
-        for name, variant in (("unweighted", spec), ("reweighed", reweighed)):
-            compress_stage(split, variant, root / "teacher", root / f"student-{name}")
+        for name, variant, teacher in (
+            ("unweighted", spec, "teacher"),
+            ("reweighed", reweighed, "teacher"),
+            ("augmented", augmented, "teacher-augmented"),
+        ):
+            if not (root / teacher).is_dir():
+                finetune_stage(split, variant, root / "pretrain", root / teacher)
+            compress_stage(split, variant, root / teacher, root / f"student-{name}")
             outcomes[name] = responsible_stage(
                 split, variant, root / f"student-{name}", root / f"responsible-{name}"
             )
+        synthetic = json.loads((root / "teacher-augmented" / AUGMENTATION).read_text())
+        augmentation = augmentation_figures(
+            split, augmented, outcomes["unweighted"], outcomes.pop("augmented")
+        )
         explained = explanations(split, spec, Path(outcomes["unweighted"].folder))
         coverage = conformal_variants(split, spec, outcomes["unweighted"], root / "mondrian")
         scores = np.load(outcomes["unweighted"].test_scores, allow_pickle=False)
@@ -93,6 +116,19 @@ def main(spec_path: str, profile: str | None = None) -> int:
             if isinstance(v, float)
         )
         print(f"{row['option']:26} {row['training']:18} {cells}")
+    print(
+        f"augmentation: {synthetic['synthetic_rows']:,} synthetic rows, "
+        f"{synthetic['copies_dropped']} copies dropped; overall ROC AUC "
+        f"{augmentation['overall']['describe']}; ships: {augmentation['ships']}"
+    )
+    for g in augmentation["groups"]:
+        auc, tpr = g["roc_auc"], g["tpr"]
+        print(
+            f"  {g['feature']}={g['group']:22} {g['rows']:6,} rows  ROC AUC "
+            + "  ".join(f"{k} {v[0]:.4f} ({v[1]:.4f}-{v[2]:.4f})" for k, v in auc.items())
+            + "  TPR "
+            + "  ".join(f"{k} {v[0]:.4f} ({v[1]:.4f}-{v[2]:.4f})" for k, v in tpr.items())
+        )
     for name, figures in coverage.items():
         print(
             f"conformal ({name}): coverage {figures['coverage']:.4f}, review "
@@ -131,10 +167,68 @@ def main(spec_path: str, profile: str | None = None) -> int:
         "conformal": coverage,
         "top_features": dict(list(main_outcome.importance.items())[: spec.explanations.top]),
         "explanations": explained,
+        "augmentation": {**augmentation, "synthetic": synthetic},
         "fairness_gate": main_outcome.gate["reason"],
     }
     print(json.dumps(result))
     return 0
+
+
+def augmentation_figures(
+    split: Split, spec: Spec, plain: ResponsibleOutcome, augmented: ResponsibleOutcome
+) -> dict:
+    """The augmented student against the plain one on the same test rows: the overall paired
+    ROC AUC difference, and each augmented feature's groups (both classes present) with ROC
+    AUC and TPR intervals for either option."""
+    y, seed = labels(split.test, spec), spec.split.seed
+    options = {"plain": plain, "augmented": augmented}
+    scores = {k: np.load(o.test_scores, allow_pickle=False) for k, o in options.items()}
+    decided = {k: scores[k] >= o.threshold["value"] for k, o in options.items()}
+    overall = paired_difference(y, scores["augmented"], scores["plain"], resamples=RESAMPLES,
+                                seed=seed)  # fmt: skip
+    groups = []
+    for feature in spec.augment.groups:
+        cells = split.test[feature].astype("string").fillna("(missing)").to_numpy()
+        for group in pd.unique(cells):
+            mine = cells == group
+            if len(set(y[mine])) == 2:
+                row = _group_intervals(
+                    y[mine], {k: s[mine] for k, s in scores.items()},
+                    {k: d[mine] for k, d in decided.items()}, seed,
+                )  # fmt: skip
+                groups.append({"feature": feature, "group": str(group), **row})
+    return {
+        "overall": {**overall.to_dict(), "describe": overall.describe()},
+        "max_auc_cost": MAX_AUC_COST,
+        "ships": overall.difference >= -MAX_AUC_COST,
+        "groups": groups,
+    }
+
+
+def _group_intervals(
+    y: np.ndarray, scores: dict[str, np.ndarray], decided: dict[str, np.ndarray], seed: int
+) -> dict:
+    """One group's rows: ROC AUC and TPR of each option as (point, low, high), from the same
+    stratified resamples of the group's rows for every option."""
+    draws = list(stratified_weights(y, RESAMPLES, seed))
+    whole = np.ones(len(y), dtype=np.int64)
+
+    def interval(metric) -> tuple[float, float, float]:
+        low, high = np.percentile([metric(w) for w in draws], [2.5, 97.5])
+        return round(metric(whole), 4), round(float(low), 4), round(float(high), 4)
+
+    def tpr(decisions: np.ndarray, weights: np.ndarray) -> float:
+        positive = weights * (y == 1)
+        return float(np.sum(positive * decisions) / np.sum(positive))
+
+    return {
+        "rows": len(y),
+        "positives": int(y.sum()),
+        "roc_auc": {
+            k: interval(partial(weighted_metric, "roc_auc", y, s)) for k, s in scores.items()
+        },
+        "tpr": {k: interval(partial(tpr, d)) for k, d in decided.items()},
+    }
 
 
 def conformal_variants(

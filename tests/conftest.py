@@ -12,6 +12,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+# Each xdist worker gets its share of the cores for torch's and OpenMP's thread pools (set
+# before numpy or torch is imported; subprocesses inherit it). Two workers that each spin two
+# threads on a 2-core machine oversubscribe it: two quick Adult runs at once took 157 s at the
+# default and 98 s at one thread each. Models differ in their last bits across thread counts,
+# so every model of a session is trained at the same count.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_name, str(max(1, len(os.sched_getaffinity(0)) // _WORKERS)))
 _STATE = Path(tempfile.mkdtemp(prefix="assay-tests-"))
 os.environ["PREFECT_HOME"] = str(_STATE / "prefect")
 os.environ["PREFECT_RESULTS_LOCAL_STORAGE_PATH"] = str(_STATE / "prefect" / "results")

@@ -552,6 +552,47 @@ class FederationSpec(Section):
         return self
 
 
+class AugmentSpec(Section):
+    """Synthetic training rows for the scarce groups of sensitive features (SMOTE-NC), drawn
+    within each group and label so both stay as they were; validation, calibration and test
+    rows stay real. Off when absent: `assay bench fairness` measures whether it helps."""
+
+    groups: list[str] = Field(
+        min_length=1,
+        description="Sensitive features whose scarce groups get synthetic rows.",
+    )
+    method: Literal["smote_nc"] = Field(
+        default="smote_nc",
+        description="SMOTE-NC (imbalanced-learn): numbers drawn between a row and one of its "
+        "nearest neighbours in its group and label, categories the neighbours' most common.",
+    )
+    scarce_share: float = Field(
+        default=0.05,
+        gt=0,
+        lt=1,
+        description="A group is scarce when it holds less than this share of the training rows.",
+    )
+    factor: float = Field(
+        default=2.0,
+        gt=1,
+        le=20,
+        description="A scarce group's training rows after augmentation, as a multiple of its "
+        "real rows (each label's rows grow alike).",
+    )
+    k_neighbors: int = Field(
+        default=5,
+        gt=0,
+        description="Neighbours a synthetic row is drawn towards; a group and label with no "
+        "more real rows than this is left as it is (the report names it).",
+    )
+    min_distance: float = Field(
+        default=0.001,
+        ge=0,
+        description="A synthetic row whose Gower distance to its closest real training row is "
+        "at most this is a copy of that row and is dropped (distances run from 0 to 1).",
+    )
+
+
 class MonitoringSpec(Section):
     """Drift checks of new batches against the training reference profile, and when a retrain
     is requested."""
@@ -646,6 +687,9 @@ class Spec(Section):
     federation: FederationSpec | None = Field(
         default=None, description="Federated fine-tuning across sites (off when absent)."
     )
+    augment: AugmentSpec | None = Field(
+        default=None, description="Synthetic rows for scarce groups (off when absent)."
+    )
     train_rows: int | None = Field(
         default=None, gt=0, description="Subsample train rows to this many (quick demos, tests)."
     )
@@ -736,6 +780,7 @@ class Spec(Section):
             raise ValueError(
                 f"fairness.mitigate_on: {fairness.mitigate_on!r} is not a sensitive feature"
             )
+        self._augmented_groups_are_sensitive()
         unknown = [f for f in self.uncertainty.group_by if f not in sensitive]
         if unknown:
             raise ValueError(
@@ -747,6 +792,19 @@ class Spec(Section):
                 raise ValueError(
                     f"fairness.gate: {limit.feature!r} is not a sensitive feature (known: {known})"
                 )
+
+    def _augmented_groups_are_sensitive(self) -> None:
+        if self.augment is None:
+            return
+        unknown = [f for f in self.augment.groups if f not in self.sensitive_features]
+        if unknown:
+            raise ValueError(
+                f"augment.groups: {unknown} are not sensitive features "
+                f"(known: {self.sensitive_features})"
+            )
+        for other, why in _AUGMENT_REFUSED.items():
+            if getattr(self, other) is not None:
+                raise ValueError(f"augment and {other} together are refused: {why}")
 
     @property
     def registered_name(self) -> str:
@@ -865,11 +923,17 @@ DATA_SECTIONS = ("name", "source", "columns", "derive", "id_column", "label", "s
 
 
 # Sections that are off when absent: a spec without them hashes as it did before they existed.
-OPTIONAL_SECTIONS = ("privacy", "federation")
+OPTIONAL_SECTIONS = ("privacy", "federation", "augment")
 
 # What the noise of a private training is planned from: every DP-SGD stage's rows and steps.
 PRIVACY_PLAN_SECTIONS = ("train_rows", "pretrain", "finetune", "compression")
 
+
+# Sections augmentation cannot go with, and why.
+_AUGMENT_REFUSED = {
+    "privacy": "synthetic rows are drawn from the private rows without noise",
+    "federation": "the sites' rows never leave their homes, so there are none here to draw from",
+}
 
 # `--profile quick` works on every spec: these overrides, under the spec's own `quick` if it has
 # one. They cap the rows each stage sees and shrink the teacher, so a run takes a minute or two
@@ -886,6 +950,7 @@ BUILTIN_PROFILES: dict[str, dict[str, Any]] = {
             "gate": {"max_size_ratio": 1.0, "max_auc_drop": 0.05, "min_agreement": 0.98},
         },
         "gates": {"quality": {"margin": 0.05}},
+        "explanations": {"rows": 500},  # SHAP of 2,000 rows was 60 of a quick run's 140 s
     }
 }
 

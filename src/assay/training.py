@@ -154,6 +154,7 @@ class TrainResult:
     pruning: str
     privacy: str  # the spent (epsilon, delta) and what is not covered, or "off"
     federation: str  # the sites, rounds and bytes of a federated teacher, or "off"
+    augmentation: str  # the synthetic training rows and their distance check, or "off"
     fairness_gate: str
     decision_gate: str
     shipped: str
@@ -193,6 +194,7 @@ class TrainResult:
             f"- Student pruning: {self.pruning}",
             f"- Privacy: {self.privacy}",
             f"- Federation: {self.federation}",
+            f"- Augmentation: {self.augmentation}",
             f"- Fairness gate: {self.fairness_gate}",
             f"- Decision check: {self.decision_gate}",
             f"- Shipped decisions: {self.shipped}",

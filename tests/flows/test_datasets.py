@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from mlflow.tracking import MlflowClient
 
 from assay.config import load_spec
 from assay.data.snapshot import take_snapshot
@@ -129,10 +130,12 @@ def test_reingest_after_a_parsing_change_supersedes_instead_of_adding(tmp_path):
 
 
 def test_rare_positives_get_positive_decisions_and_a_forced_half_fails_loudly(tmp_path):
+    """Also: the scarce home_owner group is augmented, and the run's summary, MLflow run and
+    model card say by how many synthetic rows."""
     home = tmp_path / "home"
     rare = write_dataset(
         tmp_path / "rare", name="rare", n=3000, positive_share=0.1, signal=1.0, seed=2,
-        spec=LENIENT,
+        spec=LENIENT | {"augment": {"groups": ["home_owner"]}},
     )  # fmt: skip
     default = assay("run", "--spec", rare, home=home)
     decision = re.search(r"- Decision check: (.*)", default.stdout).group(1)
@@ -140,6 +143,15 @@ def test_rare_positives_get_positive_decisions_and_a_forced_half_fails_loudly(tm
     share = float(re.search(r"threshold [\d.]+ \(max_f1\).*?, ([\d.]+)% positive", default.stdout)
                   .group(1))  # fmt: skip
     assert 1 < share < 99
+    synthetic = re.search(r"- Augmentation: ([\d,]+) synthetic training rows \(smote_nc, x2\): "
+                          r"home_owner=unknown \+([\d,]+)", default.stdout)  # fmt: skip
+    assert synthetic and int(synthetic.group(1)) == int(synthetic.group(2)) > 0, default.stdout
+    run_id, uri = re.search(r"- MLflow run `(\w+)` logged in `([^`]+)`", default.stdout).groups()
+    logged = MlflowClient(uri).get_run(run_id).data
+    assert logged.metrics["augment.synthetic_rows"] == int(synthetic.group(1))
+    assert logged.tags["assay.augment.groups"] == "home_owner=unknown"
+    card = re.search(r"- Model card: `([^`]+)`", default.stdout).group(1)
+    assert "## Synthetic training rows" in Path(card).with_suffix(".md").read_text()
 
     half = edit(rare, tmp_path / "rare" / "half.yaml", {"decision": {"threshold": 0.5}})
     forced = assay("run", "--spec", half, home=home)

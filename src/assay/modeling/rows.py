@@ -11,6 +11,7 @@ from typing import Literal
 import pandas as pd
 
 from assay.config import Spec
+from assay.data.augment import Augmented, augment_rows
 from assay.data.split import Split
 
 
@@ -19,6 +20,12 @@ def training_rows(split: Split, spec: Spec) -> pd.DataFrame:
     if spec.train_rows is None or spec.train_rows >= len(split.train):
         return split.train
     return split.train.sample(spec.train_rows, random_state=spec.split.seed)
+
+
+def learning_rows(split: Split, spec: Spec) -> Augmented:
+    """The labelled rows weights learn from (fine-tuning, distillation): the training rows,
+    with synthetic rows for scarce groups when the spec augments (assay.data.augment)."""
+    return augment_rows(training_rows(split, spec), spec)
 
 
 def pretraining_rows(split: Split, spec: Spec, train: pd.DataFrame) -> pd.DataFrame:
@@ -39,7 +46,7 @@ def distillation_parts(split: Split, spec: Spec) -> tuple[pd.DataFrame, pd.DataF
     unlabelled row, or only the public validation rows when privacy distils on them."""
     if on_public_rows(spec, "distil"):
         return split.valid, split.unlabelled.iloc[:0]
-    return training_rows(split, spec), split.unlabelled
+    return learning_rows(split, spec).rows, split.unlabelled
 
 
 def distillation_rows(split: Split, spec: Spec) -> pd.DataFrame:

@@ -34,11 +34,12 @@ from assay.modeling.encoder import (
 from assay.modeling.finetune import finetune
 from assay.modeling.pretrain import pretrain
 from assay.modeling.privacy_plan import PrivacyPlan, is_private, plan
-from assay.modeling.rows import fitting_rows, pretraining_rows, training_rows
+from assay.modeling.rows import fitting_rows, learning_rows, pretraining_rows, training_rows
 from assay.modeling.tokenizer import MASK, RecordTokenizer
 from assay.privacy.budget import History
 
 TEACHER_SCORES = "teacher_test_scores.npy"  # the teacher's probabilities on the test split
+AUGMENTATION = "augmentation.json"  # the synthetic rows' report, when the spec augments
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class TeacherOutcome:
     peak_rss_mb: float
     dp_history: History = field(default_factory=list)
     federation: dict = field(default_factory=dict)  # sites, rounds, bytes (federated specs)
+    augmentation: dict = field(default_factory=dict)  # synthetic rows (assay.data.augment)
 
     @property
     def trainable_fraction(self) -> float:
@@ -121,7 +123,11 @@ def finetune_stage(split: Split, spec: Spec, pretrained: Path, folder: Path) -> 
         encoder_state = load_weights(
             MaskedCellModel(config).encoder, pretrained, "encoder"
         ).state_dict()
-    train = training_rows(split, spec)
+    augmented = learning_rows(split, spec)
+    train = augmented.rows
+    if augmented.report:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / AUGMENTATION).write_text(json.dumps(augmented.report, indent=2))
     private = privacy_plan(split, spec, "finetune")
     sgd = private.sgd("finetune", spec.model.seed) if private else None
     result = finetune(
@@ -151,6 +157,7 @@ def finetune_stage(split: Split, spec: Spec, pretrained: Path, folder: Path) -> 
         seconds=result.seconds,
         peak_rss_mb=peak_rss_mb(),
         dp_history=sgd.history() if sgd else [],
+        augmentation=augmented.report,
     )
 
 

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 
 from assay.compression.stage import CompressionOutcome
 from assay.config import Spec
+from assay.data import augment
 from assay.data.leakage import LeakageReport
 from assay.data.split import Split
 from assay.federated.report import FederationReport
@@ -118,6 +119,7 @@ class RunOutcomes:
             pruning=compressed.pruning["summary"] if compressed.pruning else "off",
             privacy=private.summary() if (private := self.privacy()) else "off",
             federation=federated.summary() if (federated := self.federation()) else "off",
+            augmentation=augment.summary(self.finetune.augmentation),
             fairness_gate=shipped.gate["reason"],
             decision_gate=shipped.decision_gate["reason"],
             shipped=shipped.summary(),

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assay.config import Spec
+from assay.data import augment
+from assay.modeling.teacher import AUGMENTATION
 from assay.pipeline.outcomes import RunOutcomes
 from assay.pipeline.stages import TABLE
 from assay.provenance import code_digest, git_commit
@@ -108,10 +110,11 @@ def stage_curves(o: RunOutcomes) -> dict[str, dict[str, list[float]]]:
 
 def stage_files(o: RunOutcomes) -> dict[str, list[tuple[str, Path]]]:
     """The files a stage's nested run holds besides the parent's copy of its folder."""
-    adapter = Path(o.finetune.folder) / "adapter"
+    teacher = Path(o.finetune.folder)
+    kept = [("adapter", teacher / "adapter"), ("", teacher / AUGMENTATION)]
     return {
         "data-gate": [("", Path(o.data_gate.report_html))],
-        "finetune": [("adapter", adapter)] if adapter.is_dir() else [],
+        "finetune": [(folder, path) for folder, path in kept if path.exists()],
         "compress": [("", Path(o.compress.folder) / "gate.json")],
         "responsible": [("plots", Path(p)) for p in o.responsible.plots.values()],
     }
@@ -144,6 +147,7 @@ def run_payload(o: RunOutcomes, record: Path) -> RunPayload:
             **_prefixed(stage_figures(o)),
             **(private.figures() if private else {}),
             **(federated.figures() if federated else {}),
+            **augment.figures(o.finetune.augmentation),
         },
         tags={
             **run_identity(o.fingerprint, spec),
@@ -155,6 +159,7 @@ def run_payload(o: RunOutcomes, record: Path) -> RunPayload:
             "assay.threshold_rule": o.responsible.threshold["rule"],
             **(private.tags() if private else {}),
             **(federated.tags() if federated else {}),
+            **augment.tags(o.finetune.augmentation),
         },
         curves=_prefixed(stage_curves(o)),
         datasets=[

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+from assay.data import augment
 from assay.pipeline.outcomes import RunOutcomes
 from assay.pipeline.payload import run_identity
 from assay.registry.card import CardEvidence
@@ -23,6 +24,7 @@ def version_tags(o: RunOutcomes) -> dict[str, str]:
         | {"assay.spec": o.spec.name}
         | (private.tags() if private else {})
         | (federated.tags() if federated else {})
+        | augment.tags(o.finetune.augmentation)
     )
 
 
@@ -52,4 +54,5 @@ def card_evidence(o: RunOutcomes, candidate: Candidate, decision: Decision) -> C
         decision=decision,
         privacy=private.to_dict() if (private := o.privacy()) else None,
         federation=tuple(federated.card()) if (federated := o.federation()) else (),
+        augmentation=tuple(augment.card(o.finetune.augmentation)),
     )

@@ -34,7 +34,7 @@ class Stage:
 
 # "privacy": under a private spec every DP-SGD stage's key covers every stage's plan
 # (Spec.stage_digest); without one the keys are as before.
-_TEACHER = ("train_rows", "model", "pretrain", "finetune", "privacy", "federation")
+_TEACHER = ("train_rows", "model", "pretrain", "finetune", "privacy", "federation", "augment")
 _STUDENT = (*_TEACHER, "compression")
 _RESPONSIBLE = ("sensitive_features", "fairness", "decision", "uncertainty", "explanations")
 

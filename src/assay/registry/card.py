@@ -33,6 +33,7 @@ class CardEvidence:
     decision: Decision
     privacy: dict | None = None  # PrivacyReport.to_dict(); None when training is not private
     federation: tuple[str, ...] = ()  # its card section (FederationReport.card); () when off
+    augmentation: tuple[str, ...] = ()  # its card section (assay.data.augment.card)
 
 
 def _table(header: list[str], rows: list[list[object]]) -> list[str]:
@@ -243,6 +244,7 @@ def model_card(e: CardEvidence) -> str:
         "",
         *_privacy(e),
         *e.federation,
+        *e.augmentation,
         "## Limitations",
         "",
         f"- Measured on one test split of {e.split_sizes.get('test', 0):,} rows from the same "

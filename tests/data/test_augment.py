@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from assay.config import Spec, load_spec
-from assay.data.augment import augment_rows, closest_real_distance
+from assay.data.augment import ClosestRecord, augment_rows
 from assay.errors import SpecError
 from tests.synthetic import rows, write_dataset
 
@@ -57,7 +57,7 @@ def test_only_scarce_groups_grow_and_each_label_grows_alike(tmp_path):
     assert (synthetic["tenure"] == synthetic["tenure"].round()).all()  # whole numbers stay whole
     assert (synthetic["income_k"] != synthetic["income_k"].round()).any()
     assert out.rows.dtypes.equals(train.dtypes)
-    distance = closest_real_distance(train, synthetic, ["income_k", "tenure"])
+    distance = ClosestRecord(train, ["income_k", "tenure"]).to_real(synthetic)
     assert distance.min() > spec.augment.min_distance  # no synthetic row copies a real one
     [group] = out.report["groups"]
     assert group["group"] == "unknown" and group["real_rows"] == real.sum()

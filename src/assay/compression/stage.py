@@ -31,7 +31,6 @@ from assay.modeling.encoder import EncoderConfig, RecordClassifier, predict_prob
 from assay.modeling.loop import seed_everything
 from assay.modeling.rows import (
     distillation_parts,
-    distillation_rows,
     fits_on_validation,
     fitting_rows,
 )
@@ -112,7 +111,8 @@ def _distill_and_prune(
     if settings.reweigh_on is not None:
         by_group = reweighing(labels(labelled, spec), labelled[settings.reweigh_on])
         weights = np.concatenate([by_group, np.ones(len(unlabelled))])
-    targets = _targets(distillation_rows(split, spec), hard, teacher, spec, weights)
+    pool = pd.concat([labelled, unlabelled], ignore_index=True)  # distillation_rows, drawn once
+    targets = _targets(pool, hard, teacher, spec, weights)
     valid, y_valid = tokenizer.encode(split.valid), labels(split.valid, spec)
     config = student_config(teacher.model.encoder.config, spec)
     private = privacy_plan(split, spec, "compress")

@@ -46,13 +46,15 @@ def augment_rows(train: pd.DataFrame, spec: Spec) -> Augmented:
     columns = [c for c in spec.required_columns if c != spec.id_column]
     numeric = [c for c in columns if spec.features.get(c) == "numeric"]
     drawn, groups, skipped = [], [], []
+    closest: ClosestRecord | None = None  # built once, when the first rows are drawn
     for feature in settings.groups:
         synthetic, cells = _draw(train, feature, spec.label.column, columns, numeric, settings,
                                  spec.split.seed)  # fmt: skip
         skipped += [f"{feature}={g}, {spec.label.column}={y}: {n} rows" for g, y, n in cells]
         if synthetic.empty:
             continue
-        distance = closest_real_distance(train[columns], synthetic, numeric)
+        closest = closest or ClosestRecord(train[columns], numeric)
+        distance = closest.to_real(synthetic)
         copies = distance <= settings.min_distance
         kept = synthetic[~copies]
         for group in synthetic[feature].unique():
@@ -67,9 +69,7 @@ def augment_rows(train: pd.DataFrame, spec: Spec) -> Augmented:
                     "copies_dropped": int((mine & copies).sum()),
                     # of the rows kept, against the real rows' own closest other row
                     **_quantiles("closest_real", distance[mine & ~copies]),
-                    **_quantiles(
-                        "real_closest_other", closest_other_distance(train[columns], real, numeric)
-                    ),
+                    **_quantiles("real_closest_other", closest.to_other(real)),
                 }
             )
         drawn.append(kept)
@@ -110,10 +110,10 @@ def _draw(
     counts = train[feature].value_counts()
     scarce = counts[counts < settings.scarce_share * len(train)].index
     cell = complete[feature].astype(str) + _CELL + complete[label].astype(str)
-    wanted, small = {}, []
+    wanted, small, scarce = {}, [], set(map(str, scarce))
     for key, rows in cell.value_counts().items():
         group, _, value = key.partition(_CELL)
-        if group not in set(map(str, scarce)):
+        if group not in scarce:
             continue
         if rows <= settings.k_neighbors:
             small.append((group, value, int(rows)))
@@ -144,22 +144,24 @@ def _draw(
     return synthetic.astype(train[columns].dtypes.to_dict()), small
 
 
-def closest_real_distance(
-    real: pd.DataFrame, synthetic: pd.DataFrame, numeric: list[str]
-) -> np.ndarray:
-    """Each synthetic row's Gower distance to its closest real row (0: the same cells)."""
-    encode = _gower_encoder(real, numeric)
-    finder = NearestNeighbors(n_neighbors=1, metric="manhattan").fit(encode(real))
-    distance, _ = finder.kneighbors(encode(synthetic))
-    return distance[:, 0] / len(real.columns)
+class ClosestRecord:
+    """Gower distances to the closest real row, the encoding and the neighbour index of the
+    real rows built once for every question asked of them."""
 
+    def __init__(self, real: pd.DataFrame, numeric: list[str]) -> None:
+        self.real, self.width = real, len(real.columns)
+        self.encode = _gower_encoder(real, numeric)
+        self.finder = NearestNeighbors(n_neighbors=2, metric="manhattan").fit(self.encode(real))
 
-def closest_other_distance(real: pd.DataFrame, among: pd.Index, numeric: list[str]) -> np.ndarray:
-    """The Gower distance of each real row in `among` to its closest other real row."""
-    encode = _gower_encoder(real, numeric)
-    finder = NearestNeighbors(n_neighbors=2, metric="manhattan").fit(encode(real))
-    distance, _ = finder.kneighbors(encode(real.loc[among]))
-    return distance[:, 1] / len(real.columns)
+    def to_real(self, synthetic: pd.DataFrame) -> np.ndarray:
+        """Each synthetic row's distance to its closest real row (0: the same cells)."""
+        distance, _ = self.finder.kneighbors(self.encode(synthetic), n_neighbors=1)
+        return distance[:, 0] / self.width
+
+    def to_other(self, among: pd.Index) -> np.ndarray:
+        """Each real row in `among`'s distance to its closest other real row."""
+        distance, _ = self.finder.kneighbors(self.encode(self.real.loc[among]))
+        return distance[:, 1] / self.width
 
 
 def _gower_encoder(real: pd.DataFrame, numeric: list[str]):

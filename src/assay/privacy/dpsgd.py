@@ -9,6 +9,7 @@ steps depend on the data, which the accountant does not model."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -20,6 +21,14 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from assay.privacy.budget import History
+
+# torch's notice, repeated each epoch, that a hooked module's inputs (frozen embeddings,
+# token ids) need no gradient, so its full backward hook fires with the output gradients. Those
+# are what Opacus's per-row gradients are computed from: nothing is wrong, and the notice
+# drowned a private run's progress output.
+_OUTPUT_HOOK_NOTICE = (
+    "Full backward hook is firing when gradients are computed with respect to module outputs"
+)
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,9 @@ class PrivateTraining:
         self.optimizer.zero_grad(set_to_none=True)
         if len(index):
             loss = batch_loss(index)
-            loss.backward()
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", _OUTPUT_HOOK_NOTICE, UserWarning)
+                loss.backward()
             value = loss.item()
         else:
             for p in self.optimizer.params:

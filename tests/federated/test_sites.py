@@ -16,8 +16,8 @@ import pytest
 from mlflow import MlflowClient
 from prefect.settings import PREFECT_API_URL
 
-from tests.flows.test_datasets import ASSAY, LENIENT, ROOT
-from tests.synthetic import write_dataset
+from tests.flows.test_datasets import ASSAY, ROOT
+from tests.synthetic import LENIENT, write_dataset
 
 pytestmark = pytest.mark.slow
 

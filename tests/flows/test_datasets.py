@@ -13,21 +13,18 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 
 from assay.config import load_spec
 from assay.data.snapshot import take_snapshot
 from assay.data.store import BatchStore
 from assay.home import Home
-from tests.synthetic import TINY, write_dataset
+from tests.synthetic import LENIENT, TINY, edit, write_dataset
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 ASSAY = Path(sys.executable).with_name("assay")
-# The tiny test models trail the baseline by a few points: this file judges other gates
-LENIENT = {"gates": {"quality": {"margin": 0.2, "floor": 0.5}}}
 
 
 def assay(*args: str | Path, home: Path) -> subprocess.CompletedProcess:
@@ -46,13 +43,6 @@ def assay(*args: str | Path, home: Path) -> subprocess.CompletedProcess:
 def shipped_sha(out: str) -> str:
     folder = re.search(r"decision policy: `([^`]+)`", out).group(1)
     return hashlib.sha256((Path(folder) / "model.int8.onnx").read_bytes()).hexdigest()
-
-
-def edit(spec: Path, target: Path, change: dict) -> Path:
-    """A copy of the spec beside it with `change` merged in at the top level."""
-    raw = yaml.safe_load(spec.read_text()) | change
-    target.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return target
 
 
 def test_two_datasets_share_a_home_and_never_mix(tmp_path):

@@ -10,8 +10,8 @@ import pytest
 from mlflow import MlflowClient
 
 from assay.home import Home
-from tests.flows.test_datasets import LENIENT, assay, edit
-from tests.synthetic import write_dataset
+from tests.flows.test_datasets import assay
+from tests.synthetic import LENIENT, edit, write_dataset
 
 pytestmark = pytest.mark.slow
 

@@ -1,9 +1,13 @@
 """Faults in every stage of train and ingest: transient errors are retried and the run succeeds;
 a SIGKILL mid-stage resumes from the cached stages to the same model with one registered
-version; an unreachable MLflow store is retried, then named; a full disk loses nothing."""
+version; an unreachable MLflow store is retried, then named; a full disk loses nothing. The
+train faults run on a generated dataset with the tiny model: what is tested is the recovery,
+which does not depend on the data or the model's size."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
 import signal
 import socket
@@ -24,7 +28,7 @@ from assay.registry import tracking
 from flows.ingest import ingest
 from flows.train import train
 from tests.conftest import ADULT_SPEC
-from tests.flows.helpers import adult_variant, task_runs, wider_promotion_margin
+from tests.flows.helpers import task_runs
 from tests.reliability.faults import (
     INJECTED,
     FailOnce,
@@ -33,6 +37,7 @@ from tests.reliability.faults import (
     fail_once,
     run_faulty,
 )
+from tests.synthetic import LENIENT, edit, write_dataset
 
 pytestmark = [pytest.mark.reliability, pytest.mark.usefixtures("prefect_api")]
 
@@ -68,40 +73,54 @@ AFTER_EFFECT = {
 
 
 def _versions(home: Home) -> list:
-    return MlflowClient(tracking.tracking_uri(home)).search_model_versions("name = 'assay-adult'")
+    return MlflowClient(tracking.tracking_uri(home)).search_model_versions("name = 'assay-churn'")
 
 
 def _finished_runs(home: Home) -> list:
     client = MlflowClient(tracking.tracking_uri(home))
-    experiment = client.get_experiment_by_name("assay-adult").experiment_id
+    experiment = client.get_experiment_by_name("assay-churn").experiment_id
     runs = client.search_runs([experiment], filter_string="attributes.status = 'FINISHED'")
     return [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
 
 
+def _run_in_process(spec: Path, home: Home) -> None:
+    """`assay run` in this process, as a user runs it, with no fault."""
+    from cli.main import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["run", "--home", str(home.root), "--spec", str(spec)])
+    assert code == 0, out.getvalue()[-2000:]
+
+
 @dataclass(frozen=True)
 class Resumed:
+    spec: Path  # a generated dataset with the tiny model (whole runs take seconds)
     home: Home
     batches: list[str]  # accepted before the kill
     after_kill: dict  # what the killed process left
     state: State  # of the train run that resumed
     injected: dict[str, FailOnce]  # in that run
-    reference: Home  # the uninterrupted quick run
+    reference: Home  # an uninterrupted run on the same data
 
 
 @pytest.fixture(scope="module")
-def resumed(quick_adult_run, tmp_path_factory):
-    """A copy of the quick run's accepted batches; `assay run` there with a transient fault in
-    each stage up to compression, SIGKILLed inside compression; then the train flow again
-    with a transient fault in every later stage."""
-    reference, _ = quick_adult_run
-    home = Home(tmp_path_factory.mktemp("faults") / "home", "adult")
+def resumed(prefect_api, tmp_path_factory):
+    """An uninterrupted run on a generated dataset; a copy of its accepted batches; `assay run`
+    there with a transient fault in each stage up to compression, SIGKILLed inside
+    compression; then the train flow again with a transient fault in every later stage."""
+    folder = tmp_path_factory.mktemp("faults")
+    spec = write_dataset(folder / "churn", spec=LENIENT)
+    reference = Home(folder / "reference", "churn")
+    _run_in_process(spec, reference)
+    home = Home(folder / "home", "churn")
     shutil.copytree(reference.batches, home.batches)
     batches = sorted(r.hash for r in BatchStore(home.batches).records())
     faults = [a for target in BEFORE_KILL.values() for a in ("--fail-once", target)]
     code, output = run_faulty(
-        ["run", "--home", str(home.root), "--spec", str(ADULT_SPEC), "--profile", "quick"],
+        ["run", "--home", str(home.root), "--spec", str(spec)],
         [*faults, "--kill-at", KILL_AT],
-        home.root.parent / "killed.log",
+        folder / "killed.log",
     )
     after_kill = {
         "returncode": code,
@@ -115,10 +134,10 @@ def resumed(quick_adult_run, tmp_path_factory):
         stage: fail_once(patch, target, after=True) for stage, target in AFTER_EFFECT.items()
     }
     try:
-        state = train(str(ADULT_SPEC), str(home.root), "quick", return_state=True)
+        state = train(str(spec), str(home.root), return_state=True)
     finally:
         patch.undo()
-    return Resumed(home, batches, after_kill, state, injected, reference)
+    return Resumed(spec, home, batches, after_kill, state, injected, reference)
 
 
 def test_a_kill_mid_stage_leaves_no_version_and_no_partial_batch(resumed):
@@ -186,7 +205,7 @@ def test_a_store_down_for_a_while_is_retried_and_the_run_succeeds(resumed, serve
     later = threading.Timer(2, lambda: started.append(_mlflow_server(server_store, tmp_path)))
     later.start()
     try:
-        state = train(str(ADULT_SPEC), str(home.root), "quick", return_state=True)
+        state = train(str(resumed.spec), str(home.root), return_state=True)
         result = state.result()
         assert started, "the server was never started"
         assert task_runs(state)["log-to-mlflow"].run_count >= 2
@@ -201,7 +220,7 @@ def test_a_store_down_for_a_while_is_retried_and_the_run_succeeds(resumed, serve
 def test_a_store_that_stays_down_fails_with_a_clear_message(resumed, server_store):
     home = resumed.home
     began = time.monotonic()
-    state = train(str(ADULT_SPEC), str(home.root), "quick", return_state=True)
+    state = train(str(resumed.spec), str(home.root), return_state=True)
     assert state.is_failed()
     with pytest.raises(
         tracking.StoreUnreachable,
@@ -212,25 +231,27 @@ def test_a_store_that_stays_down_fails_with_a_clear_message(resumed, server_stor
     assert time.monotonic() - began < 120
 
 
-def test_a_full_disk_under_the_mlflow_artifacts_fails_cleanly_then_recovers(
-    resumed, tmp_path, monkeypatch
-):
+def test_a_full_disk_under_the_mlflow_artifacts_fails_cleanly_then_recovers(resumed, monkeypatch):
     """A new candidate (a registry setting changed; every stage cached) meets a full disk when
     its artifacts are logged: retried, then failed; no version and no finished run appear."""
     home = resumed.home
-    spec = adult_variant(tmp_path / "margin.yaml", wider_promotion_margin)
+    spec = edit(
+        resumed.spec,
+        resumed.spec.with_name("margin.yaml"),
+        {"registry": {"promotion_margin": 0.01}},
+    )
     before = len(_versions(home))
     repository = "mlflow.store.artifact.local_artifact_repo:LocalArtifactRepository"
     always(monkeypatch, f"{repository}.log_artifacts", disk_full)
     always(monkeypatch, f"{repository}.log_artifact", disk_full)
-    state = train(str(spec), str(home.root), "quick", return_state=True)
+    state = train(str(spec), str(home.root), return_state=True)
     assert state.is_failed()
     with pytest.raises(OSError, match="No space left on device"):
         state.result()
     assert task_runs(state)["log-to-mlflow"].run_count == 4
     assert len(_versions(home)) == before
     monkeypatch.undo()  # space freed
-    result = train(str(spec), str(home.root), "quick")
+    result = train(str(spec), str(home.root))
     assert len(_versions(home)) == before + 1 and "version 2" in result.registered
 
 

@@ -49,7 +49,8 @@ class SplitSpec(Section):
         gt=0,
         lt=1,
         description="Share of the labelled non-test rows held out for the conformal quantile "
-        "alone: never trained on, never used for early stopping, the temperature or the "
+        "(and, under privacy with both held-out splits public, the mitigation's group "
+        "thresholds): never trained on, never used for early stopping, the temperature or the "
         "threshold (stratified; every copy of a row on the same side). Coverage on new rows "
         "varies by about sqrt(0.09 / n) around a 0.9 target with n calibration rows: 0.1 of "
         "Adult (3,257 rows) gave 0.8946 on adult.test, 0.2 (6,514) 0.8993.",
@@ -509,6 +510,11 @@ class PrivacySpec(Section):
     @property
     def public_validation(self) -> bool:
         return "validation" in self.public
+
+    @property
+    def public_held_out(self) -> bool:
+        """Both held-out splits, validation and calibration, are public."""
+        return {"validation", "calibration"} <= set(self.public)
 
     def on_public_rows(self, stage: Literal["pretrain", "distil"]) -> bool:
         """Whether `stage` trains on the public validation rows without noise."""

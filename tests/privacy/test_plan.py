@@ -95,6 +95,13 @@ def test_the_report_lists_what_the_guarantee_covers_and_what_it_does_not(mixed_s
     everything = ["validation", "calibration"]
     names = [f.what for f in fits(private(reweighed, public=everything)) if not f.covered]
     assert names == ["reweighing weights (counts per group and label)"]
+    fair = mixed_spec.model_copy(update={"sensitive_features": ["colour"]})
+    mitigation = "group thresholds of the fairness mitigation"
+    how = {f.what: f.how for f in fits(private(fair, public=everything))}
+    assert how[mitigation] == "public validation and calibration rows"
+    assert {f.what: f.how for f in fits(private(fair, public=["validation"]))}[mitigation] == (
+        "public validation rows"
+    )
 
 
 def test_the_privacy_gate_fails_a_spend_over_the_budget(mixed_spec):

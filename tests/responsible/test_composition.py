@@ -83,3 +83,29 @@ def test_too_few_calibration_rows_send_every_row_to_review_and_say_why(
     outcome = responsible_stage(split, mixed_spec, compressed, tmp_path / "package")
     assert outcome.conformal["qhat"] == 1.0 and outcome.conformal["review_share"] == 1.0
     assert any("only 6 calibration rows" in note for note in outcome.notes)
+
+
+@pytest.mark.parametrize(
+    ("public", "note"),
+    [
+        (["validation"], "fewer than 50 validation rows keep the plain threshold: green"),
+        (["validation", "calibration"], None),
+    ],
+)
+def test_under_privacy_the_mitigation_fits_on_every_public_held_out_row(
+    tmp_path, compressed, public, note
+):
+    """Green has 10 validation rows and many calibration rows: with both splits public its
+    threshold is fit on both; with validation alone it is too small to fit."""
+    spec = mixed_spec_for(
+        tmp_path / "suite.json",
+        sensitive_features=["colour"],
+        privacy={"epsilon": 3.0, "public": public},
+    )
+    valid = mixed_rows(300, 2)
+    valid = pd.concat([valid[valid["colour"] != "green"], valid[valid["colour"] == "green"][:10]])
+    train = mixed_rows(300, 0)
+    split = Split(train, valid, mixed_rows(400, 1), train.iloc[:0], mixed_rows(400, 3))
+    outcome = responsible_stage(split, spec, compressed, tmp_path / "package")
+    small = [n for n in outcome.notes if "keep the plain threshold" in n and "fewer" in n]
+    assert small == ([f"mitigation on colour: groups with {note}"] if note else [])

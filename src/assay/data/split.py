@@ -19,8 +19,10 @@ from assay.errors import SpecError
 @dataclass(frozen=True)
 class Split:
     """Labelled rows in four parts, plus unlabelled rows (never test) for self-supervision.
-    The calibration rows are read by the conformal quantile alone: a quantile fit on rows that
-    early stopping or the temperature already chose by is optimistic."""
+    The calibration rows' scores are read by the conformal quantile alone (a quantile fit on
+    rows that early stopping or the temperature already chose by is optimistic); under privacy
+    with both held-out splits public, the mitigation's group thresholds read their decisions
+    too, which changes no score."""
 
     train: pd.DataFrame
     valid: pd.DataFrame

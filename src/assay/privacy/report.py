@@ -63,7 +63,11 @@ def fits(spec: Spec) -> list[Fit]:
         Fit("drift reference profile", *on_fitting),
     ]
     if spec.sensitive_features:
-        steps.append(Fit("group thresholds of the fairness mitigation", *on_fitting))
+        both = (True, "public validation and calibration rows")
+        held_out = settings is not None and settings.public_held_out
+        steps.append(
+            Fit("group thresholds of the fairness mitigation", *both if held_out else on_fitting)
+        )
     if spec.compression.quantization == "static":
         steps.append(Fit("int8 calibration ranges", *on_fitting))
     if spec.compression.reweigh_on is not None:

@@ -40,7 +40,7 @@ from sklearn.metrics import accuracy_score
 from assay.config import Spec
 from assay.data.labels import labels
 from assay.data.split import Split
-from assay.modeling.rows import fitting_rows
+from assay.modeling.rows import fits_on_validation, fitting_rows
 from assay.responsible.calibration import (
     expected_calibration_error,
     fit_temperature,
@@ -327,36 +327,57 @@ def _judged(groups: pd.Series, spec: Spec) -> np.ndarray:
     return (counts >= spec.fairness.min_group_size).to_numpy()
 
 
+def mitigation_splits(spec: Spec) -> tuple[str, ...]:
+    """The scored splits the mitigation's group thresholds fit on: the fitting rows ("train"),
+    or under privacy with both held-out splits public, the validation and calibration rows.
+    Per-group thresholds need many rows of each group and label: on Adult at epsilon 3 the
+    2,605 validation rows left a test equalized-odds difference of 0.0545 on sex, the 9,119 of
+    both splits 0.0158. The conformal quantile reads the calibrated scores alone, which the
+    mitigation does not change, so its coverage stays what it was."""
+    if spec.privacy is not None and spec.privacy.public_held_out:
+        return ("valid", "calibration")
+    return ("train",)
+
+
+def _mitigation_rows(spec: Spec) -> str:
+    """What the notes call the rows the mitigation fits on."""
+    if mitigation_splits(spec) != ("train",):
+        return "public validation and calibration rows"
+    return "validation rows" if fits_on_validation(spec) else "training rows"
+
+
 def _options(
-    p_train: np.ndarray, y_train: np.ndarray, train: pd.DataFrame, spec: Spec, notes: list[str]
+    p_fit: np.ndarray, y_fit: np.ndarray, fit: pd.DataFrame, spec: Spec, notes: list[str]
 ) -> dict[str, GroupThresholds | None]:
-    """'none' plus one ThresholdOptimizer rule set per constraint, fit on training rows of the
-    groups large enough to fit a threshold to (the others keep the plain threshold)."""
+    """'none' plus one ThresholdOptimizer rule set per constraint, fit on the mitigation's rows
+    (mitigation_splits) of the groups large enough to fit a threshold to (the others keep the
+    plain threshold)."""
     if not spec.sensitive_features:
         return {"none": None}
+    rows = _mitigation_rows(spec)
     feature = mitigation_feature(spec)
-    groups = train[feature].astype("string").fillna("missing").reset_index(drop=True)
+    groups = fit[feature].astype("string").fillna("missing").reset_index(drop=True)
     keep = _judged(groups, spec)
     left_out = sorted(set(groups[~keep]))
     if left_out:
         notes.append(
             f"mitigation on {feature}: groups with fewer than {spec.fairness.min_group_size} "
-            f"training rows keep the plain threshold: {', '.join(left_out)}"
+            f"{rows} keep the plain threshold: {', '.join(left_out)}"
         )
-    # a group whose training rows are all one class has no ROC curve to pick a threshold on
-    classes = pd.Series(y_train).groupby(groups.to_numpy()).nunique()
+    # a group whose rows are all one class has no ROC curve to pick a threshold on
+    classes = pd.Series(y_fit).groupby(groups.to_numpy()).nunique()
     one_class = sorted(set(classes.index[classes < 2]) & set(groups[keep]))
     if one_class:
         keep &= ~groups.isin(one_class).to_numpy()
         notes.append(
-            f"mitigation on {feature}: groups whose training rows are all one class keep the "
-            f"plain threshold: {', '.join(one_class)}"
+            f"mitigation on {feature}: groups whose {rows} are all one class keep "
+            f"the plain threshold: {', '.join(one_class)}"
         )
-    if groups[keep].nunique() < 1 or len(np.unique(y_train[keep])) < 2:
+    if groups[keep].nunique() < 1 or len(np.unique(y_fit[keep])) < 2:
         notes.append(f"mitigation on {feature}: no group has enough rows to fit; none fitted")
         return {"none": None}
     fitted = {
-        c: fit_group_thresholds(p_train[keep], y_train[keep], groups[keep], feature, c)
+        c: fit_group_thresholds(p_fit[keep], y_fit[keep], groups[keep], feature, c)
         for c in THRESHOLD_CONSTRAINTS
     }
     return {"none": None, **fitted}
@@ -376,7 +397,10 @@ def fairness_stage(
         calibration.scores("valid"), labels(frames["valid"], spec), spec.decision, y_train.mean()
     )
     notes: list[str] = []
-    options = _options(calibration.scores("train"), y_train, train, spec, notes)
+    fit_on = mitigation_splits(spec)
+    fit = pd.concat([frames[name] for name in fit_on], ignore_index=True)
+    p_fit = np.concatenate([calibration.scores(name) for name in fit_on])
+    options = _options(p_fit, labels(fit, spec), fit, spec, notes)
     features = test[spec.group_columns]
     policies = {
         name: DecisionPolicy(thresholds=rules, threshold=threshold.value)

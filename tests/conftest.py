@@ -65,16 +65,23 @@ def quick_adult_run(tmp_path_factory, prefect_api) -> tuple[Home, str]:
     """`assay run --profile quick` in-process on a fresh home: ingest the bundled files, then
     train (the baseline on every training row, the teacher on the quick profile's subsample).
     Shared: other tests compare their models with this one, byte for byte."""
+    home = Home(tmp_path_factory.mktemp("adult") / "home", "adult")
+    code, out = assay_in_process(
+        "run", "--home", str(home.root), "--spec", str(ADULT_SPEC), "--profile", "quick"
+    )
+    assert code == 0
+    return home, out
+
+
+def assay_in_process(*args: str) -> tuple[int, str]:
+    """An `assay` command in this process (so it uses the tests' Prefect API): its exit
+    code and what it printed."""
     from cli.main import main
 
-    home = Home(tmp_path_factory.mktemp("adult") / "home", "adult")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = main(
-            ["run", "--home", str(home.root), "--spec", str(ADULT_SPEC), "--profile", "quick"]
-        )
-    assert code == 0
-    return home, out.getvalue()
+        code = main(list(args))
+    return code, out.getvalue()
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,7 @@ computed again (only that one)."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import inspect
-import io
 import os
 import shutil
 from pathlib import Path
@@ -20,8 +18,7 @@ from assay.config import Spec
 from assay.errors import SpecError
 from assay.pipeline.compose import responsible_steps
 from assay.pipeline.stages import STAGES, TABLE, Stage, check_sections
-from cli.main import main
-from tests.conftest import ADULT_SPEC
+from tests.conftest import ADULT_SPEC, assay_in_process
 
 # A pickle stream starts with PROTO (0x80) and its protocol; inside JSON, Prefect would hold
 # it base64-encoded, where protocols 2-5 start with these letters.
@@ -65,18 +62,16 @@ def test_a_run_leaves_no_pickle_and_a_deleted_stage_folder_is_computed_again(qui
 
     (folder,) = (home.namespace / "stages" / "calibrate").iterdir()
     shutil.rmtree(folder)
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main(
-            ["run", "--home", str(home.root), "--spec", str(ADULT_SPEC), "--profile", "quick"]
-        )
+    code, out = assay_in_process(
+        "run", "--home", str(home.root), "--spec", str(ADULT_SPEC), "--profile", "quick"
+    )
     assert code == 0
-    reused = next(line for line in out.getvalue().splitlines() if "Cached stages reused" in line)
+    reused = next(line for line in out.splitlines() if "Cached stages reused" in line)
     assert reused.split(": ", 1)[1].split(", ") == [
         s.name for s in TABLE[1:] if s.name != "calibrate"
     ]
     assert folder.is_dir()
-    assert "(already registered)" in out.getvalue()
+    assert "(already registered)" in out
 
 
 def test_flow_and_benchmark_compose_the_responsible_steps_alike():

@@ -6,8 +6,6 @@ which does not depend on the data or the model's size."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import shutil
 import signal
 import socket
@@ -27,7 +25,7 @@ from assay.home import Home
 from assay.registry import tracking
 from flows.ingest import ingest
 from flows.train import train
-from tests.conftest import ADULT_SPEC
+from tests.conftest import ADULT_SPEC, assay_in_process
 from tests.flows.helpers import task_runs
 from tests.reliability.faults import (
     INJECTED,
@@ -83,16 +81,6 @@ def _finished_runs(home: Home) -> list:
     return [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
 
 
-def _run_in_process(spec: Path, home: Home) -> None:
-    """`assay run` in this process, as a user runs it, with no fault."""
-    from cli.main import main
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main(["run", "--home", str(home.root), "--spec", str(spec)])
-    assert code == 0, out.getvalue()[-2000:]
-
-
 @dataclass(frozen=True)
 class Resumed:
     spec: Path  # a generated dataset with the tiny model (whole runs take seconds)
@@ -112,7 +100,8 @@ def resumed(prefect_api, tmp_path_factory):
     folder = tmp_path_factory.mktemp("faults")
     spec = write_dataset(folder / "churn", spec=LENIENT)
     reference = Home(folder / "reference", "churn")
-    _run_in_process(spec, reference)
+    code, out = assay_in_process("run", "--home", str(reference.root), "--spec", str(spec))
+    assert code == 0, out[-2000:]
     home = Home(folder / "home", "churn")
     shutil.copytree(reference.batches, home.batches)
     batches = sorted(r.hash for r in BatchStore(home.batches).records())

@@ -1,9 +1,9 @@
 """Benchmark: what privacy costs. On the spec's own split (adult.test for Adult), in one run:
 the whole chain (pretrain, fine-tune, distil and quantize, responsible steps) without privacy
 and by DP-SGD at epsilon 8, 3 and 1 (pretraining and fine-tuning private, the student
-distilled on the public validation rows unless the spec says otherwise), each with the
-shipped int8 ROC AUC, the accuracy and
-equalized-odds difference of its shipped (mitigated) decisions and its training seconds; then
+distilled on the public validation rows and synthetic rows between them unless the spec says
+otherwise), each with the shipped int8 ROC AUC, the accuracy and equalized-odds difference
+of its shipped (mitigated) decisions and its training seconds; then
 federated fine-tuning on the same pretrained encoder with the training and validation rows
 dealt to five sites, IID and non-IID (a Dirichlet draw, alpha 0.5, over the first sensitive
 feature's groups), beside centralised LoRA: the teachers' test ROC AUC, the rounds of averaging

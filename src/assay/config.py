@@ -502,9 +502,20 @@ class PrivacySpec(Section):
     distil_on: Literal["private", "public"] = Field(
         default="private",
         description="'public': the student learns the private teacher's outputs on the public "
-        "validation rows without noise (post-processing spends no budget; needs public: "
-        "[validation]), leaving the whole budget to pretraining and fine-tuning; 'private': by "
+        "validation rows and synthetic rows between them without noise (post-processing "
+        "spends no budget; needs public: [validation]), leaving the whole budget to "
+        "pretraining and fine-tuning; 'private': by "
         "DP-SGD on the training and unlabelled rows.",
+    )
+    distil_synthetic_rows: int | None = Field(
+        default=None,
+        ge=0,
+        description="With distil_on: public, the student also learns the teacher's outputs on "
+        "this many synthetic rows drawn between pairs of public validation rows "
+        "(assay.data.interpolate; post-processing, no budget): None draws as many as the "
+        "training and unlabelled rows it would distil on without privacy, 0 none. On Adult "
+        "at epsilon 3 the 2,605 validation rows alone shipped ROC AUC 0.9073, with 20,000 "
+        "synthetic rows 0.9108.",
     )
 
     @property

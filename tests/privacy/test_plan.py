@@ -135,8 +135,16 @@ def test_public_pretraining_and_distillation_leave_the_budget_to_fine_tuning(mix
     assert pretraining_rows(split, both, training_rows(split, both)).equals(
         split.valid.reset_index(drop=True)
     )
+    # the student's pool: the public validation rows and, unlabelled, as many synthetic rows
+    # between them as the training and unlabelled rows it would distil on without privacy
     labelled, unlabelled = distillation_parts(split, both)
-    assert labelled is split.valid and unlabelled.empty
+    assert labelled is split.valid and len(unlabelled) == 2000 + 500
+    assert unlabelled["x"].between(split.valid["x"].min(), split.valid["x"].max()).all()
+    assert set(unlabelled.columns) == {"x", "colour", "note"}
+    none = both.model_copy(
+        update={"privacy": both.privacy.model_copy(update={"distil_synthetic_rows": 0})}
+    )
+    assert distillation_parts(split, none)[1].empty
     distil_only = private(mixed_spec, delta=1e-4, public=["validation"], distil_on="public")
     assert [s.stage for s in plan(split, distil_only).stages] == ["pretrain", "finetune"]
     assert len(pretraining_rows(split, distil_only, split.train)) == 2000 + 300 + 500
@@ -144,7 +152,9 @@ def test_public_pretraining_and_distillation_leave_the_budget_to_fine_tuning(mix
     how = {f.what: f.how for f in fits(both)}
     assert how["encoder weights (pretraining)"] == "public validation rows"
     assert how["adapter and head weights (fine-tuning)"] == "DP-SGD"
-    assert how["student weights (distillation)"].endswith("outputs on the public validation rows")
+    assert how["student weights (distillation)"].endswith(
+        "public validation rows and synthetic rows between them"
+    )
     assert all(f.covered for f in fits(both))
 
 

@@ -102,8 +102,9 @@ def _distill_and_prune(
     """Distil on labelled train rows plus every unlabelled row with the teacher's soft labels;
     then (when enabled) prune heads and feed-forward units and recover by distilling again.
     A private spec distils and recovers by DP-SGD, or without noise on the public validation
-    rows alone (`privacy.distil_on: public`), and scores the pruning on the validation rows
-    when they are public (assay.privacy.report lists what is not covered otherwise)."""
+    rows and synthetic rows between them (`privacy.distil_on: public`), and scores the pruning
+    on the validation rows when they are public (assay.privacy.report lists what is not
+    covered otherwise)."""
     settings, seed, tokenizer = spec.compression, spec.model.seed, teacher.tokenizer
     labelled, unlabelled = distillation_parts(split, spec)
     hard = np.concatenate([labels(labelled, spec), np.full(len(unlabelled), UNLABELLED)])

@@ -12,6 +12,7 @@ import pandas as pd
 
 from assay.config import Spec
 from assay.data.augment import Augmented, augment_rows
+from assay.data.interpolate import interpolated_rows
 from assay.data.split import Split
 
 
@@ -43,10 +44,17 @@ def pretraining_rows(split: Split, spec: Spec, train: pd.DataFrame) -> pd.DataFr
 
 def distillation_parts(split: Split, spec: Spec) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The student's pool as its labelled and unlabelled rows: the train rows and every
-    unlabelled row, or only the public validation rows when privacy distils on them."""
-    if on_public_rows(spec, "distil"):
-        return split.valid, split.unlabelled.iloc[:0]
-    return learning_rows(split, spec).rows, split.unlabelled
+    unlabelled row, or when privacy distils on the public validation rows, those rows and
+    synthetic rows drawn between them (`privacy.distil_synthetic_rows`)."""
+    if not on_public_rows(spec, "distil"):
+        return learning_rows(split, spec).rows, split.unlabelled
+    count = spec.privacy.distil_synthetic_rows
+    if count is None:
+        count = len(training_rows(split, spec)) + len(split.unlabelled)
+    columns = [*spec.feature_columns, *spec.attribute_columns]
+    numeric = [c for c in columns if spec.features.get(c) == "numeric"]
+    synthetic = interpolated_rows(split.valid[columns], numeric, count, spec.split.seed)
+    return split.valid, synthetic
 
 
 def distillation_rows(split: Split, spec: Spec) -> pd.DataFrame:

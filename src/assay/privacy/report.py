@@ -42,7 +42,11 @@ def fits(spec: Spec) -> list[Fit]:
     on_calibration = (
         (True, "public calibration rows") if public_calibration else (False, "calibration rows")
     )
-    taught = (True, "the private teacher's outputs on the public validation rows")
+    taught = (
+        True,
+        "the private teacher's outputs on the public validation rows and synthetic rows "
+        "between them",
+    )
     distilled = taught if distils_public else (True, "DP-SGD")
     steps = []
     if spec.pretrain.enabled and spec.pretrain.epochs != 0:

@@ -101,12 +101,13 @@ def plan(split: Split, spec: Spec) -> PrivacyPlan:
         corpus = len(pretraining_rows(split, spec, train))
         sizes = pretrain_sizes(corpus, batch_size=pretraining.batch_size, epochs=pretraining.epochs)
         stages.append(StageSteps.planned("pretrain", corpus, sizes.batch_size, sizes.epochs))
-    pool = len(distillation_rows(split, spec))
     supervised = [("finetune", draft.schedule(spec.finetune), len(train))]
-    if is_private(spec, "compress"):
+    if is_private(spec, "compress"):  # and so is its recovery: both read the same pool
+        pool = len(distillation_rows(split, spec))
         supervised.append(("compress", draft.schedule(spec.compression), pool))
-    if spec.compression.pruning.enabled and is_private(spec, "compress.recover"):
-        supervised.append(("compress.recover", draft.schedule(spec.compression.recovery()), pool))
+        if spec.compression.pruning.enabled:
+            recovery = draft.schedule(spec.compression.recovery())
+            supervised.append(("compress.recover", recovery, pool))
     for stage, schedule, rows in supervised:
         sizes = supervised_sizes(
             rows, batch_size=schedule.batch_size, epochs=schedule.epochs, patience=None

@@ -52,7 +52,7 @@ def distillation_parts(split: Split, spec: Spec) -> tuple[pd.DataFrame, pd.DataF
     if count is None:
         count = len(training_rows(split, spec)) + len(split.unlabelled)
     columns = [*spec.feature_columns, *spec.attribute_columns]
-    numeric = [c for c in columns if spec.features.get(c) == "numeric"]
+    numeric = spec.columns_of_type("numeric")
     synthetic = interpolated_rows(split.valid[columns], numeric, count, spec.split.seed)
     return split.valid, synthetic
 

@@ -42,8 +42,8 @@ from assay.compression.stage import compress_stage
 from assay.config import AugmentSpec, Spec, load_spec
 from assay.data.labels import labels
 from assay.data.split import Split
-from assay.modeling.baseline import fit_baseline
 from assay.modeling.paired import paired_difference, stratified_weights, weighted_metric
+from assay.modeling.reference import fit_reference
 from assay.modeling.teacher import AUGMENTATION, finetune_stage, pretrain_stage
 from assay.pipeline.compose import responsible_stage
 from assay.responsible.conformal import method
@@ -284,7 +284,7 @@ def explanations(split: Split, spec: Spec, package: Path) -> dict:
         shipped, rows, background, columns, permutations=settings.permutations, seed=seed
     )
     seconds = time.perf_counter() - started
-    baseline_model = fit_baseline(split.train, split.valid, spec)
+    baseline_model = fit_reference(split.train, split.valid, spec).chosen
     started = time.perf_counter()
     baseline = shapley_values(baseline_model.predict_proba, rows, background, columns, seed=seed)
     baseline_seconds = time.perf_counter() - started

@@ -517,7 +517,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "name",
         help="benchmark name (a module in bench/): ingest, quality, compression, fairness, "
-        "pipeline, scaling, serving, privacy",
+        "pipeline, scaling, serving, privacy, labels",
     )
     p.add_argument("--profile", help="spec profile for benchmarks that train (default: full)")
     p.set_defaults(func=_cmd_bench)

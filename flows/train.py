@@ -1,6 +1,7 @@
 """Train flow: snapshot (federated specs: with every site's census) -> data gate -> split ->
-leakage guard -> privacy plan (private specs) -> baseline | pretrain -> finetune (federated
-specs: rounds at the sites) -> compress (distill, prune, ONNX, int8, gate) -> calibrate ->
+leakage guard -> privacy plan (private specs) -> reference family | pretrain -> finetune
+(federated specs: rounds at the sites) -> compress (distill from the teacher and the
+references, prune, ONNX, int8, gate) -> calibrate ->
 (conformal review | threshold, mitigation, fairness gate and degeneracy check | explanations)
 -> responsible package | evaluation and quality gate -> MLflow (a parent run, a nested run per
 stage) -> registry (version, gated champion/challenger, model card). `|` marks stages that run
@@ -30,8 +31,14 @@ from tasks import registry as r
 from tasks import train as t
 from tasks.concurrency import training_slot
 
-# The models evaluated on the test split, and the stage whose outcome holds each one's scores
-EVALUATED = {"teacher": "finetune", "student_int8": "compress", "baseline": "baseline"}
+# The models evaluated on the test split: the stage whose outcome holds each one's scores, and
+# the outcome's field that names the file
+EVALUATED = {
+    "teacher": ("finetune", "test_scores"),
+    "ensemble": ("compress", "ensemble_test_scores"),
+    "student_int8": ("compress", "test_scores"),
+    "baseline": ("baseline", "test_scores"),
+}
 
 
 @flow(name="train", log_prints=True, task_runner=ChosenPerRun())
@@ -76,11 +83,13 @@ def train_snapshot(spec: Spec, where: Home) -> TrainResult:
         futures[name] = task.submit(key[name], where, data, spec, *inputs)
         return futures[name]
 
-    submit("baseline")
-    compressed = submit("compress", submit("finetune", submit("pretrain")))
+    reference = submit("baseline")
+    compressed = submit("compress", submit("finetune", submit("pretrain")), reference)
     responsible_steps(submit, compressed)
     # Evaluate every model on the test split while the responsible steps run
-    scores = {model: futures[name].result().test_scores for model, name in EVALUATED.items()}
+    scores = {
+        model: getattr(futures[name].result(), field) for model, (name, field) in EVALUATED.items()
+    }
     metrics = t.evaluate(snap.fingerprint, where, data, spec, scores)
     t.publish_metrics(metrics, spec, len(data.test))
     done = {name: futures[name].result() for name in BUNDLED}

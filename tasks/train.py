@@ -151,12 +151,17 @@ def finetune(
 
 @task(name="compress", **CACHED)
 def compress(
-    fingerprint: str, home: Home, data: Split, spec: Spec, tuned: teacher.TeacherOutcome
+    fingerprint: str,
+    home: Home,
+    data: Split,
+    spec: Spec,
+    tuned: teacher.TeacherOutcome,
+    reference: training.FittedBaseline,
 ) -> CompressionOutcome:
-    """Cached per (batches, every section up to compression, code). Publishes the gate table."""
-    outcome = compress_stage(
-        data, spec, Path(tuned.folder), home.stage_dir("compress", fingerprint)
-    )
+    """Cached per (batches, every section up to compression and the reference family's,
+    code). Publishes the gate table."""
+    folder = home.stage_dir("compress", fingerprint)
+    outcome = compress_stage(data, spec, Path(tuned.folder), folder, Path(reference.model_dir))
     create_table_artifact(
         key="compression-gate",
         table=outcome.gate["checks"],

@@ -36,8 +36,10 @@ TINY = {
     "fairness": {"bootstrap": 50},
     "explanations": {"rows": 200},
 }  # fmt: skip
-# The tiny test models trail the baseline by a few points: tests using them judge other gates
-LENIENT = {"gates": {"quality": {"margin": 0.2, "floor": 0.5}}}
+# The tiny test models trail the reference: tests using them judge other gates, and no margin
+# lets a student the test rows show below the reference through (the quality gate's own tests
+# are tests/test_training.py and test_a_student_below_the_reference_is_registered_...)
+LENIENT = {"gates": {"quality": {"enabled": False}}}
 
 
 def edit(spec: Path, target: Path, change: dict) -> Path:

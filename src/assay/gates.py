@@ -33,6 +33,7 @@ class GateReport:
     name: str  # which gate: "compression", "fairness", "decision", "quality"
     checks: tuple[Check, ...]
     warn_only: bool = False  # failed checks are reported as warnings and do not fail the gate
+    evidence: str = ""  # the figures a reader needs whatever the verdict, after the reason
 
     @property
     def passed(self) -> bool:
@@ -44,6 +45,9 @@ class GateReport:
 
     @property
     def reason(self) -> str:
+        return self._verdict() + (f"; {self.evidence}" if self.evidence else "")
+
+    def _verdict(self) -> str:
         failed = "; ".join(c.describe() for c in self.failed)
         if not self.failed:
             return f"passed ({len(self.checks)} checks)"

@@ -154,24 +154,27 @@ def test_rare_positives_get_positive_decisions_and_a_forced_half_fails_loudly(tm
     assert "not champion" in forced.stdout
 
 
-def test_a_student_below_the_baseline_is_registered_but_never_champion(tmp_path):
+def test_a_student_below_the_reference_is_registered_but_never_champion(tmp_path):
+    """A barely trained teacher, and the student distilled from it alone (from the ensemble it
+    would learn the reference's knowledge and not be weak)."""
     home = tmp_path / "home"
     weak = write_dataset(
         tmp_path / "weak", name="weak", signal=3.0, seed=3,
         spec={"pretrain": {"enabled": False},
-              "finetune": {"epochs": 1, "batch_size": 64, "learning_rate": 1e-5}},
+              "finetune": {"epochs": 1, "batch_size": 64, "learning_rate": 1e-5},
+              "compression": TINY["compression"] | {"teacher": "teacher"}},
     )  # fmt: skip
     done = assay("run", "--spec", weak, home=home)
     assert done.returncode == 3
-    assert "| baseline |" in done.stdout and "- Quality gate: quality gate failed" in done.stdout
+    assert "| reference (" in done.stdout and "- Quality gate: quality gate failed" in done.stdout
     assert re.search(r"Registered: assay-weak version 1; not champion: .*quality gate", done.stdout)
     assert "Registry now: champion none, challenger version 1" in done.stdout
     [error] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert re.search(
-        r"95% paired lower bound of roc_auc, int8 student minus baseline -[\d.]+ \(must be "
-        r">= -0\.01; student 0\.\d+, baseline 0\.\d+ on the same test rows; roc_auc "
-        r"difference -[\d.]+ \(95% paired bootstrap interval -[\d.]+ to [+-][\d.]+, 1000 "
-        r"stratified resamples\)\)",
+        r"95% paired lower bound of roc_auc, int8 student minus reference \((boosting|logistic)\) "
+        r"-[\d.]+ \(must be >= -0\.01.*: FAILED; .*int8 student 0\.\d+, reference \(\w+\) "
+        r"0\.\d+ on the same test rows; roc_auc difference -[\d.]+ \(95% paired bootstrap "
+        r"interval -[\d.]+ to [+-][\d.]+, 1000 stratified resamples\)",
         error,
     )
 

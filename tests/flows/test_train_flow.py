@@ -62,11 +62,18 @@ def test_run_reaches_published_baseline_quality_on_adult_test(first_run):
     metrics = run.data.metrics
     assert metrics["baseline.test.rows"] == metrics["teacher.test.rows"] == 16281
     assert metrics["student_int8.test.rows"] == 16281 and metrics["compress.agreement"] >= 0.98
-    assert metrics["baseline.test.accuracy"] >= 0.86
-    assert metrics["baseline.test.roc_auc"] >= 0.92
+    # The quick profile's reference learns from the teacher's 6,000 rows (README: 0.9144, the
+    # full profile's 0.926 on every training row)
+    assert metrics["baseline.test.accuracy"] >= 0.85
+    assert metrics["baseline.test.roc_auc"] >= 0.905
+    # and what ships is not shown below it (the quality gate passed: the run exited 0)
+    assert metrics["student_int8.test.roc_auc_high"] >= metrics["baseline.test.roc_auc"]
     # The quick profile's teacher is small and trained on a subsample: it must learn, no more.
     assert metrics["teacher.test.roc_auc"] >= 0.8
-    for model in ("teacher", "student_int8", "baseline"):
+    # The ensemble the student learnt from is weighted on validation rows: never far below its
+    # best member on the test rows
+    assert metrics["ensemble.test.roc_auc"] >= metrics["baseline.test.roc_auc"] - 0.005
+    for model in ("teacher", "ensemble", "student_int8", "baseline"):
         for metric in ("accuracy", "roc_auc", "pr_auc", "log_loss", "brier"):
             low, high = (
                 metrics[f"{model}.test.{metric}_low"],
@@ -144,7 +151,7 @@ def test_mlflow_run_holds_params_datasets_and_artifacts(first_run):
         assert all(k.startswith(f"{name}.") for k in nested.data.metrics), name
     assert set(logged) == {
         *(k for r in stages.values() for k in r.data.metrics),
-        *(k for k in logged if k.split(".")[0] in {"teacher", "student_int8"}),
+        *(k for k in logged if k.split(".")[0] in {"teacher", "ensemble", "student_int8"}),
     }
     assert "finetune.seconds" in stages["finetune"].data.metrics
     assert "fairness.sex.equalized_odds_difference" in stages["fairness"].data.metrics
@@ -162,7 +169,7 @@ def test_output_tells_the_user_where_to_look(first_run):
     assert "data-gate.html" in output and "Validation reports:" in output
     metrics = json.loads(next((home.namespace / "runs").glob("*/metrics.json")).read_text())
     assert metrics["split"]["test"] == 16281
-    assert set(metrics["test"]) == {"teacher", "student_int8", "baseline"}
+    assert set(metrics["test"]) == {"teacher", "ensemble", "student_int8", "baseline"}
     assert "Compression gate: passed (5 checks)" in output
     assert "Student pruning: heads 2->1, feed-forward units 64->32" in output
     assert "Fairness gate: passed (1 checks)" in output
@@ -190,6 +197,10 @@ def test_the_model_card_is_rendered_from_the_logged_figures(first_run):
         assert f"<h2>{section}" in html
     assert '<img src="groups-sex.png"' in html
     assert "Coverage and review share per group" in html and "calibration rows" in html
+    # what it was judged against and what it learnt from
+    assert "The reference is the best of the reference family" in html
+    assert f"{logged['ensemble.test.roc_auc']:.4f}" in html
+    assert "distilled from an ensemble of the fine-tuned teacher and the reference family" in html
     # the same per-group coverage in Prefect, as a table artifact of the train flow run
     [table, *_] = artifacts_by_key("conformal-coverage")
     groups = {(row["feature"], row["group"]) for row in json.loads(table.data)}

@@ -45,17 +45,26 @@ class PruningReport:
     valid_auc_pruned: float
     valid_auc_recovered: float
     seconds: float
+    not_kept: str = ""  # why the unpruned student ships instead ('' when the pruned one does)
 
     def to_dict(self) -> dict:
         return asdict(self) | {"summary": self.summary()}
 
+    def refused(self, why: str) -> PruningReport:
+        return replace(self, not_kept=why)
+
     def summary(self) -> str:
-        return (
+        done = (
             f"heads {sum(self.heads_before)}->{sum(self.heads_after)}, "
             f"feed-forward units {sum(self.units_before)}->{sum(self.units_after)}, "
             f"params {self.params_before:,}->{self.params_after:,}; valid AUC "
             f"{self.valid_auc_before:.4f} -> {self.valid_auc_pruned:.4f} (cut) -> "
             f"{self.valid_auc_recovered:.4f} (recovered)"
+        )
+        return (
+            f"{done}; not kept, the unpruned student ships: {self.not_kept}"
+            if self.not_kept
+            else done
         )
 
 

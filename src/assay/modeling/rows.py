@@ -15,6 +15,10 @@ from assay.data.augment import Augmented, augment_rows
 from assay.data.interpolate import interpolated_rows
 from assay.data.split import Split
 
+# The default number of synthetic distillation rows: as many as the real pool, up to this many
+# (past it the pool alone gives the student more rows than its step budget reads).
+MAX_SYNTHETIC_ROWS = 50_000
+
 
 def training_rows(split: Split, spec: Spec) -> pd.DataFrame:
     """Labelled train rows for the transformer: all, or a seeded subsample (quick profile)."""
@@ -43,18 +47,29 @@ def pretraining_rows(split: Split, spec: Spec, train: pd.DataFrame) -> pd.DataFr
 
 
 def distillation_parts(split: Split, spec: Spec) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The student's pool as its labelled and unlabelled rows: the train rows and every
-    unlabelled row, or when privacy distils on the public validation rows, those rows and
-    synthetic rows drawn between them (`privacy.distil_synthetic_rows`)."""
-    if not on_public_rows(spec, "distil"):
-        return learning_rows(split, spec).rows, split.unlabelled
-    count = spec.privacy.distil_synthetic_rows
-    if count is None:
-        count = len(training_rows(split, spec)) + len(split.unlabelled)
+    """The student's pool as its labelled and unlabelled rows: the train rows, then every
+    unlabelled row and `compression.synthetic_rows` rows drawn between pairs of those rows
+    (assay.data.interpolate: more inputs to learn the teacher's outputs on); or, when privacy
+    distils on the public validation rows, those rows and synthetic rows drawn between them
+    (`privacy.distil_synthetic_rows`). Private distillation by DP-SGD gets no synthetic rows:
+    drawn from private rows without noise, they would escape the accounting."""
     columns = [*spec.feature_columns, *spec.attribute_columns]
     numeric = spec.columns_of_type("numeric")
-    synthetic = interpolated_rows(split.valid[columns], numeric, count, spec.split.seed)
-    return split.valid, synthetic
+    if on_public_rows(spec, "distil"):
+        count = spec.privacy.distil_synthetic_rows
+        if count is None:
+            count = len(training_rows(split, spec)) + len(split.unlabelled)
+        synthetic = interpolated_rows(split.valid[columns], numeric, count, spec.split.seed)
+        return split.valid, synthetic
+    labelled = learning_rows(split, spec).rows
+    if spec.privacy is not None:
+        return labelled, split.unlabelled
+    real = pd.concat([labelled[columns], split.unlabelled[columns]], ignore_index=True)
+    count = spec.compression.synthetic_rows
+    if count is None:
+        count = min(len(real), MAX_SYNTHETIC_ROWS)
+    synthetic = interpolated_rows(real, numeric, count, spec.split.seed)
+    return labelled, pd.concat([split.unlabelled, synthetic], ignore_index=True)
 
 
 def distillation_rows(split: Split, spec: Spec) -> pd.DataFrame:

@@ -80,14 +80,17 @@ def privacy_plan(split: Split, spec: Spec, stage: str | None = None) -> PrivacyP
 
 
 def pretrain_stage(split: Split, spec: Spec, folder: Path) -> PretrainOutcome:
-    """Fit the tokenizer (on the fitting rows: assay.modeling.rows); pretrain on every
-    non-test row, labelled or not (by DP-SGD when the spec is private, unless it pretrains on
-    the public rows)."""
+    """Fit the tokenizer on the rows pretraining reads (every non-test row but the
+    calibration rows, labelled or not: its bins and vocabulary need no label, so they come
+    from all the rows there are, not from the labelled few), or under privacy on the fitting
+    rows (assay.modeling.rows); pretrain on those rows (by DP-SGD when the spec is private,
+    unless it pretrains on the public rows)."""
     train = training_rows(split, spec)
-    tokenizer = RecordTokenizer.fit(fitting_rows(split, spec), spec)
+    corpus = pretraining_rows(split, spec, train)
+    fitted_on = fitting_rows(split, spec) if spec.privacy is not None else corpus
+    tokenizer = RecordTokenizer.fit(fitted_on, spec)
     tokenizer.save(folder / "tokenizer")
     config = EncoderConfig.from_spec(spec.model, tokenizer.vocab_size, tokenizer.length)
-    corpus = pretraining_rows(split, spec, train)
     if not spec.pretrain.enabled or spec.pretrain.epochs == 0:
         return PretrainOutcome(str(folder), 0, [], 0.0, peak_rss_mb())
     initial = _from_checkpoint(spec, config)

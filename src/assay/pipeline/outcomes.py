@@ -62,7 +62,7 @@ class RunOutcomes:
         return FederationReport.of(record) if record else None
 
     def versus_baseline(self) -> PairedDifference:
-        """The shipped model minus the baseline on the test rows, with its paired interval."""
+        """The shipped model minus the reference on the test rows, with its paired interval."""
         return versus_baseline(
             self.data, self.spec, self.compress.test_scores, self.baseline.test_scores
         )
@@ -75,7 +75,9 @@ class RunOutcomes:
         return {
             "data": asdict(self.data_gate),
             "leakage": self.leakage.to_dict(),
-            "quality": quality_gate(self.versus_baseline(), self.spec).to_dict(),
+            "quality": quality_gate(
+                self.versus_baseline(), self.spec, self.baseline.name
+            ).to_dict(),
             **({"privacy": private.gate().to_dict()} if private else {}),
             "compression": self.compress.gate,
             "fairness": self.responsible.gate,
@@ -114,6 +116,7 @@ class RunOutcomes:
             tracking_uri=tracking_uri(self.home),
             gate_report=self.data_gate.report_html,
             leakage=self.leakage.reason,
+            reference=self.baseline.chosen,
             quality_gate=gates["quality"]["reason"],
             compression_gate=compressed.gate["reason"],
             pruning=compressed.pruning["summary"] if compressed.pruning else "off",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from assay.config import Spec
 from assay.data import augment
+from assay.modeling.reference import best_tried
 from assay.modeling.teacher import AUGMENTATION
 from assay.pipeline.outcomes import RunOutcomes
 from assay.pipeline.stages import TABLE
@@ -62,7 +63,11 @@ def stage_figures(o: RunOutcomes) -> dict[str, dict[str, float]]:
             "leaked_share": leak["share"],
             "training_duplicates": leak["training_duplicates"],
         },
-        "baseline": {"iterations": o.baseline.iterations},
+        "baseline": {
+            "iterations": o.baseline.iterations,
+            "seconds": o.baseline.fit_seconds,
+            **{f"valid.{t.member}": t.valid_metric for t in best_tried(o.baseline.tried)},
+        },
         "pretrain": {"seconds": o.pretrain.seconds, "peak_rss_mb": o.pretrain.peak_rss_mb},
         "finetune": {
             "seconds": o.finetune.seconds,
@@ -155,6 +160,7 @@ def run_payload(o: RunOutcomes, record: Path) -> RunPayload:
             "assay.spec": spec.name,
             "assay.profile": spec.profile,
             **o.verdicts(),
+            "assay.reference": o.baseline.member,
             "assay.mitigation": o.responsible.mitigation,
             "assay.threshold_rule": o.responsible.threshold["rule"],
             **(private.tags() if private else {}),

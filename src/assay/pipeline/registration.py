@@ -55,4 +55,5 @@ def card_evidence(o: RunOutcomes, candidate: Candidate, decision: Decision) -> C
         privacy=private.to_dict() if (private := o.privacy()) else None,
         federation=tuple(federated.card()) if (federated := o.federation()) else (),
         augmentation=tuple(augment.card(o.finetune.augmentation)),
+        reference=o.baseline.chosen,
     )

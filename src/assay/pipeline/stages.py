@@ -35,12 +35,12 @@ class Stage:
 # "privacy": under a private spec every DP-SGD stage's key covers every stage's plan
 # (Spec.stage_digest); without one the keys are as before.
 _TEACHER = ("train_rows", "model", "pretrain", "finetune", "privacy", "federation", "augment")
-_STUDENT = (*_TEACHER, "compression")
+_STUDENT = (*_TEACHER, "baseline", "compression")  # the student learns from the references too
 _RESPONSIBLE = ("sensitive_features", "fairness", "decision", "uncertainty", "explanations")
 
 TABLE: tuple[Stage, ...] = (
     Stage("data-gate", (), data_gate, GateResult),  # keyed by the snapshot with the suite's digest
-    Stage("baseline", ("baseline",), fit_and_score_baseline, FittedBaseline),
+    Stage("baseline", ("train_rows", "baseline"), fit_and_score_baseline, FittedBaseline),
     Stage(
         "pretrain", ("train_rows", "model", "pretrain", "privacy"), pretrain_stage, PretrainOutcome
     ),

@@ -14,7 +14,12 @@ from assay.config import Spec
 from assay.registry.models import Decision
 from assay.responsible.conformal import group_coverage_rows, method
 
-MODELS = {"student_int8": "int8 student (ships)", "teacher": "teacher", "baseline": "baseline"}
+MODELS = {
+    "student_int8": "int8 student (ships)",
+    "teacher": "teacher",
+    "ensemble": "ensemble (what the student learnt from)",
+    "baseline": "reference",
+}
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class CardEvidence:
     privacy: dict | None = None  # PrivacyReport.to_dict(); None when training is not private
     federation: tuple[str, ...] = ()  # its card section (FederationReport.card); () when off
     augmentation: tuple[str, ...] = ()  # its card section (assay.data.augment.card)
+    reference: str = ""  # the chosen reference and the family's validation figures, in words
 
 
 def _table(header: list[str], rows: list[list[object]]) -> list[str]:
@@ -44,6 +50,8 @@ def _table(header: list[str], rows: list[list[object]]) -> list[str]:
 def _metrics(e: CardEvidence) -> list[str]:
     rows = []
     for model, label in MODELS.items():
+        if model not in e.metrics:  # a run recorded before the model was evaluated
+            continue
         m = e.metrics[model]
         rows.append(
             [
@@ -69,6 +77,11 @@ def _metrics(e: CardEvidence) -> list[str]:
         "## Performance (test split; accuracy at 0.5, before the shipped threshold)",
         "",
         *_table(header, rows),
+        "",
+        f"The reference is the best of the reference family (tuned gradient boosting, spline "
+        f"logistic regression) on the validation rows: {e.reference}."
+        if e.reference
+        else "",
         "",
         previous,
     ]
@@ -151,7 +164,28 @@ def _calibration_and_compression(e: CardEvidence) -> list[str]:
         f"{m['latency_p50_ms']:.3f} ms; file {sizes['model.int8.onnx']:,} bytes "
         f"(teacher ONNX {sizes['teacher.fp32.onnx']:,}). "
         + (f"Pruning: {pruning['summary']}." if pruning else "No pruning."),
+        "",
+        _what_it_learnt_from(e),
     ]
+
+
+def _what_it_learnt_from(e: CardEvidence) -> str:
+    """The ensemble the student was distilled from, or why it was the teacher alone."""
+    ensemble = e.compression.get("ensemble") or {"weights": {"teacher": 1.0}}
+    weights = ensemble["weights"]
+    if set(weights) == {"teacher"}:
+        why = (
+            "under differential privacy the reference family learns from private rows without "
+            "noise, so the released student may learn from the private teacher alone"
+            if e.spec.privacy is not None
+            else "as the spec asks (`compression.teacher`), or with no reference to join it"
+        )
+        return f"The student was distilled from the fine-tuned teacher alone: {why}."
+    parts = ", ".join(f"{name} {w:.1f}" for name, w in weights.items())
+    return (
+        "The student was distilled from an ensemble of the fine-tuned teacher and the reference "
+        f"family, weighted by log loss on the validation rows: {parts}."
+    )
 
 
 def _explanations(e: CardEvidence) -> list[str]:

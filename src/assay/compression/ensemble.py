@@ -47,10 +47,6 @@ class Ensemble:
     def predict_proba(self, members: Mapping[str, np.ndarray]) -> np.ndarray:
         return expit(self.log_odds(members))
 
-    def describe(self) -> str:
-        parts = ", ".join(f"{name} {w:.1f}" for name, w in self.weights.items())
-        return f"weights {parts} (validation log loss {self.valid_log_loss:.4f})"
-
     def to_dict(self) -> dict:
         return {
             "weights": self.weights,

@@ -26,9 +26,9 @@ from assay.compression.timing import Runner, latency_ms, onnx_runner, throughput
 from assay.config import load_spec
 from assay.data.labels import labels
 from assay.modeling.encoder import (
+    WEIGHTS,
     RecordClassifier,
-    load_config,
-    load_weights,
+    load_classifier,
     predict_proba,
     tensors,
 )
@@ -59,13 +59,9 @@ def main(spec_path: str, profile: str | None = None) -> int:
             calibration=teacher.tokenizer.encode(split.train.head(2000)),
         )
         rows = {
-            "torch fp32 teacher": _torch_row(
-                teacher.model, test, root / "teacher" / "teacher.safetensors"
-            ),
+            "torch fp32 teacher": _torch_row(teacher.model, test, root / "teacher" / WEIGHTS),
             **(_unpruned_rows(folder, test, root) if outcome.pruning else {}),
-            "torch fp32 student": _torch_row(
-                _student(folder), test, folder / "student.safetensors"
-            ),
+            "torch fp32 student": _torch_row(load_classifier(folder), test, folder / WEIGHTS),
             "onnx fp32 student": _onnx_row(folder / "model.fp32.onnx", test),
             "onnx int8 student (dynamic)": _onnx_row(folder / "model.int8.onnx", test),
             "onnx int8 student (static QDQ)": _onnx_row(static, test),
@@ -111,20 +107,12 @@ def main(spec_path: str, profile: str | None = None) -> int:
     return 0
 
 
-def _student(folder: Path) -> RecordClassifier:
-    model = RecordClassifier(load_config(folder))
-    load_weights(model, folder, "student")
-    return model.eval()
-
-
 def _unpruned_rows(folder: Path, test: Encoded, scratch: Path) -> dict[str, dict]:
     """The distilled student before pruning, in torch and as int8: what pruning changed."""
-    unpruned = _student(folder / UNPRUNED)
+    unpruned = load_classifier(folder / UNPRUNED)
     fp32 = export_onnx(unpruned, test, scratch / "unpruned.fp32.onnx")
     return {
-        "torch fp32 student (unpruned)": _torch_row(
-            unpruned, test, folder / UNPRUNED / "student.safetensors"
-        ),
+        "torch fp32 student (unpruned)": _torch_row(unpruned, test, folder / UNPRUNED / WEIGHTS),
         "onnx int8 student (unpruned)": _onnx_row(
             quantize(fp32, scratch / "unpruned.int8.onnx"), test
         ),

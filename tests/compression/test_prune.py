@@ -18,9 +18,8 @@ from assay.modeling.encoder import (
     EncoderConfig,
     RecordClassifier,
     keep_heads_and_units,
-    load_config,
-    load_weights,
-    save_module,
+    load_classifier,
+    load_shape,
 )
 from assay.modeling.tokenizer import RecordTokenizer
 from tests.conftest import mixed_rows
@@ -59,11 +58,11 @@ def test_silenced_heads_and_units_score_zero(setup):
 
 
 def test_cutting_what_scored_zero_changes_no_score(setup):
-    student, config, targets, pool = setup
+    student, _, targets, pool = setup
     before = logits(student, pool)
     scores = importance(student, lambda r: targets.loss(student, r), np.arange(len(pool)))
-    pruned = prune(student, config, scores, PruningSpec(heads=0.5, units=0.5))
-    assert pruned.layer_heads == [1, 1] and pruned.layer_units == [16, 16]
+    prune(student, scores, PruningSpec(heads=0.5, units=0.5))
+    assert student.shape.layer_heads == [1, 1] and student.shape.layer_units == [16, 16]
     assert shape(student)[:2] == ([1, 1], [16, 16])
     np.testing.assert_allclose(logits(student, pool), before, atol=1e-5)
 
@@ -79,10 +78,10 @@ def test_keeping_everything_is_the_identity(setup):
 def test_pruned_student_reloads_and_exports_with_its_shape(setup, tmp_path):
     student, config, targets, pool = setup
     scores = importance(student, lambda r: targets.loss(student, r), np.arange(len(pool)))
-    pruned = prune(student, config, scores, PruningSpec(heads=0.5, units=0.75))
-    save_module(student, pruned, tmp_path, "student")
-    reloaded = RecordClassifier(load_config(tmp_path))
-    load_weights(reloaded, tmp_path, "student")
+    prune(student, scores, PruningSpec(heads=0.5, units=0.75))
+    student.save_pretrained(tmp_path)
+    assert load_shape(tmp_path) == replace(config, layer_heads=[1, 1], layer_units=[8, 8])
+    reloaded = load_classifier(tmp_path)
     assert shape(reloaded) == shape(student)
     np.testing.assert_array_equal(logits(reloaded, pool), logits(student, pool))
     path = export_onnx(reloaded, pool, tmp_path / "pruned.onnx")
@@ -90,13 +89,12 @@ def test_pruned_student_reloads_and_exports_with_its_shape(setup, tmp_path):
 
 
 def test_prune_and_recover_reports_what_it_removed(setup):
-    student, config, targets, pool = setup
+    student, _, targets, pool = setup
     valid = pool.take(slice(0, 128))
     y_valid = (logits(student, valid).argmax(axis=1) + np.arange(128) % 2) % 2
     recovered = []
-    pruned, report = prune_and_recover(
+    report = prune_and_recover(
         student,
-        config,
         targets,
         valid,
         y_valid,
@@ -108,7 +106,8 @@ def test_prune_and_recover_reports_what_it_removed(setup):
     assert (report.heads_before, report.heads_after) == ([2, 2], [1, 1])
     assert (report.units_before, report.units_after) == ([32, 32], [16, 16])
     assert report.params_after < report.params_before
-    assert report.params_after == sum(p.numel() for p in RecordClassifier(pruned).parameters())
+    rebuilt = RecordClassifier(student.shape)
+    assert report.params_after == sum(p.numel() for p in rebuilt.parameters())
     assert "heads 4->2" in report.summary()
 
 

@@ -15,7 +15,7 @@ from assay.federated.adapter import fedavg, ffa_lora_classifier, load_shared, sh
 from assay.federated.exchange import Exchange, read_tensors
 from assay.federated.site import answer_round, take_census
 from assay.federated.stage import federated_finetune_stage
-from assay.modeling.encoder import EncoderConfig, save_config
+from assay.modeling.encoder import EncoderConfig
 from assay.modeling.tokenizer import RecordTokenizer
 from tests.conftest import mixed_rows, mixed_spec_for
 
@@ -64,10 +64,7 @@ def test_rounds_train_a_teacher_from_the_sites_rows_and_send_only_adapter_tensor
     sites = {"north": site_split(1, 600), "south": site_split(2, 300)}
     pretrained = tmp_path / "pretrain"
     tokenizer = RecordTokenizer.fit(coordinator.train, spec)
-    tokenizer.save(pretrained / "tokenizer")
-    save_config(
-        EncoderConfig.from_spec(spec.model, tokenizer.vocab_size, tokenizer.length), pretrained
-    )
+    tokenizer.save(pretrained / "tokenizer")  # pretraining off: the folder holds no encoder
     exchange = Exchange(tmp_path / "exchange")
     for name, split in sites.items():
         take_census(exchange, name, split, spec, fingerprint=f"{name}-snapshot")
@@ -92,7 +89,7 @@ def test_rounds_train_a_teacher_from_the_sites_rows_and_send_only_adapter_tensor
     assert record["rounds"][0]["bytes"] > 0
     y = (coordinator.test["y"] == "yes").to_numpy()
     assert roc_auc_score(y, np.load(outcome.test_scores)) > 0.8
-    assert (tmp_path / "teacher" / "teacher.safetensors").is_file()
+    assert (tmp_path / "teacher" / "model.safetensors").is_file()
 
 
 def test_a_federation_needs_two_distinct_site_names(tmp_path):

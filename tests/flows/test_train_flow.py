@@ -137,7 +137,7 @@ def test_mlflow_run_holds_params_datasets_and_artifacts(first_run):
         "responsible/groups-sex.png",
     } <= shipped
     teacher = {a.path for a in client.list_artifacts(run.info.run_id, "finetune")}
-    assert {"finetune/teacher.safetensors", "finetune/adapter", "finetune/tokenizer"} <= teacher
+    assert {"finetune/model.safetensors", "finetune/adapter", "finetune/tokenizer"} <= teacher
     assert str(home.root) in run.info.artifact_uri
     assert run.data.tags["prefect.flow_run_id"]
     stages = {

@@ -6,11 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from peft import LoraConfig, PeftModel
+from safetensors.torch import load_file
+from transformers import AutoModel, AutoModelForSequenceClassification
 
 from assay.config import Spec
 from assay.data.split import Split
 from assay.errors import SpecError
-from assay.modeling.encoder import EncoderConfig, RecordClassifier, predict_proba
+from assay.modeling.encoder import EncoderConfig, RecordClassifier, RecordEncoder, predict_proba
 from assay.modeling.finetune import finetune, lora_config
 from assay.modeling.pretrain import pretrain
 from assay.modeling.rows import pretraining_rows
@@ -147,13 +150,40 @@ def test_saved_teacher_reloads_with_identical_predictions(tmp_path, spec):
     np.testing.assert_array_equal(reloaded, scores)
 
 
+def test_stage_folders_load_with_the_auto_classes_and_peft(tmp_path, spec):
+    """The Hugging Face convention: AutoModel loads the pretrained encoder, the Auto classifier
+    the teacher, and the saved adapter on a classifier built from the folder its config names
+    (the pretrain folder) gives the teacher's predictions."""
+    split = _split(300, 100, 120, 50)
+    pretrain_stage(split, spec, tmp_path / "pretrain")
+    finetune_stage(split, spec, tmp_path / "pretrain", tmp_path / "teacher")
+    encoder = AutoModel.from_pretrained(tmp_path / "pretrain")
+    assert isinstance(encoder, RecordEncoder)
+    saved = load_file(str(tmp_path / "pretrain" / "model.safetensors"))
+    assert saved.keys() == encoder.state_dict().keys()
+    assert all(torch.equal(saved[k], v) for k, v in encoder.state_dict().items())
+
+    teacher = Teacher.load(tmp_path / "teacher")
+    rows = teacher.tokenizer.encode(split.test)
+    expected = predict_proba(teacher.model, rows).numpy()
+    auto = AutoModelForSequenceClassification.from_pretrained(tmp_path / "teacher")
+    np.testing.assert_array_equal(predict_proba(auto, rows).numpy(), expected)
+
+    adapter = tmp_path / "teacher" / "adapter"
+    named = LoraConfig.from_pretrained(str(adapter)).base_model_name_or_path
+    assert named == str((tmp_path / "pretrain").resolve())
+    base = AutoModelForSequenceClassification.from_pretrained(named)
+    with_adapter = PeftModel.from_pretrained(base, str(adapter)).eval()
+    np.testing.assert_allclose(predict_proba(with_adapter, rows).numpy(), expected, atol=1e-5)
+
+
 def test_pretraining_is_deterministic(tmp_path, spec):
     split = _split(200, 50, 50, 0)
     first = pretrain_stage(split, spec, tmp_path / "a")
     second = pretrain_stage(split, spec, tmp_path / "b")
     assert first.epoch_loss == second.epoch_loss
-    a = (tmp_path / "a" / "encoder.safetensors").read_bytes()
-    assert a == (tmp_path / "b" / "encoder.safetensors").read_bytes()
+    a = (tmp_path / "a" / "model.safetensors").read_bytes()
+    assert a == (tmp_path / "b" / "model.safetensors").read_bytes()
 
 
 def test_pretraining_can_start_from_a_checkpoint_folder(tmp_path, spec):
@@ -174,7 +204,7 @@ def test_mismatched_or_missing_checkpoint_is_a_clear_error(tmp_path, spec):
     with pytest.raises(SpecError, match=r"model\.checkpoint: .* was trained with"):
         pretrain_stage(split, spec.model_copy(update={"model": wider}), tmp_path / "x")
     empty = spec.model.model_copy(update={"checkpoint": tmp_path})
-    with pytest.raises(SpecError, match=r"holds no encoder\.safetensors"):
+    with pytest.raises(SpecError, match=r"holds no saved encoder \(model\.safetensors\)"):
         pretrain_stage(split, spec.model_copy(update={"model": empty}), tmp_path / "y")
 
 

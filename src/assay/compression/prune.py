@@ -21,12 +21,7 @@ from transformers.models.bert.modeling_bert import BertLayer
 
 from assay.compression.distill import Targets
 from assay.config import PruningSpec
-from assay.modeling.encoder import (
-    EncoderConfig,
-    RecordClassifier,
-    keep_heads_and_units,
-    predict_proba,
-)
+from assay.modeling.encoder import RecordClassifier, keep_heads_and_units, predict_proba
 from assay.modeling.tokenizer import Encoded
 
 
@@ -117,17 +112,14 @@ def _keep(scores: torch.Tensor, share: float) -> list[int]:
 
 def prune(
     model: RecordClassifier,
-    config: EncoderConfig,
     scores: Iterable[tuple[torch.Tensor, torch.Tensor]],
     settings: PruningSpec,
-) -> EncoderConfig:
-    """Shrink every block of `model` in place; returns the config that rebuilds the result."""
-    kept_heads, kept_units = [], []
+) -> None:
+    """Shrink every block of `model` in place, and its config with it (so the saved model
+    reloads at the pruned sizes)."""
     for layer, (heads, units) in zip(blocks(model), scores, strict=True):
         keep_heads_and_units(layer, _keep(heads, settings.heads), _keep(units, settings.units))
-        kept_heads.append(layer.attention.self.num_attention_heads)
-        kept_units.append(layer.intermediate.dense.out_features)
-    return replace(config, layer_heads=kept_heads, layer_units=kept_units)
+    model.config.layer_heads, model.config.layer_units, _ = shape(model)
 
 
 def shape(model: RecordClassifier) -> tuple[list[int], list[int], int]:
@@ -146,7 +138,6 @@ def valid_auc(model: RecordClassifier, valid: Encoded, y_valid: np.ndarray) -> f
 
 def prune_and_recover(
     model: RecordClassifier,
-    config: EncoderConfig,
     targets: Targets,
     valid: Encoded,
     y_valid: np.ndarray,
@@ -154,7 +145,7 @@ def prune_and_recover(
     recover: Callable[[RecordClassifier], object],
     *,
     seed: int,
-) -> tuple[EncoderConfig, PruningReport]:
+) -> PruningReport:
     """Score on a seeded sample of the distillation pool, cut, then `recover(model)` (a short
     distillation on the same targets)."""
     started = time.perf_counter()
@@ -162,11 +153,11 @@ def prune_and_recover(
     auc_before = valid_auc(model, valid, y_valid)
     rows = np.random.default_rng(seed).permutation(len(targets.pool))[: settings.importance_rows]
     scores = importance(model, lambda index: targets.loss(model, index), rows)
-    pruned = prune(model, config, scores, settings)
+    prune(model, scores, settings)
     auc_pruned = valid_auc(model, valid, y_valid)
     recover(model)
     heads_after, units_after, params_after = shape(model)
-    return pruned, PruningReport(
+    return PruningReport(
         heads_before=heads_before,
         heads_after=heads_after,
         units_before=units_before,

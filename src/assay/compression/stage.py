@@ -4,8 +4,9 @@ on the test split and put it through the gate.
 
 The stage folder is the deployable package the predictor reads:
   spec.json, tokenizer/, model.int8.onnx (what ships), model.fp32.onnx, teacher.fp32.onnx,
-  student.safetensors + encoder_config.json (the pruned student, for further training),
-  unpruned/ (the student before pruning), pruning.json, student_test_scores.npy, gate.json,
+  config.json + model.safetensors (the student as a `transformers` model, pruned: for
+  further training), unpruned/ (the student before pruning, the same two files),
+  pruning.json, student_test_scores.npy, gate.json,
   ensemble.json (what the student learnt from) and ensemble_test_scores.npy
 """
 
@@ -31,7 +32,7 @@ from assay.config import CompressionSpec, Spec
 from assay.data.labels import labels
 from assay.data.split import Split
 from assay.gates import GateReport
-from assay.modeling.encoder import EncoderConfig, RecordClassifier, predict_proba, save_module
+from assay.modeling.encoder import EncoderConfig, RecordClassifier, predict_proba
 from assay.modeling.loop import seed_everything
 from assay.modeling.reference import load_members
 from assay.modeling.rows import (
@@ -81,12 +82,11 @@ def student_config(teacher: EncoderConfig, spec: Spec) -> EncoderConfig:
 @dataclass
 class _Student:
     model: RecordClassifier
-    config: EncoderConfig
     distilled: DistillResult
     pruning: PruningReport | None
     unpruned_test_auc: float
     dp_history: History
-    unpruned: tuple[RecordClassifier, EncoderConfig] | None = None  # when pruned: the one before
+    unpruned: RecordClassifier | None = None  # when pruned: the student before
 
     @property
     def seconds(self) -> float:
@@ -95,8 +95,7 @@ class _Student:
     def unpruned_instead(self, why: str) -> _Student:
         """The student before pruning ships; the report keeps what pruning did and why not."""
         assert self.unpruned is not None and self.pruning is not None
-        model, config = self.unpruned
-        return replace(self, model=model, config=config, pruning=self.pruning.refused(why))
+        return replace(self, model=self.unpruned, pruning=self.pruning.refused(why))
 
 
 def pruning_refused(report: PruningReport, agreement: float, settings: CompressionSpec) -> str:
@@ -182,7 +181,7 @@ def _distill_and_prune(
     pool = pd.concat([labelled, unlabelled], ignore_index=True)  # distillation_rows, drawn once
     targets = _targets(pool, hard, source, tokenizer, spec, weights)
     valid, y_valid = tokenizer.encode(split.valid), labels(split.valid, spec)
-    config = student_config(teacher.model.encoder.config, spec)
+    config = student_config(teacher.model.shape, spec)
     private = privacy_plan(split, spec, "compress")
     sgd = private.sgd("compress", seed) if private else None
     schedule = private.schedule(settings) if private else settings
@@ -193,17 +192,16 @@ def _distill_and_prune(
     student, spent = distilled.model, sgd.history() if sgd else []
     unpruned_auc = float(roc_auc_score(y_test, predict_proba(student, test).numpy()))
     if not settings.pruning.enabled:
-        return _Student(student, config, distilled, None, unpruned_auc, spent)
-    save_module(student, config, folder / UNPRUNED, "student")
-    unpruned = (copy.deepcopy(student), config)
+        return _Student(student, distilled, None, unpruned_auc, spent)
+    student.save_pretrained(folder / UNPRUNED)
+    unpruned = copy.deepcopy(student)
     recovery = private.schedule(settings.recovery()) if private else settings.recovery()
     recovering = private.sgd("compress.recover", seed) if private else None
     scoring = targets
     if fits_on_validation(spec):
         scoring = _targets(split.valid, y_valid, source, tokenizer, spec)
-    config, report = prune_and_recover(
+    report = prune_and_recover(
         student,
-        config,
         scoring,
         valid,
         y_valid,
@@ -216,7 +214,7 @@ def _distill_and_prune(
     )  # fmt: skip
     if recovering:
         spent = spent + recovering.history()
-    return _Student(student, config, distilled, report, unpruned_auc, spent, unpruned)
+    return _Student(student, distilled, report, unpruned_auc, spent, unpruned)
 
 
 def _export(
@@ -268,8 +266,8 @@ def compress_stage(
         if why:
             made = made.unpruned_instead(why)
             fp32, int8, parity = _export(made.model, test, folder, spec, calibration)
-    student, config = made.model, made.config
-    save_module(student, config, folder, "student")
+    student = made.model
+    student.save_pretrained(folder)
     tokenizer.save(folder / TOKENIZER_DIR)
     (folder / SPEC_FILE).write_text(spec.model_dump_json(indent=2))
 

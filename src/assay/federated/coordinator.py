@@ -24,12 +24,7 @@ from assay.federated.exchange import (
     write_tensors,
 )
 from assay.federated.setup import Setup, balanced_weights, write_setup
-from assay.modeling.encoder import (
-    EncoderConfig,
-    MaskedCellModel,
-    RecordClassifier,
-    load_weights,
-)
+from assay.modeling.encoder import EncoderConfig, RecordClassifier, holds_weights, load_encoder
 from assay.modeling.finetune import restore_prior
 from assay.modeling.tokenizer import RecordTokenizer
 
@@ -103,9 +98,7 @@ def _start(spec: Spec, pretrained: Path, census: list[Census]) -> tuple[Setup, P
         tokenizer, config, settings, spec.model.seed, federation.rounds,
         federation.local_epochs, weights,
     )  # fmt: skip
-    encoder = None
-    if (pretrained / "encoder.safetensors").is_file():
-        encoder = load_weights(MaskedCellModel(config).encoder, pretrained, "encoder").state_dict()
+    encoder = load_encoder(pretrained).state_dict() if holds_weights(pretrained) else None
     return setup, ffa_lora_classifier(config, settings, spec.model.seed, encoder)
 
 

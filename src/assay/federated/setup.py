@@ -14,7 +14,7 @@ from peft import PeftModel
 from assay.config import FinetuneSpec
 from assay.federated.adapter import ffa_lora_classifier
 from assay.federated.exchange import Exchange, read_json, read_tensors, write_json, write_tensors
-from assay.modeling.encoder import EncoderConfig, load_config, save_config
+from assay.modeling.encoder import EncoderConfig, RecordConfig, load_shape
 from assay.modeling.tokenizer import RecordTokenizer
 
 
@@ -37,7 +37,7 @@ class Setup:
 def write_setup(exchange: Exchange, setup: Setup, model: PeftModel) -> None:
     folder = exchange.setup
     setup.tokenizer.save(folder / "tokenizer")
-    save_config(setup.config, folder)
+    RecordConfig.of(setup.config).save_pretrained(folder)
     write_tensors(folder / "initial.safetensors", model.state_dict())
     write_json(
         folder / "setup.json",
@@ -56,7 +56,7 @@ def read_setup(exchange: Exchange) -> tuple[Setup, dict[str, torch.Tensor]]:
     raw = read_json(folder / "setup.json")
     setup = Setup(
         tokenizer=RecordTokenizer.load(folder / "tokenizer"),
-        config=load_config(folder),
+        config=load_shape(folder),
         settings=FinetuneSpec(**raw["settings"]),
         seed=raw["seed"],
         rounds=raw["rounds"],

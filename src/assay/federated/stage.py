@@ -9,7 +9,6 @@ from assay.config import Spec
 from assay.data.split import Split
 from assay.federated.coordinator import Ask, federated_teacher
 from assay.federated.exchange import Exchange
-from assay.modeling.encoder import load_config
 from assay.modeling.teacher import Teacher, TeacherOutcome, peak_rss_mb, save_teacher
 
 
@@ -23,9 +22,7 @@ def federated_finetune_stage(
         "valid_auc": [r["valid_auc"] for r in record["rounds"]],
         "bytes": [float(r["bytes"]) for r in record["rounds"]],
     }
-    scores = save_teacher(
-        Teacher(tokenizer, model), load_config(pretrained), split, history, folder
-    )
+    scores = save_teacher(Teacher(tokenizer, model), split, history, folder)
     return TeacherOutcome(
         folder=str(folder),
         test_scores=str(scores),

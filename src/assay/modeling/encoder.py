@@ -1,23 +1,35 @@
 """The record encoder: a `transformers` BERT over record tokens, plus a value embedding for
 numeric cells, with two heads (masked-cell prediction for pretraining, classification).
 
-Weights are saved as safetensors with a JSON config: loading never unpickles anything.
+The three networks are `transformers` models of one registered config (`model_type`
+"assay-record"): `save_pretrained` writes config.json and model.safetensors (loading never
+unpickles anything), `AutoModel.from_pretrained(folder)` loads a pretrained encoder,
+`AutoModelForSequenceClassification.from_pretrained(folder)` a classifier (from a classifier's
+folder, or an encoder's with a fresh head), and `PeftModel.from_pretrained(classifier,
+adapter_folder)` puts a saved LoRA adapter on it.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn import functional as F
-from transformers import BertConfig, BertModel
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForSequenceClassification,
+    BertConfig,
+    BertModel,
+    PretrainedConfig,
+    PreTrainedModel,
+)
 from transformers.models.bert.modeling_bert import BertLayer
 from transformers.pytorch_utils import prune_linear_layer
+from transformers.utils import logging as transformers_logging
 
 from assay.config import ModelSpec
 from assay.modeling.tokenizer import Encoded
@@ -47,6 +59,73 @@ class EncoderConfig:
         return cls(vocab_size=vocab_size, length=length, **shape)
 
 
+class RecordConfig(PretrainedConfig):
+    """An EncoderConfig as a `transformers` config (config.json), so the Auto classes know
+    which network a folder holds and how to build it."""
+
+    model_type = "assay-record"
+
+    def __init__(
+        self,
+        vocab_size: int = 2,
+        length: int = 1,
+        hidden_size: int = 16,
+        num_layers: int = 1,
+        num_heads: int = 1,
+        intermediate_size: int = 16,
+        dropout: float = 0.0,
+        numeric_frequencies: int = 0,
+        layer_heads: list[int] | None = None,
+        layer_units: list[int] | None = None,
+        **kwargs,
+    ) -> None:
+        self.vocab_size = vocab_size
+        self.length = length
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.intermediate_size = intermediate_size
+        self.dropout = dropout
+        self.numeric_frequencies = numeric_frequencies
+        self.layer_heads = layer_heads
+        self.layer_units = layer_units
+        super().__init__(**kwargs)
+
+    @classmethod
+    def of(cls, shape: EncoderConfig) -> RecordConfig:
+        return cls(**asdict(shape))
+
+    def shape(self) -> EncoderConfig:
+        return EncoderConfig(**{f.name: getattr(self, f.name) for f in fields(EncoderConfig)})
+
+
+class RecordModel(PreTrainedModel):
+    """What the record networks share as `transformers` models: their config class, and the
+    prefix under which a classifier or pretraining model holds its encoder, so a classifier
+    loads from an encoder's folder (the head is then new)."""
+
+    config_class = RecordConfig
+    base_model_prefix = "encoder"
+
+    def __init__(self, config: RecordConfig | EncoderConfig) -> None:
+        super().__init__(config if isinstance(config, RecordConfig) else RecordConfig.of(config))
+
+    @property
+    def shape(self) -> EncoderConfig:
+        return self.config.shape()
+
+    def init_weights(self) -> None:
+        """Nothing to do on construction: each module drew its weights in its own constructor
+        (torch's defaults, the BERT blocks BERT's), in an order the run's seed fixes, which a
+        second pass would redraw. Weights a folder lacks are drawn by _init_weights."""
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """For `from_pretrained`: draw the weights the folder lacks (a classifier's head when it
+        loads an encoder) as the constructors do; `transformers` skips those it loaded."""
+        if isinstance(module, (nn.Linear, nn.LayerNorm, PeriodicValue)):
+            module.reset_parameters()
+
+
 class PeriodicValue(nn.Module):
     """Per-column PLR embedding (Gorishniy et al. 2022): x -> ReLU(W_c [sin 2πf_c x, cos 2πf_c x]
     + b_c), with frequencies f_c and projection W_c learned separately for each position.
@@ -64,6 +143,12 @@ class PeriodicValue(nn.Module):
         )
         self.bias = nn.Parameter(torch.zeros(length, hidden))
 
+    def reset_parameters(self) -> None:
+        """The constructor's distributions (RecordModel._init_weights draws missing weights)."""
+        nn.init.normal_(self.frequencies, std=self.SIGMA)
+        nn.init.normal_(self.weight, std=1 / math.sqrt(self.weight.shape[1]))
+        nn.init.zeros_(self.bias)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         angle = 2 * math.pi * x.unsqueeze(-1) * self.frequencies  # [rows, length, k]
         periodic = torch.cat([angle.sin(), angle.cos()], dim=-1)  # [rows, length, 2k]
@@ -72,7 +157,7 @@ class PeriodicValue(nn.Module):
         return torch.relu(projected + self.bias)
 
 
-class RecordEncoder(nn.Module):
+class RecordEncoder(RecordModel):
     """Token embeddings (+ value embeddings at numeric cells) through a BERT stack.
 
     The blocks are `transformers` BertLayers run in a loop here (not BertModel.forward) so that
@@ -84,9 +169,9 @@ class RecordEncoder(nn.Module):
     # same numbers (off by default: the summation order of the plain gradient would change).
     per_row_positions = False
 
-    def __init__(self, config: EncoderConfig) -> None:
-        super().__init__()
-        self.config = config
+    def __init__(self, config: RecordConfig | EncoderConfig) -> None:
+        super().__init__(config)
+        config = self.shape
         self.bert = BertModel(
             BertConfig(
                 vocab_size=config.vocab_size,
@@ -112,6 +197,7 @@ class RecordEncoder(nn.Module):
             sizes = zip(config.layer_heads, config.layer_units, strict=True)
             for layer, (heads, units) in zip(self.bert.encoder.layer, sizes, strict=True):
                 keep_heads_and_units(layer, list(range(heads)), list(range(units)))
+        self.post_init()
 
     def forward(
         self,
@@ -181,29 +267,31 @@ def keep_heads_and_units(layer: BertLayer, heads: list[int], units: list[int]) -
     layer.output.dense = prune_linear_layer(layer.output.dense, kept, dim=1)
 
 
-class MaskedCellModel(nn.Module):
+class MaskedCellModel(RecordModel):
     """Pretraining: predict the token of each masked cell from the rest of the row."""
 
-    def __init__(self, config: EncoderConfig) -> None:
-        super().__init__()
-        self.encoder = RecordEncoder(config)
-        self.head = nn.Linear(config.hidden_size, config.vocab_size)
+    def __init__(self, config: RecordConfig | EncoderConfig) -> None:
+        super().__init__(config)
+        self.encoder = RecordEncoder(self.config)
+        self.head = nn.Linear(self.shape.hidden_size, self.shape.vocab_size)
+        self.post_init()
 
     def forward(self, ids, values, numeric, attention) -> torch.Tensor:
         return self.head(self.encoder(ids, values, numeric, attention))
 
 
-class RecordClassifier(nn.Module):
+class RecordClassifier(RecordModel):
     """Fine-tuning: the [CLS] vector through a small head to two logits."""
 
-    def __init__(self, config: EncoderConfig) -> None:
-        super().__init__()
-        self.encoder = RecordEncoder(config)
+    def __init__(self, config: RecordConfig | EncoderConfig) -> None:
+        super().__init__(config)
+        self.encoder = RecordEncoder(self.config)
         self.classifier = nn.Sequential(
-            nn.LayerNorm(config.hidden_size),
-            nn.Dropout(config.dropout),
-            nn.Linear(config.hidden_size, 2),
+            nn.LayerNorm(self.shape.hidden_size),
+            nn.Dropout(self.shape.dropout),
+            nn.Linear(self.shape.hidden_size, 2),
         )
+        self.post_init()
 
     def forward(self, ids, values, numeric, attention) -> torch.Tensor:
         return self.classifier(self.encoder(ids, values, numeric, attention, cls_only=True)[:, 0])
@@ -230,27 +318,28 @@ def predict_proba(model: RecordClassifier, data: Encoded, batch_size: int = 2048
     return torch.cat(out)
 
 
-def save_module(module: nn.Module, config: EncoderConfig, folder: Path, name: str) -> Path:
-    """Weights as safetensors plus the config that rebuilds the module."""
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.contiguous() for k, v in module.state_dict().items()}
-    save_file(state, str(folder / f"{name}.safetensors"))
-    return save_config(config, folder)
+WEIGHTS = "model.safetensors"  # what save_pretrained writes beside config.json
 
 
-def save_config(config: EncoderConfig, folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "encoder_config.json").write_text(json.dumps(asdict(config), indent=2))
-    return folder
+def holds_weights(folder: Path) -> bool:
+    """Whether `folder` holds a saved network (a pretrain folder does not when pretraining
+    is off: it holds the tokenizer only)."""
+    return (folder / WEIGHTS).is_file()
 
 
-def load_config(folder: Path) -> EncoderConfig:
-    return EncoderConfig(**json.loads((folder / "encoder_config.json").read_text()))
+def load_shape(folder: Path) -> EncoderConfig:
+    """The network shape saved in a model folder's config.json."""
+    return RecordConfig.from_pretrained(folder).shape()
 
 
-def load_weights(module: nn.Module, folder: Path, name: str) -> nn.Module:
-    module.load_state_dict(load_file(str(folder / f"{name}.safetensors")))
-    return module
+def load_encoder(folder: Path) -> RecordEncoder:
+    """The pretrained encoder saved in `folder`."""
+    return RecordEncoder.from_pretrained(folder)
+
+
+def load_classifier(folder: Path) -> RecordClassifier:
+    """The classifier saved in `folder`, in eval mode."""
+    return RecordClassifier.from_pretrained(folder).eval()
 
 
 def use_per_row_positions(model: nn.Module, *, enabled: bool) -> None:
@@ -259,3 +348,11 @@ def use_per_row_positions(model: nn.Module, *, enabled: bool) -> None:
     for module in model.modules():
         if isinstance(module, RecordEncoder):
             module.per_row_positions = enabled
+
+
+# Saving or loading one of these networks takes milliseconds: transformers' per-file progress
+# bars would only break up the run's own progress output.
+transformers_logging.disable_progress_bar()
+AutoConfig.register(RecordConfig.model_type, RecordConfig)
+AutoModel.register(RecordConfig, RecordEncoder)
+AutoModelForSequenceClassification.register(RecordConfig, RecordClassifier)

@@ -1,10 +1,12 @@
 """The transformer teacher, stage by stage: tokenizer + pretrained encoder, then the
 fine-tuned classifier. Each stage writes one folder; later stages and reloads read it.
 
-Folder contents (no pickles anywhere):
-  pretrain/  tokenizer/, encoder_config.json, encoder.safetensors (absent if pretraining is off)
-  teacher/   tokenizer/, encoder_config.json, teacher.safetensors (LoRA merged),
-             adapter/ (adapter_model.safetensors + adapter_config.json: the adapter on its own)
+Folder contents (no pickles anywhere), in the Hugging Face convention (assay.modeling.encoder):
+  pretrain/  tokenizer/, config.json + model.safetensors: the encoder (AutoModel loads it;
+             absent if pretraining is off)
+  teacher/   tokenizer/, config.json + model.safetensors: the classifier, LoRA merged,
+             adapter/ (adapter_model.safetensors + adapter_config.json: the adapter on its own,
+             whose base_model_name_or_path is the pretrain folder)
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
+from peft import LoraConfig
 from safetensors.torch import save_file
 
 from assay.config import Spec
@@ -26,10 +30,11 @@ from assay.modeling.encoder import (
     EncoderConfig,
     MaskedCellModel,
     RecordClassifier,
-    load_config,
-    load_weights,
+    holds_weights,
+    load_classifier,
+    load_encoder,
+    load_shape,
     predict_proba,
-    save_module,
 )
 from assay.modeling.finetune import finetune
 from assay.modeling.pretrain import pretrain
@@ -105,7 +110,7 @@ def pretrain_stage(split: Split, spec: Spec, folder: Path) -> PretrainOutcome:
         initial=initial,
         private=sgd,
     )
-    save_module(result.model.encoder, config, folder, "encoder")
+    result.model.encoder.save_pretrained(folder)
     return PretrainOutcome(
         str(folder),
         len(corpus),
@@ -121,11 +126,7 @@ def finetune_stage(split: Split, spec: Spec, pretrained: Path, folder: Path) -> 
     score the test rows once."""
     tokenizer = RecordTokenizer.load(pretrained / "tokenizer")
     config = EncoderConfig.from_spec(spec.model, tokenizer.vocab_size, tokenizer.length)
-    encoder_state = None
-    if (pretrained / "encoder.safetensors").is_file():
-        encoder_state = load_weights(
-            MaskedCellModel(config).encoder, pretrained, "encoder"
-        ).state_dict()
+    encoder_state = load_encoder(pretrained).state_dict() if holds_weights(pretrained) else None
     augmented = learning_rows(split, spec)
     train = augmented.rows
     if augmented.report:
@@ -145,11 +146,9 @@ def finetune_stage(split: Split, spec: Spec, pretrained: Path, folder: Path) -> 
         private=sgd,
         balance=labels(fitting_rows(split, spec), spec),
     )
-    scores = save_teacher(Teacher(tokenizer, result.model), config, split, result.history, folder)
+    scores = save_teacher(Teacher(tokenizer, result.model), split, result.history, folder)
     if result.adapter_state is not None:
-        (folder / "adapter").mkdir(parents=True, exist_ok=True)
-        save_file(result.adapter_state, str(folder / "adapter" / "adapter_model.safetensors"))
-        result.adapter_config.save_pretrained(str(folder / "adapter"))
+        save_adapter(result.adapter_state, result.adapter_config, pretrained, folder / "adapter")
     return TeacherOutcome(
         folder=str(folder),
         test_scores=str(scores),
@@ -164,13 +163,23 @@ def finetune_stage(split: Split, spec: Spec, pretrained: Path, folder: Path) -> 
     )
 
 
-def save_teacher(
-    teacher: Teacher, config: EncoderConfig, split: Split, history: dict, folder: Path
-) -> Path:
-    """The teacher folder's tokenizer, weights and history; returns its test scores' file,
+def save_adapter(
+    state: dict[str, torch.Tensor], config: LoraConfig, pretrained: Path, folder: Path
+) -> None:
+    """The adapter as `PeftModel.from_pretrained` reads it, naming the encoder it was trained
+    on (the pretrain folder; none when pretraining was off and the encoder started random)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(folder / "adapter_model.safetensors"))
+    encoder = pretrained.resolve() if holds_weights(pretrained) else None
+    config.base_model_name_or_path = str(encoder) if encoder else None
+    config.save_pretrained(str(folder))
+
+
+def save_teacher(teacher: Teacher, split: Split, history: dict, folder: Path) -> Path:
+    """The teacher folder's tokenizer, network and history; returns its test scores' file,
     scored once here."""
     teacher.tokenizer.save(folder / "tokenizer")
-    save_module(teacher.model, config, folder, "teacher")
+    teacher.model.save_pretrained(folder)
     scores = folder / TEACHER_SCORES
     np.save(scores, teacher.predict_proba(split.test), allow_pickle=False)
     (folder / "history.json").write_text(json.dumps(history))
@@ -186,10 +195,7 @@ class Teacher:
 
     @classmethod
     def load(cls, folder: Path) -> Teacher:
-        model = RecordClassifier(load_config(folder))
-        load_weights(model, folder, "teacher")
-        model.eval()
-        return cls(RecordTokenizer.load(folder / "tokenizer"), model)
+        return cls(RecordTokenizer.load(folder / "tokenizer"), load_classifier(folder))
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return predict_proba(self.model, self.tokenizer.encode(frame)).numpy()
@@ -200,15 +206,15 @@ def _from_checkpoint(spec: Spec, config: EncoderConfig) -> MaskedCellModel | Non
     folder = spec.model.checkpoint
     if folder is None:
         return None
-    if not (folder / "encoder.safetensors").is_file():
-        raise SpecError(f"model.checkpoint: {folder} holds no encoder.safetensors")
-    saved = load_config(folder)
+    if not holds_weights(folder):
+        raise SpecError(f"model.checkpoint: {folder} holds no saved encoder (model.safetensors)")
+    saved = load_shape(folder)
     if saved != config:
         raise SpecError(
             f"model.checkpoint: {folder} was trained with {saved}, this spec needs {config}"
         )
     model = MaskedCellModel(config)
-    load_weights(model.encoder, folder, "encoder")
+    model.encoder.load_state_dict(load_encoder(folder).state_dict())
     return model
 
 

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import pytest
 import torch
+from peft import get_peft_model
 
+from assay.config import FinetuneSpec
 from assay.modeling.encoder import EncoderConfig, RecordClassifier, RecordEncoder, tensors
+from assay.modeling.finetune import lora_config
 from assay.modeling.tokenizer import RecordTokenizer
 from tests.conftest import mixed_rows
 
@@ -58,3 +62,27 @@ def test_classifier_scores_do_not_depend_on_parameter_flags(encoded):
         model.requires_grad_(False)
         frozen = model(*inputs)
     assert torch.equal(trainable, frozen)
+
+
+def test_construction_draws_the_same_weights_as_plain_torch_modules(encoded):
+    """As transformers models the networks keep the weights their constructors draw (no second
+    initialisation pass), so a seed gives what it gave before they were PreTrainedModels."""
+    config, _ = encoded
+    torch.manual_seed(0)
+    model = RecordClassifier(config)
+    torch.manual_seed(0)
+    encoder = RecordEncoder(config)
+    layer_norm = torch.nn.LayerNorm(config.hidden_size)
+    head = torch.nn.Linear(config.hidden_size, 2)  # after the LayerNorm (Dropout draws nothing)
+    drawn = encoder.state_dict()
+    assert all(torch.equal(drawn[k], v) for k, v in model.encoder.state_dict().items())
+    assert torch.equal(model.classifier[0].weight, layer_norm.weight)
+    assert torch.equal(model.classifier[2].weight, head.weight)
+    assert torch.equal(model.classifier[2].bias, head.bias)
+
+
+def test_wrapping_with_peft_warns_nothing(encoded):
+    config, _ = encoded
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        get_peft_model(RecordClassifier(config), lora_config(FinetuneSpec()))

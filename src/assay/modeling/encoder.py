@@ -119,6 +119,12 @@ class RecordModel(PreTrainedModel):
         (torch's defaults, the BERT blocks BERT's), in an order the run's seed fixes, which a
         second pass would redraw. Weights a folder lacks are drawn by _init_weights."""
 
+    @property
+    def is_gradient_checkpointing(self) -> bool:
+        """peft 0.21 reads this name when it wraps a model; transformers 5 renamed it and warns
+        on every read of the old one (a FutureWarning on the console of each run)."""
+        return self.is_activation_checkpointing
+
     def _init_weights(self, module: nn.Module) -> None:
         """For `from_pretrained`: draw the weights the folder lacks (a classifier's head when it
         loads an encoder) as the constructors do; `transformers` skips those it loaded."""

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from assay.config import Spec
+from assay.config.source import AttributeSpec, ColumnSpec, DeriveSpec, RowFilter
 from assay.errors import ReadError
-from assay.source_spec import AttributeSpec, ColumnSpec, DeriveSpec, RowFilter
 
 _SHOWN_VALUE_CHARS = 40
 MAX_CELL_CHARS = 64 * 1024  # one cell of a spec column, checked after parsing

@@ -11,6 +11,7 @@ from typing import TypeVar
 from opacus import PrivacyEngine
 
 from assay.config import PrivacySpec, Spec
+from assay.config.source import Section
 from assay.data.split import Split
 from assay.errors import SpecError
 from assay.modeling.rows import (
@@ -22,7 +23,6 @@ from assay.modeling.rows import (
 from assay.modeling.sizes import pretrain_sizes, supervised_sizes
 from assay.privacy.budget import StageSteps, shared_noise
 from assay.privacy.dpsgd import PrivateSGD
-from assay.source_spec import Section
 
 PRIVATE_STAGES = ("pretrain", "finetune", "compress", "compress.recover")
 

@@ -1,9 +1,9 @@
 """Spec sections that say how a file's rows become a batch: parsing, row filters, column types
 (with coded values and datetimes), derived columns, label values and fairness attributes.
 
-They live apart from the training sections in assay.config because the reader
-(assay.data.transform) is their only consumer; config.Spec composes them. Every predicate and
-derivation is data, never code: nothing in a spec is evaluated.
+The reader (assay.data.transform) is their consumer; assay.config.spec.Spec composes them with
+the training sections. Every predicate and derivation is data, never code: nothing in a spec is
+evaluated.
 """
 
 from __future__ import annotations

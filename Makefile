@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast test-isolation lint format bench-ingest serve screenshot chromium clean
+.PHONY: run test test-fast test-isolation lint format bench-ingest serve screenshot chromium clean docs
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,7 @@ run: $(STAMP)
 test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # The inner loop: no servers, no Adult training, tiny configs (under 3 minutes on 2 cores)
@@ -30,6 +31,10 @@ test-fast: $(STAMP)
 # (pytest-randomly) and reversed
 test-isolation: $(STAMP)
 	$(BIN)/python -m tests.isolation --sample 20
+
+# The documentation site (docs/, mkdocs.yml) into site/; the spec reference is generated
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 lint: $(STAMP)
 	$(BIN)/ruff check --fix .
@@ -53,4 +58,4 @@ screenshot: $(STAMP) chromium
 	$(BIN)/python -m deployments.screenshot --api $${PREFECT_API_URL:-http://127.0.0.1:4200/api} --out docs
 
 clean:
-	rm -rf $(VENV) .assay
+	rm -rf $(VENV) .assay site

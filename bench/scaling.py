@@ -6,7 +6,7 @@ growth of seconds per row from 50k to 1M rows. The last line printed is JSON.
 
     assay bench scaling                # all sizes
     ASSAY_SCALING_SIZES=10000,50000 assay bench scaling
-    ASSAY_SCALING_SIZES=1000,10000,100000 assay bench scaling --profile full   # README sizes
+    ASSAY_SCALING_SIZES=1000,10000,100000 assay bench scaling --profile full  # as benchmarked
 
 A size whose run fails a gate (Adult's fairness gate on 1,000 resampled rows) still reports its
 time, with the reason beside it.

@@ -20,7 +20,7 @@ from assay.errors import AssayError, GateFailed, StoreUnreachable
 from assay.home import Home
 
 DEFAULT_SPEC = "configs/adult.yaml"
-# Exit codes (README, Commands): what a script that runs assay can tell apart.
+# Exit codes (README and docs/commands.md): what a script that runs assay can tell apart.
 OK, QUARANTINED, USAGE, GATE_FAILED, UNREACHABLE = 0, 1, 2, 3, 4
 # The temporary Prefect API's start-up wait: Prefect's 20 s default is too short on a busy
 # 2-core machine, where the first start takes 10-40 s.
@@ -51,10 +51,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         os.environ["ASSAY_TASK_RUNNER"] = "dask"
         if args.dask != LOCAL_DASK:
             os.environ["ASSAY_DASK_ADDRESS"] = args.dask
+    from assay.config import load_spec
     from flows.pipeline import run
 
-    where = _dataset_home(args)
-    result = run(spec_path=str(args.spec), home=str(args.home.root), profile=args.profile)
+    spec = load_spec(args.spec, args.profile)  # once: the run's ingest and training use it
+    where = args.home.for_dataset(spec.name)
+    result = run(str(args.spec), str(args.home.root), args.profile, spec)
     print()
     print(result.summary())
     print(f"\nValidation reports: {where.reports / 'validation'}")

@@ -1,8 +1,8 @@
-"""Screenshots of the Prefect UI for the README: the latest completed `train` flow run on its
-Artifacts tab, and its `gates` table artifact. Playwright drives Debian's headless Chromium
-(`make screenshot` installs it when missing; no browser is downloaded). Each page must show the
-texts it is expected to show before it is saved, so an empty or half-loaded page is an error,
-not a picture.
+"""Screenshots of the Prefect UI for the documentation (docs/operations.md): the latest
+completed `train` flow run on its Artifacts tab, and its `gates` table artifact. Playwright
+drives Debian's headless Chromium (`make screenshot` installs it when missing; no browser is
+downloaded). Each page must show the texts it is expected to show before it is saved, so an
+empty or half-loaded page is an error, not a picture.
 
     python -m deployments.screenshot --api http://127.0.0.1:4200/api --out docs/
 """

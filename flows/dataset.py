@@ -16,17 +16,21 @@ def dataset_tag(name: str) -> str:
     return f"dataset:{name}"
 
 
-def open_dataset(spec_path: str, home: str | None, profile: str | None = None) -> tuple[Spec, Home]:
-    """The run's spec and its dataset's view of the home. A deployment is named after its
-    dataset (`train/<name>`): a deployment that names another dataset than its spec's is
-    refused before anything is read or written."""
-    spec = load_spec(spec_path, profile)
+def open_dataset(
+    source: str | Spec, home: str | None, profile: str | None = None
+) -> tuple[Spec, Home]:
+    """The run's spec (read from the path `source`, with `profile`; or `source` itself, as
+    the caller read it: `assay run` reads its spec once and hands it down, so its ingest and
+    its training cannot see two versions of a file edited meanwhile) and its dataset's view
+    of the home. A deployment is named after its dataset (`train/<name>`): a deployment that
+    names another dataset than its spec's is refused before anything is read or written."""
+    spec = load_spec(source, profile) if isinstance(source, str) else source
     served = deployment.name
     if served is not None and served != spec.name:
         raise SpecError(
-            f"deployment {flow_run.flow_name}/{served} runs {spec_path}, whose dataset is "
-            f"'{spec.name}': a deployment is named after its spec's dataset (see the README, "
-            f"Production)"
+            f"deployment {flow_run.flow_name}/{served} runs {source}, whose dataset is "
+            f"'{spec.name}': a deployment is named after its spec's dataset (see "
+            f"docs/operations.md, Production)"
         )
     label_run(spec.name)
     return spec, Home.from_env(home).for_dataset(spec.name)

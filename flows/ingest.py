@@ -1,7 +1,8 @@
 """Ingest flow: each path is checked, each file parsed, validated, then accepted or quarantined
 with its reason; what was accepted is checked for drift, the retraining policy decides
 whether to ask for a new training (`assay.retrain.requested`), and batches without labels are
-announced for scoring (`assay.data.unlabelled`)."""
+announced for scoring (`assay.data.unlabelled`). `assay run` ingests its bundled files without
+those follow-ups (`ingest_bundled`): it trains next."""
 
 from __future__ import annotations
 
@@ -36,15 +37,30 @@ from tasks.score import announce_unlabelled
 def ingest(
     paths: list[str], spec_path: str, home: str | None = None, confine: bool | None = None
 ) -> list[IngestOutcome]:
-    """Ingest files in order; one bad file never stops the others.
+    """Ingest files in order, then follow up on what was accepted.
 
     `confine`: only regular files in the landing folder may be opened (assay.data.paths).
     Left unset it is on for a deployment run, whose paths come from an event payload or the
-    UI, and off for a direct call (`assay ingest FILE`, `assay run`), whose caller named them.
+    UI, and off for a direct call (`assay ingest FILE`), whose caller named them.
     """
     spec, where = open_dataset(spec_path, home)
+    outcomes = settle_all(paths, spec, where, from_deployment() if confine is None else confine)
+    follow_up(outcomes, spec, where)
+    return outcomes
+
+
+@flow(name="ingest", log_prints=True)
+def ingest_bundled(spec: Spec, home: str | None = None) -> list[IngestOutcome]:
+    """`assay run`'s ingest (the same flow in the UI): the files the spec bundles, under the
+    spec the run read, with no follow-ups (the run trains next, and its champion is what
+    scores)."""
+    spec, where = open_dataset(spec, home)
+    return settle_all([str(p) for p in spec.bundled], spec, where, confined=False)
+
+
+def settle_all(paths: list[str], spec: Spec, where: Home, confined: bool) -> list[IngestOutcome]:
+    """Each path settled in order (one bad file never stops the others), then the summary."""
     suite = load_suite(spec.expectations)
-    confined = from_deployment() if confine is None else confine
     outcomes = []
     for raw in paths:
         checked = check_path(str(raw), where.landing, confine=confined)
@@ -54,8 +70,11 @@ def ingest(
             record_outcome(where, outcome)
         outcomes.append(outcome)
     publish_summary(outcomes)
+    return outcomes
 
-    # Follow up: does what was accepted drift, and does it call for a retrain?
+
+def follow_up(outcomes: list[IngestOutcome], spec: Spec, where: Home) -> None:
+    """Does what was accepted drift, does it call for a retrain, does it need scoring?"""
     accepted = [o for o in outcomes if o.status == "accepted" and o.batch]
     if accepted:
         frame = rows_of(where, [o.batch for o in accepted])
@@ -64,7 +83,6 @@ def ingest(
         found = check_and_alert(where, spec, frame, scope, reference(where, spec))
         request_retrain(where, spec, bool(found and found.detected))
         announce_unlabelled(where, spec, [str(o.batch) for o in accepted])
-    return outcomes
 
 
 def from_deployment() -> bool:

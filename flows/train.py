@@ -42,11 +42,13 @@ EVALUATED = {
 
 
 @flow(name="train", log_prints=True, task_runner=ChosenPerRun())
-def train(spec_path: str, home: str | None = None, profile: str | None = None) -> TrainResult:
+def train(
+    spec_path: str, home: str | None = None, profile: str | None = None, spec: Spec | None = None
+) -> TrainResult:
     """Train on every accepted batch; unchanged data reuses each cached stage. One training
     of a dataset runs at a time, and no more than the stack's cap over all datasets: a run
-    waits here for its slot."""
-    spec, where = open_dataset(spec_path, home, profile)
+    waits here for its slot. `spec`: the spec as the caller read it (`assay run`)."""
+    spec, where = open_dataset(spec if spec is not None else spec_path, home, profile)
     with training_slot(spec.name):
         return train_snapshot(spec, where)
 
@@ -74,7 +76,8 @@ def train_snapshot(spec: Spec, where: Home) -> TrainResult:
     data = t.split(batches, spec)
     leak = t.leakage(batches, data, spec)
     stop_unless(leak, where, spec, leak.reason)
-    t.privacy_plan(data, spec)
+    if spec.privacy is not None:
+        t.privacy_plan(data, spec)
     futures: dict[str, PrefectFuture] = {}
 
     def submit(name: str, *inputs: object) -> PrefectFuture:

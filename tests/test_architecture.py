@@ -9,6 +9,7 @@ import ast
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -140,3 +141,17 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in readme and "make test" in ci
+
+
+def test_every_package_is_in_the_distribution():
+    """pyproject.toml lists the packages a wheel carries: one left out installs in editable
+    mode (the tests) and is missing from a built wheel."""
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(("assay", *p.parent.relative_to(LIBRARY).parts))
+        for p in LIBRARY.rglob("__init__.py")
+    }
+    found |= {p.parent.name for p in ROOT.glob("*/__init__.py") if p.parent.name in SHELL}
+    assert found - listed == set()

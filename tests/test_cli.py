@@ -64,7 +64,7 @@ def test_bench_ingest_prints_json_last(capsys):
 
 @pytest.mark.slow  # trains every model of the benchmark (tiny, on generated data)
 def test_bench_quality_trains_every_model_in_one_run(tmp_path, capsys):
-    """The benchmark's plumbing on generated data; its Adult figures are the README's, and
+    """The benchmark's plumbing on generated data; its Adult figures are docs/benchmarks.md's, and
     the quick Adult run's quality is tests/flows/test_train_flow.py's."""
     spec = write_dataset(tmp_path / "churn", n=3000)
     assert main(["bench", "quality", "--spec", str(spec)]) == 0
@@ -80,7 +80,7 @@ def test_bench_quality_trains_every_model_in_one_run(tmp_path, capsys):
 @pytest.mark.slow  # the benchmark's quick variant: tiny models, one dataset, two sizes, one seed
 def test_bench_labels_measures_the_chain_and_the_references_per_size(tmp_path, capsys, monkeypatch):
     """The plumbing on generated data (its Adult and other datasets' figures are the
-    README's): every model of the chain and every reference at each size, the paired
+    docs/benchmarks.md's): every model of the chain and every reference at each size, the paired
     difference and the label-efficiency ratio (None: 2,000 labels not measured)."""
     spec = write_dataset(tmp_path / "churn", n=3000)
     monkeypatch.setenv("ASSAY_LABELS_SIZES", "250,all")

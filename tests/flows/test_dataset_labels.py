@@ -26,3 +26,9 @@ def test_a_direct_call_opens_the_datasets_namespace(tmp_path):
     assert (spec.name, spec.profile, where.dataset) == ("adult", "quick", "adult")
     assert where.landing == tmp_path / "landing" / "adult"
     assert where.archive == tmp_path / "archive" / "adult"
+
+
+def test_a_spec_handed_down_is_used_as_it_is(tmp_path, adult_spec):
+    """`assay run` reads its spec once and hands it down: no file is read again."""
+    spec, where = open_dataset(adult_spec, str(tmp_path))
+    assert spec is adult_spec and where.dataset == "adult"

@@ -13,6 +13,13 @@ import mlflow
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterParentFlowRunId,
+    FlowRunFilterTags,
+)
 
 from assay.errors import GateFailed
 from assay.home import Home
@@ -355,3 +362,43 @@ def test_predict_serves_the_champion_and_rollback_moves_it_back(first_run, tmp_p
     for event in seen:  # every model event names its dataset too (beside Prefect's own)
         assert [r.id for r in event.related if r.role == "dataset"] == ["assay.dataset.adult"]
     assert rolled.payload["reason"] == "v3 answers slowly"
+
+
+# What the ingest deployment does after accepting files, and the plan only privacy needs
+FOLLOW_UPS = {"find-reference", "load-rows", "check-rows", "retrain-policy", "announce-unlabelled"}
+
+
+def test_assay_run_reads_its_spec_once_and_runs_only_what_training_needs(first_run):
+    """The CLI reads the spec and hands it to the run flow, which hands it to ingest and
+    train (each carries it as a parameter: no flow reads the file again); the run's ingest
+    skips the ingest deployment's follow-ups, and its training (Adult is not private) plans
+    no privacy."""
+    with get_client(sync_client=True) as client:
+        (parent,) = [
+            r
+            for r in client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=["dataset:adult"]))
+            )
+            if client.read_flow(r.flow_id).name == "run"
+        ]
+        children = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent.id])
+            )
+        )
+        by_flow = {client.read_flow(r.flow_id).name: r for r in children}
+        ran = {
+            name: {
+                t.name.rsplit("-", 1)[0]
+                for t in client.read_task_runs(
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run.id]))
+                )
+            }
+            for name, run in by_flow.items()
+        }
+    assert set(by_flow) == {"ingest", "train"}
+    for run in (parent, *children):
+        assert run.parameters["spec"]["name"] == "adult"
+        assert run.parameters["spec"]["profile"] == "quick"
+    assert "accept-batch" in ran["ingest"] and not ran["ingest"] & FOLLOW_UPS
+    assert "compress" in ran["train"] and "privacy-plan" not in ran["train"]

@@ -115,7 +115,7 @@ class Spec(Section):
         if self.privacy is not None and self.federation is not None:
             raise ValueError(
                 "privacy and federation together are not built yet: DP on the sites' updates "
-                "is future work (README, Federated fine-tuning)"
+                "is future work (docs/privacy-and-federation.md, Federated fine-tuning)"
             )
         return self
 

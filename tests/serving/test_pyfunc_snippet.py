@@ -1,4 +1,4 @@
-"""The README's pyfunc snippet, run as written against the registry of a quick Adult run: its
+"""The pyfunc snippet of docs/serving.md, run as written against the registry of a quick Adult run: its
 probabilities are `assay predict`'s on the same file."""
 
 from __future__ import annotations
@@ -12,18 +12,18 @@ from assay.registry.models import download
 from assay.serving.predictor import predict_file
 from tests.conftest import ROOT
 
-MARKER = "<!-- tested: tests/serving/test_readme.py -->"
+MARKER = "<!-- tested: tests/serving/test_pyfunc_snippet.py -->"
 
 
-def readme_snippet() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+def docs_snippet() -> str:
+    text = (ROOT / "docs" / "serving.md").read_text(encoding="utf-8")
     after = text.split(MARKER, 1)[1]
     return re.search(r"```python\n(.*?)```", after, re.DOTALL).group(1)
 
 
 def test_the_pyfunc_snippet_scores_as_assay_predict(quick_adult_run, monkeypatch, tmp_path):
     home, _ = quick_adult_run
-    code = readme_snippet()
+    code = docs_snippet()
     assert 'mlflow.set_tracking_uri("sqlite:///.assay/mlflow.db")' in code
     monkeypatch.chdir(ROOT)
     namespace: dict = {}

@@ -50,3 +50,11 @@ def test_the_reference_page_is_filled_in_at_build_time():
     assert "## `compression.pruning`" in built and "## `columns.<name>`" in built
     other = SimpleNamespace(file=SimpleNamespace(src_uri="index.md"))
     assert hooks.on_page_markdown(source, other) == source
+
+
+def test_every_command_of_the_table_is_documented():
+    from cli.commands import COMMANDS
+
+    documented = (ROOT / "docs" / "commands.md").read_text(encoding="utf-8")
+    missing = [c.name for c in COMMANDS if f"`assay {c.name}" not in documented]
+    assert not missing

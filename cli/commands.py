@@ -137,7 +137,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("bench", "run a benchmark; last line is JSON", h.cmd_bench, args=(
         arg("name",
             help="benchmark name (a module in bench/): ingest, quality, compression, fairness, "
-            "pipeline, scaling, serving, privacy, labels"),
+            "pipeline, scaling, serving, privacy, labels, students"),
         arg("--profile", help="spec profile for benchmarks that train (default: full)"),
     )),
 )  # fmt: skip

@@ -77,6 +77,23 @@ def test_bench_quality_trains_every_model_in_one_run(tmp_path, capsys):
     )
 
 
+@pytest.mark.slow  # tiny models on generated data, two variants
+def test_bench_students_runs_each_variant_on_one_teacher(tmp_path, capsys, monkeypatch):
+    """The plumbing (its Adult figures are docs/benchmarks.md's): one teacher and one reference
+    family, a compression stage per variant, each int8 student beside its ensemble."""
+    spec = write_dataset(tmp_path / "churn", n=3000)
+    variants = {"as specified": {}, "no pruning": {"pruning": {"enabled": False}}}
+    monkeypatch.setenv("ASSAY_STUDENT_VARIANTS", json.dumps(variants))
+    assert main(["bench", "students", "--spec", str(spec)]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(result["variants"]) == set(variants)
+    for row in result["variants"].values():
+        assert 0.5 < row["int8_auc"] <= 1 and 0.5 < row["ensemble_auc"] <= 1
+    assert 0.5 < result["teacher_auc"] <= 1 and result["reference"].startswith("reference (")
+    pruned, whole = result["variants"]["as specified"], result["variants"]["no pruning"]
+    assert whole["int8_bytes"] >= pruned["int8_bytes"]  # equal when pruning was not kept
+
+
 @pytest.mark.slow  # the benchmark's quick variant: tiny models, one dataset, two sizes, one seed
 def test_bench_labels_measures_the_chain_and_the_references_per_size(tmp_path, capsys, monkeypatch):
     """The plumbing on generated data (its Adult and other datasets' figures are the

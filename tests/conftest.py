@@ -63,7 +63,7 @@ def prefect_api():
 @pytest.fixture(scope="session")
 def quick_adult_run(tmp_path_factory, prefect_api) -> tuple[Home, str]:
     """`assay run --profile quick` in-process on a fresh home: ingest the bundled files, then
-    train (the baseline on every training row, the teacher on the quick profile's subsample).
+    train (the reference family and the teacher on the quick profile's 6,000-row sample).
     Shared: other tests compare their models with this one, byte for byte."""
     home = Home(tmp_path_factory.mktemp("adult") / "home", "adult")
     code, out = assay_in_process(

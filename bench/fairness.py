@@ -48,16 +48,14 @@ from assay.modeling.teacher import AUGMENTATION, finetune_stage, pretrain_stage
 from assay.pipeline.compose import responsible_stage
 from assay.responsible.conformal import method
 from assay.responsible.explain import global_importance, shapley_values
-from assay.responsible.stage import (
-    Calibration,
-    ResponsibleOutcome,
-    conformal_stage,
-    explanation_rows,
-    mitigation_feature,
-)
+from assay.responsible.options import mitigation_feature
 from assay.serving.layout import MODEL_FILE, TOKENIZER_DIR
 from assay.serving.policy import DecisionPolicy
 from assay.serving.scorer import OnnxScorer
+from assay.stages.calibrate import Calibration
+from assay.stages.conformal import conformal_stage
+from assay.stages.explain import explanation_rows
+from assay.stages.responsible import ResponsibleOutcome
 from bench.quality import spec_split
 
 EO_TARGET = 0.02  # the equalized-odds gap an option must reach to count as fair here
@@ -241,7 +239,9 @@ def conformal_variants(
     mondrian = spec.model_copy(update={"uncertainty": uncertainty})
     return {
         "shipped": coverage_figures(shipped.conformal),
-        "group_conditional": coverage_figures(conformal_stage(split, mondrian, folder, scores)),
+        "group_conditional": coverage_figures(
+            conformal_stage(split, mondrian, folder, scores).to_dict()
+        ),
     }
 
 

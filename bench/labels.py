@@ -47,7 +47,7 @@ from assay.data.split import Split, split_batches
 from assay.data.store import BatchRecord
 from assay.modeling.reference import load_members
 from assay.modeling.teacher import finetune_stage, pretrain_stage
-from assay.training import fit_and_score_baseline
+from assay.stages.baseline import fit_and_score_baseline
 from bench.quality import spec_split
 
 SIZES = "250,500,1000,2000,all"

@@ -36,7 +36,7 @@ from assay.modeling.rows import training_rows
 from assay.modeling.teacher import TeacherOutcome, finetune_stage, pretrain_stage
 from assay.pipeline.compose import responsible_stage
 from assay.privacy.report import PrivacyReport
-from assay.responsible.stage import mitigation_feature
+from assay.responsible.options import mitigation_feature
 from bench.quality import spec_split
 
 EPSILONS = (None, 8.0, 3.0, 1.0)  # None: the chain without privacy

@@ -25,7 +25,7 @@ from assay.compression.stage import compress_stage
 from assay.config import CompressionSpec, Spec, load_spec
 from assay.data.labels import labels
 from assay.modeling.teacher import finetune_stage, pretrain_stage
-from assay.training import fit_and_score_baseline
+from assay.stages.baseline import fit_and_score_baseline
 from bench.quality import spec_split
 
 # Each variant is merged over the spec's compression section (a nested section key by key)

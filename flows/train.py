@@ -17,12 +17,15 @@ from assay.data.leakage import LeakageReport
 from assay.data.snapshot import stage_key
 from assay.errors import GateFailed
 from assay.home import Home
-from assay.pipeline.compose import responsible_steps
-from assay.pipeline.outcomes import BUNDLED, RunOutcomes
+from assay.pipeline.compose import run_stages
+from assay.pipeline.outcomes import RunOutcomes
 from assay.pipeline.registration import card_evidence
-from assay.pipeline.stages import TABLE
 from assay.registry.models import Candidate, Decision
-from assay.training import GateResult, TrainResult
+from assay.stages import baseline, compress, finetune
+from assay.stages.data_gate import GateResult
+from assay.stages.stage import Stage
+from assay.stages.table import TABLE
+from assay.training import TrainResult
 from assay.validation.suite import load_suite, suite_digest
 from flows.dataset import open_dataset
 from flows.runners import ChosenPerRun
@@ -30,14 +33,15 @@ from tasks import federated
 from tasks import registry as r
 from tasks import train as t
 from tasks.concurrency import training_slot
+from tasks.stages import current
 
 # The models evaluated on the test split: the stage whose outcome holds each one's scores, and
-# the outcome's field that names the file
+# the outcome's field that names the file (the reference is logged as `baseline.test.*`)
 EVALUATED = {
-    "teacher": ("finetune", "test_scores"),
-    "ensemble": ("compress", "ensemble_test_scores"),
-    "student_int8": ("compress", "test_scores"),
-    "baseline": ("baseline", "test_scores"),
+    "teacher": (finetune.NAME, "test_scores"),
+    "ensemble": (compress.NAME, "ensemble_test_scores"),
+    "student_int8": (compress.NAME, "test_scores"),
+    baseline.NAME: (baseline.NAME, "test_scores"),
 }
 
 
@@ -64,40 +68,37 @@ def train_snapshot(spec: Spec, where: Home) -> TrainResult:
     batches = t.load(snap, where)
     print(f"snapshot {snap.fingerprint[:12]}: {len(snap.batches)} batch(es), {snap.rows} rows")
 
-    # Gate: every critical expectation must hold on the whole snapshot
+    # Gate: every critical expectation must hold on the whole snapshot (the table's first
+    # stage, before the split)
     key = {stage.name: stage_key(snap, spec, *stage.sections) for stage in TABLE}
-    gating = t.stage_task(t.data_gate, where, key["data-gate"])
-    gate = gating(key["data-gate"], suite_digest(suite), where, batches, suite)
+    gating, *training = TABLE
+    checked = current(gating, where, key[gating.name])
+    gate = checked(key[gating.name], where, (batches, suite), suite_digest(suite))
     stop_unless(gate, where, spec, f"data gate: {gate.reason} (report: {gate.report_html})")
 
-    # Transform: split, and refuse a split whose test rows are also training rows; the
-    # baseline runs beside the teacher's chain (pretrain -> finetune -> compress ->
-    # responsible), every stage through the flow's task runner (threads or Dask)
+    # Transform: split, and refuse a split whose test rows are also training rows; then every
+    # other stage on the outcomes of its inputs, through the flow's task runner (threads or
+    # Dask), so the reference family runs beside the teacher's chain
     data = t.split(batches, spec)
     leak = t.leakage(batches, data, spec)
     stop_unless(leak, where, spec, leak.reason)
     if spec.privacy is not None:
         t.privacy_plan(data, spec)
-    futures: dict[str, PrefectFuture] = {}
 
-    def submit(name: str, *inputs: object) -> PrefectFuture:
-        """Stage `name` through the task runner, keyed by its entry in the stage table."""
-        task = t.stage_task(t.STAGE_TASKS[name], where, key[name])
-        futures[name] = task.submit(key[name], where, data, spec, *inputs)
-        return futures[name]
+    def submit(stage: Stage, *inputs: PrefectFuture) -> PrefectFuture:
+        task = current(stage, where, key[stage.name])
+        return task.submit(key[stage.name], where, (data, spec, *inputs))
 
-    reference = submit("baseline")
-    compressed = submit("compress", submit("finetune", submit("pretrain")), reference)
-    responsible_steps(submit, compressed)
-    # Evaluate every model on the test split while the responsible steps run
+    futures = run_stages(submit, training, {})
+    # Evaluate every model on the test split while the later stages run
     scores = {
         model: getattr(futures[name].result(), field) for model, (name, field) in EVALUATED.items()
     }
     metrics = t.evaluate(snap.fingerprint, where, data, spec, scores)
     t.publish_metrics(metrics, spec, len(data.test))
-    done = {name: futures[name].result() for name in BUNDLED}
-    checked = {"data_gate": gate, "leakage": leak, "metrics": metrics}
-    outcomes = RunOutcomes(where, spec, snap.fingerprint, data, **checked, **done)
+    done = {gating.name: gate} | {name: future.result() for name, future in futures.items()}
+    run = {"home": where, "spec": spec, "fingerprint": snap.fingerprint, "data": data}
+    outcomes = RunOutcomes(**run, leakage=leak, metrics=metrics, stages=done)
 
     # Load: one MLflow run per snapshot and code version
     logged = t.log_mlflow(where, outcomes)

@@ -74,16 +74,7 @@ def validate_batch(
 def publish_validation(report: ValidationReport, title: str) -> None:
     create_table_artifact(
         key="validation",
-        table=[
-            {
-                "result": "pass" if o.success else "FAIL",
-                "severity": o.severity,
-                "expectation": o.expectation,
-                "column": o.column or "",
-                "detail": one_line(o.describe()),
-            }
-            for o in report.outcomes
-        ],
+        table=report.table(),
         description=f"**{title}**: {report.reason}",
     )
 

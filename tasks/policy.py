@@ -77,7 +77,7 @@ IO_RETRIES: dict[str, Any] = {**UNCACHED, **RETRIES}
 
 def fingerprint_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     """Key for pure, expensive stages: the stage's key (batches + the spec sections it reads, from
-    assay.pipeline.stages), the suite when the stage validates, the home the results' files live
+    assay.stages.table), the suite when the stage validates, the home the results' files live
     in, and the library's code. Frames passed alongside are derived from these, so leaving them
     out of the key loses nothing. Never None: Prefect would then key the record by the task's
     source alone, and any run of the task would hit it."""

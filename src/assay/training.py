@@ -1,98 +1,25 @@
-"""Training-run steps the flow calls: data gate, baseline fit, evaluation, run record.
+"""What a training run concludes after its stages (assay.stages): every model's test figures,
+the quality gate, the run record and the result the command line prints.
 
 Each takes plain values and writes only under the run folder for its snapshot fingerprint.
 """
 
 from __future__ import annotations
 
-import json
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from assay.config import Spec
 from assay.data.atomic import write_json_atomic
 from assay.data.labels import labels
 from assay.data.split import Split
-from assay.data.store import BatchRecord
 from assay.gates import Check, GateReport
 from assay.modeling.evaluation import compare
 from assay.modeling.paired import PairedDifference, PairedRule
-from assay.modeling.reference import Tried, fit_reference
-from assay.modeling.rows import training_rows
-from assay.validation.check import ValidationReport, check
-from assay.validation.report import write_report
-from assay.validation.suite import gx
-
-
-@dataclass(frozen=True)
-class GateResult:
-    """The data gate's verdict on a whole snapshot, with the report a person reads."""
-
-    passed: bool
-    reason: str
-    report_html: str
-    warnings: int
-
-
-@dataclass(frozen=True)
-class FittedBaseline:
-    """Where the reference (the best of the reference family on the validation rows) and its
-    test-set scores were written, and what was tried to choose it."""
-
-    model_dir: str
-    test_scores: str
-    iterations: int  # boosting rounds kept (0 when the linear member was chosen)
-    fit_seconds: float  # the whole family
-    member: str  # which member is the reference: "boosting" or "logistic"
-    chosen: str  # the reference and every member's best validation figure, in words
-    tried: tuple[Tried, ...]  # every candidate with its validation figures
-
-    @property
-    def name(self) -> str:
-        """How tables and gates name it: `reference (boosting)`."""
-        return f"reference ({self.member})"
-
-
-def data_gate(
-    batches: list[tuple[BatchRecord, pd.DataFrame]],
-    suite: gx.ExpectationSuite,
-    run_dir: Path,
-) -> tuple[GateResult, ValidationReport]:
-    """Validate every accepted row together: the suite may have changed since ingest."""
-    frame = pd.concat([f for _, f in batches], ignore_index=True)
-    report = check(frame, suite)
-    page = write_report(report, run_dir, "data-gate", f"Data gate: {len(batches)} batch(es)")
-    return GateResult(report.passed, report.reason, str(page), len(report.warnings)), report
-
-
-def fit_and_score_baseline(split: Split, spec: Spec, run_dir: Path) -> FittedBaseline:
-    """Fit the reference family on the rows the teacher learns from (all training rows, or the
-    spec's `train_rows` sample: every model of a run sees the same labels), choose the
-    reference on the validation rows and keep its test scores, so evaluation never needs to
-    load it."""
-    started = time.perf_counter()
-    family = fit_reference(training_rows(split, spec), split.valid, spec)
-    seconds = time.perf_counter() - started
-    model, model_dir = family.chosen, run_dir / "baseline"
-    for member, best in family.best.items():
-        best.save(model_dir / member)
-    (model_dir / "tried.json").write_text(json.dumps([asdict(t) for t in family.tried], indent=2))
-    scores = run_dir / "baseline_test_scores.npy"
-    np.save(scores, model.predict_proba(split.test), allow_pickle=False)
-    return FittedBaseline(
-        str(model_dir),
-        str(scores),
-        model.iterations,
-        seconds,
-        model.member,
-        family.describe(),
-        family.tried,
-    )
+from assay.stages import baseline
 
 
 def evaluate_models(
@@ -213,7 +140,7 @@ class TrainResult:
             "|---|---|---|---|---|---|",
         ]
         for model, m in self.metrics.items():
-            label = f"reference ({self.reference.split()[0]})" if model == "baseline" else model
+            label = f"reference ({self.reference.split()[0]})" if model == baseline.NAME else model
             lines.append(
                 f"| {label} | {m['accuracy']:.4f} | {m['roc_auc']:.4f} "
                 f"({m['roc_auc_low']:.4f}-{m['roc_auc_high']:.4f}) | {m['pr_auc']:.4f} "

@@ -13,7 +13,7 @@ import pytest
 from assay.compression.stage import compress_stage
 from assay.data.split import Split
 from assay.modeling.teacher import finetune_stage, pretrain_stage
-from assay.training import fit_and_score_baseline
+from assay.stages.baseline import fit_and_score_baseline
 from tests.conftest import mixed_rows, mixed_spec_for
 
 pytestmark = pytest.mark.slow  # trains a teacher, the reference family and two students

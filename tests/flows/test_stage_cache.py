@@ -8,16 +8,21 @@ import base64
 import inspect
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from prefect import Task
+from prefect import Task, flow
 
+import tasks.stages
 import tasks.train
 from assay.config import Spec
 from assay.errors import SpecError
-from assay.pipeline.compose import responsible_steps
-from assay.pipeline.stages import STAGES, TABLE, Stage, check_sections
+from assay.home import Home
+from assay.pipeline.compose import run_stages, stages_after
+from assay.stages import compress
+from assay.stages.stage import Markdown, Stage
+from assay.stages.table import STAGES, TABLE, check_table
 from tests.conftest import ADULT_SPEC, assay_in_process
 
 # A pickle stream starts with PROTO (0x80) and its protocol; inside JSON, Prefect would hold
@@ -37,21 +42,77 @@ def pickles_under(*roots: Path) -> list[str]:
 
 
 def test_a_misspelt_section_is_refused_by_name():
-    planted = (*TABLE, Stage("again", ("finetuning", "model", "fairness.min_groups"), print, dict))
+    planted = (
+        *TABLE,
+        Stage("again", ("finetuning", "model", "fairness.min_groups"), (), print, dict),
+    )
     with pytest.raises(
         SpecError, match=r"stage again: \['fairness.min_groups', 'finetuning'\] are not sections"
     ):
-        check_sections(planted, Spec.model_fields)
+        check_table(planted, Spec.model_fields)
+
+
+def test_an_input_that_is_not_an_earlier_stage_is_refused():
+    planted = (Stage("early", (), ("responsible",), print, dict), *TABLE)
+    with pytest.raises(
+        SpecError, match=r"stage early: its inputs \['responsible'\] are not stages"
+    ):
+        check_table(planted, Spec.model_fields)
 
 
 def test_every_stage_is_one_cached_task_of_its_name_with_json_results():
     found = {t.name: t for t in vars(tasks.train).values() if isinstance(t, Task)}
+    found |= tasks.stages.STAGE_TASKS
+    assert set(tasks.stages.STAGE_TASKS) == set(STAGES)
     for stage in TABLE:
         task = found[stage.name]
         assert task.result_serializer == "json", stage.name
         assert task.cache_policy is not None and "CacheKeyFnPolicy" in repr(task.cache_policy)
     cached = {name for name, t in found.items() if t.result_serializer == "json"}
     assert cached == {*STAGES, "evaluate"}  # evaluation is cached by the snapshot alone
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A toy stage's outcome."""
+
+    folder: str
+    rows: int
+
+
+def _count(folder: Path, split: object, spec: Spec, before: Counted | None = None) -> Counted:
+    folder.mkdir(parents=True, exist_ok=True)
+    return Counted(str(folder), len(split) + (before.rows if before else 0))
+
+
+def test_a_toy_stage_runs_through_the_factory_and_the_composition(tmp_path, prefect_api):
+    """A stage is its table entry: the task factory makes its cached task, the composition feeds
+    it the outcome of its input, and its reports are published."""
+    first = Stage("toy-first", ("model",), (), _count, Counted)
+    second = Stage(
+        "toy-second",
+        ("model",),
+        ("toy-first",),
+        _count,
+        Counted,
+        reports=lambda o: [Markdown("toy", f"{o.rows} rows")],
+    )
+    check_table((first, second), Spec.model_fields)
+    home = Home(tmp_path, "toy")
+
+    @flow
+    def toy() -> dict[str, Counted]:
+        def submit(stage: Stage, *inputs: object) -> object:
+            return tasks.stages.stage_task(stage).submit(
+                stage.name, home, ([1, 2, 3], None, *inputs)
+            )
+
+        return {name: f.result() for name, f in run_stages(submit, (first, second), {}).items()}
+
+    done = toy()
+    assert done["toy-second"].rows == 6
+    assert Path(done["toy-second"].folder) == home.stage_dir("toy-second", "toy-second")
+    assert Path(done["toy-first"].folder).is_dir()
 
 
 def test_a_run_leaves_no_pickle_and_a_deleted_stage_folder_is_computed_again(quick_adult_run):
@@ -74,26 +135,13 @@ def test_a_run_leaves_no_pickle_and_a_deleted_stage_folder_is_computed_again(qui
     assert "(already registered)" in out
 
 
-def test_flow_and_benchmark_compose_the_responsible_steps_alike():
-    """One composition (`responsible_steps`): each step it names is a stage whose task and
-    library function both take exactly the inputs the composition hands them."""
-    calls: list[tuple[str, int]] = []
+def test_the_steps_after_compression_take_what_their_functions_take():
+    """The benchmarks' composition (`responsible_stage`) and the flow run the same table: each
+    stage after compression is handed (folder, split, spec) and its inputs' outcomes."""
 
-    def record(name: str, *inputs: object) -> str:
-        calls.append((name, len(inputs)))
-        return name
-
-    assert responsible_steps(record, "compressed") == "responsible"
-    assert [name for name, _ in calls] == [s.name for s in TABLE[5:]]
-    for name, given in calls:
-        task = tasks.train.STAGE_TASKS[name]
-        # the task: (key, home, data, spec, *inputs); the library: (split, spec, folder, *inputs)
-        assert len(inspect.signature(task.fn).parameters) == 4 + given, name
-        assert len(inspect.signature(STAGES[name].function).parameters) == 3 + given, name
-
-
-def test_each_stage_task_calls_the_function_the_table_names():
-    assert set(tasks.train.STAGE_TASKS) == set(STAGES)
-    for name, task in tasks.train.STAGE_TASKS.items():
-        # the names the task's body reads (its own name is not among them)
-        assert STAGES[name].function.__name__ in task.fn.__code__.co_names, name
+    after = stages_after(compress.NAME)
+    assert [s.name for s in after] == [s.name for s in TABLE[5:]]
+    for stage in after:
+        parameters = inspect.signature(stage.run).parameters.values()
+        variadic = any(p.kind is p.VAR_POSITIONAL for p in parameters)
+        assert variadic or len(parameters) == 3 + len(stage.inputs), stage.name

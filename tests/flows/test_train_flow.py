@@ -23,8 +23,8 @@ from prefect.client.schemas.filters import (
 
 from assay.errors import GateFailed
 from assay.home import Home
-from assay.pipeline.stages import STAGES
 from assay.registry.audit import AuditLog
+from assay.stages.table import STAGES
 from cli.main import main
 from flows.train import train
 from tests.conftest import ADULT_SPEC

@@ -16,9 +16,9 @@ from assay.modeling.rows import (
     pretraining_rows,
     training_rows,
 )
-from assay.pipeline.stages import STAGES
 from assay.privacy.budget import composed_epsilon
 from assay.privacy.report import PrivacyReport, fits
+from assay.stages.table import STAGES
 from tests.conftest import mixed_rows
 
 
@@ -35,7 +35,7 @@ def test_every_private_stage_is_planned_and_their_composition_meets_the_budget(m
     spec = private(mixed_spec, delta=1e-4)
     planned = plan(split, spec)
     assert [s.stage for s in planned.stages] == [
-        "pretrain", "finetune", "compress", "compress.recover",
+        "pretrain", "finetune", "compression", "compression.pruning",
     ]  # fmt: skip
     # validation and calibration rows are private unless marked public
     assert planned.private_rows == 2000 + 300 + 200 + 500

@@ -44,20 +44,20 @@ pytestmark = [pytest.mark.reliability, pytest.mark.usefixtures("prefect_api")]
 BEFORE_KILL = {
     "take-snapshot": "assay.data.snapshot:take_snapshot",
     "load-batches": "assay.data.snapshot:load_batches",
-    "data-gate": "assay.training:data_gate",
+    "data-gate": "assay.stages.data_gate:data_gate",
     "split": "assay.data.split:split_batches",
-    "baseline": "assay.training:fit_and_score_baseline",
+    "baseline": "assay.stages.baseline:fit_and_score_baseline",
     "pretrain": "assay.modeling.teacher:pretrain_stage",
     "finetune": "assay.modeling.teacher:finetune_stage",
 }
 KILL_AT = "assay.compression.quantize:quantize"  # distilled and exported, not yet quantized
 AFTER_KILL = {
     "compress": "assay.compression.stage:compress_stage",
-    "calibrate": "assay.responsible.stage:calibrate_stage",
-    "conformal": "assay.responsible.stage:conformal_stage",
-    "fairness": "assay.responsible.stage:fairness_stage",
-    "explain": "assay.responsible.stage:explain_stage",
-    "responsible": "assay.responsible.stage:package_stage",
+    "calibrate": "assay.stages.calibrate:calibrate_stage",
+    "conformal": "assay.stages.conformal:conformal_stage",
+    "fairness": "assay.stages.fairness:fairness_stage",
+    "explain": "assay.stages.explain:explain_stage",
+    "responsible": "assay.stages.responsible:package_stage",
     "evaluate": "assay.training:evaluate_models",
     "publish-model-card": "assay.registry.card:write_card",
 }

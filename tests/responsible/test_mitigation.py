@@ -98,13 +98,13 @@ def test_reweighing_makes_label_and_group_independent():
 def test_groups_too_small_to_fit_keep_the_plain_threshold(adult_spec):
     """Per-group thresholds fit on five rows are noise; such a group is left out of the fit
     (and said so), and its rows are decided by the spec's plain threshold."""
-    from assay.responsible.stage import _options
+    from assay.responsible.options import mitigation_options
 
     frame, y, scores = _biased(3000, 2)
     frame.loc[:4, "sex"] = "x"  # a group of five training rows
     spec = adult_spec.model_copy(update={"sensitive_features": ["sex"]})
     notes: list[str] = []
-    options = _options(scores, y, frame, spec, notes)
+    options = mitigation_options(scores, y, frame, spec, notes)
     rules = options["equalized_odds"]
     assert set(rules.rules) == {"f", "m"}
     assert notes == [

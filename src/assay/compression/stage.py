@@ -182,8 +182,8 @@ def _distill_and_prune(
     targets = _targets(pool, hard, source, tokenizer, spec, weights)
     valid, y_valid = tokenizer.encode(split.valid), labels(split.valid, spec)
     config = student_config(teacher.model.shape, spec)
-    private = privacy_plan(split, spec, "compress")
-    sgd = private.sgd("compress", seed) if private else None
+    private = privacy_plan(split, spec, "compression")
+    sgd = private.sgd("compression", seed) if private else None
     schedule = private.schedule(settings) if private else settings
     seed_everything(seed)
     distilled = distill(
@@ -196,7 +196,7 @@ def _distill_and_prune(
     student.save_pretrained(folder / UNPRUNED)
     unpruned = copy.deepcopy(student)
     recovery = private.schedule(settings.recovery()) if private else settings.recovery()
-    recovering = private.sgd("compress.recover", seed) if private else None
+    recovering = private.sgd("compression.pruning", seed) if private else None
     scoring = targets
     if fits_on_validation(spec):
         scoring = _targets(split.valid, y_valid, source, tokenizer, spec)

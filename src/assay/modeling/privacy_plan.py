@@ -1,7 +1,9 @@
-"""The privacy plan of one training: which rows are private, every DP-SGD stage's planned
+"""The privacy plan of one training: which rows are private, every DP-SGD phase's planned
 steps, and the one noise multiplier that keeps their composition within the spec's budget.
-Each stage computes the same plan from the same split and spec (stages run and cache apart),
-and trains with its own engine, whose history becomes part of the stage's outcome."""
+A phase is named by the spec section whose schedule it runs (pretraining, fine-tuning,
+distillation, and the recovery after pruning). Each stage computes the same plan from the same
+split and spec (stages run and cache apart), and trains with its own engine, whose history
+becomes part of the stage's outcome."""
 
 from __future__ import annotations
 
@@ -24,7 +26,8 @@ from assay.modeling.sizes import pretrain_sizes, supervised_sizes
 from assay.privacy.budget import StageSteps, shared_noise
 from assay.privacy.dpsgd import PrivateSGD
 
-PRIVATE_STAGES = ("pretrain", "finetune", "compress", "compress.recover")
+# In this order: each phase's sampling seed is `seed + 2 * index`
+PRIVATE_PHASES = ("pretrain", "finetune", "compression", "compression.pruning")
 
 S = TypeVar("S", bound=Section)
 
@@ -36,18 +39,18 @@ class PrivacyPlan:
     stages: tuple[StageSteps, ...]
     noise: float
 
-    def sgd(self, stage: str, seed: int) -> PrivateSGD:
-        """A fresh engine for `stage`: sampling and noise seeded apart from other stages."""
-        index = PRIVATE_STAGES.index(stage)
+    def sgd(self, phase: str, seed: int) -> PrivateSGD:
+        """A fresh engine for `phase`: sampling and noise seeded apart from other phases."""
+        index = PRIVATE_PHASES.index(phase)
         return PrivateSGD(
             PrivacyEngine(accountant=self.settings.accountant),
             self.noise,
             self.settings.max_grad_norm,
-            seed + 2 * index,  # the stage's sampling seed; its noise takes the next one
+            seed + 2 * index,  # the phase's sampling seed; its noise takes the next one
         )
 
     def describe(self) -> str:
-        """One line for the log: the budget, the noise and each stage's planned steps."""
+        """One line for the log: the budget, the noise and each phase's planned steps."""
         stages = ", ".join(
             f"{s.stage} {s.steps} steps (rate {s.sample_rate:.3g})" for s in self.stages
         )
@@ -68,14 +71,14 @@ class PrivacyPlan:
         return section.model_copy(update=update)
 
 
-def is_private(spec: Spec, stage: str) -> bool:
-    """Whether `stage` (one of PRIVATE_STAGES) trains by DP-SGD on private rows: every one
+def is_private(spec: Spec, phase: str) -> bool:
+    """Whether `phase` (one of PRIVATE_PHASES) trains by DP-SGD on private rows: every one
     does under privacy, except pretraining and distillation moved to the public rows."""
     if spec.privacy is None:
         return False
-    if stage == "pretrain":
+    if phase == "pretrain":
         return not on_public_rows(spec, "pretrain")
-    return stage == "finetune" or not on_public_rows(spec, "distil")
+    return phase == "finetune" or not on_public_rows(spec, "distil")
 
 
 def plan(split: Split, spec: Spec) -> PrivacyPlan:
@@ -102,12 +105,12 @@ def plan(split: Split, spec: Spec) -> PrivacyPlan:
         sizes = pretrain_sizes(corpus, batch_size=pretraining.batch_size, epochs=pretraining.epochs)
         stages.append(StageSteps.planned("pretrain", corpus, sizes.batch_size, sizes.epochs))
     supervised = [("finetune", draft.schedule(spec.finetune), len(train))]
-    if is_private(spec, "compress"):  # and so is its recovery: both read the same pool
+    if is_private(spec, "compression"):  # and so is its recovery: both read the same pool
         pool = len(distillation_rows(split, spec))
-        supervised.append(("compress", draft.schedule(spec.compression), pool))
+        supervised.append(("compression", draft.schedule(spec.compression), pool))
         if spec.compression.pruning.enabled:
             recovery = draft.schedule(spec.compression.recovery())
-            supervised.append(("compress.recover", recovery, pool))
+            supervised.append(("compression.pruning", recovery, pool))
     for stage, schedule, rows in supervised:
         sizes = supervised_sizes(
             rows, batch_size=schedule.batch_size, epochs=schedule.epochs, patience=None

@@ -76,10 +76,10 @@ class TeacherOutcome:
         return self.trainable_params / self.total_params
 
 
-def privacy_plan(split: Split, spec: Spec, stage: str | None = None) -> PrivacyPlan | None:
-    """The spec's privacy plan; None when training is not private, or when `stage` (one of
-    PRIVATE_STAGES, when named) trains on public rows without noise."""
-    if spec.privacy is None or (stage is not None and not is_private(spec, stage)):
+def privacy_plan(split: Split, spec: Spec, phase: str | None = None) -> PrivacyPlan | None:
+    """The spec's privacy plan; None when training is not private, or when `phase` (one of
+    PRIVATE_PHASES, when named) trains on public rows without noise."""
+    if spec.privacy is None or (phase is not None and not is_private(spec, phase)):
         return None
     return plan(split, spec)
 

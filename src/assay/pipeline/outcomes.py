@@ -1,10 +1,11 @@
 """Every outcome of one training in one typed bundle: the gate verdicts, the MLflow payload
 (assay.pipeline.payload), the registry's evidence and the model card are read from it, so the
-flow passes one value instead of six."""
+flow passes one value instead of many."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import Any
 
 from assay.compression.stage import CompressionOutcome
 from assay.config import Spec
@@ -18,43 +19,61 @@ from assay.modeling.teacher import PretrainOutcome, TeacherOutcome
 from assay.privacy.report import PrivacyReport
 from assay.registry.models import Candidate, Decision
 from assay.registry.tracking import tracking_uri
-from assay.responsible.stage import ResponsibleOutcome
-from assay.training import FittedBaseline, GateResult, TrainResult, quality_gate, versus_baseline
-
-# The stages whose outcome the bundle holds under the stage's own name
-BUNDLED = ("baseline", "pretrain", "finetune", "compress", "responsible")
+from assay.stages import baseline, compress, data_gate, finetune, pretrain, responsible
+from assay.stages.baseline import FittedBaseline
+from assay.stages.data_gate import GateResult
+from assay.stages.responsible import ResponsibleOutcome
+from assay.stages.table import TABLE
+from assay.training import TrainResult, quality_gate, versus_baseline
 
 
 @dataclass(frozen=True)
 class RunOutcomes:
-    """One training of one snapshot: where it ran, what it trained on, and what each stage
-    gave. The names of the stage fields are the stage table's."""
+    """One training of one snapshot: where it ran, what it trained on, and each stage's
+    outcome by the stage's name (typed accessors for the ones read by name)."""
 
     home: Home
     spec: Spec
     fingerprint: str
     data: Split
-    data_gate: GateResult
     leakage: LeakageReport
     metrics: dict[str, dict[str, float]]  # per model, on the test split (with intervals)
-    baseline: FittedBaseline
-    pretrain: PretrainOutcome
-    finetune: TeacherOutcome
-    compress: CompressionOutcome
-    responsible: ResponsibleOutcome
+    stages: dict[str, Any]
+
+    @property
+    def data_gate(self) -> GateResult:
+        return self.stages[data_gate.NAME]
+
+    @property
+    def baseline(self) -> FittedBaseline:
+        return self.stages[baseline.NAME]
+
+    @property
+    def pretrain(self) -> PretrainOutcome:
+        return self.stages[pretrain.NAME]
+
+    @property
+    def finetune(self) -> TeacherOutcome:
+        return self.stages[finetune.NAME]
+
+    @property
+    def compress(self) -> CompressionOutcome:
+        return self.stages[compress.NAME]
+
+    @property
+    def responsible(self) -> ResponsibleOutcome:
+        return self.stages[responsible.NAME]
 
     def privacy(self) -> PrivacyReport | None:
         """The guarantee the private stages' recorded steps compose to (None: not private)."""
         if self.spec.privacy is None:
             return None
-        return PrivacyReport.of(
-            self.spec,
-            {
-                "pretrain": self.pretrain.dp_history,
-                "finetune": self.finetune.dp_history,
-                "compress": self.compress.dp_history,
-            },
-        )
+        histories = {  # the DP-SGD stages' outcomes record the steps they took
+            stage.name: steps
+            for stage in TABLE
+            if (steps := getattr(self.stages[stage.name], "dp_history", None)) is not None
+        }
+        return PrivacyReport.of(self.spec, histories)
 
     def federation(self) -> FederationReport | None:
         """The federated teacher's record (None: fine-tuned here)."""
@@ -68,21 +87,23 @@ class RunOutcomes:
         )
 
     def gates(self) -> dict[str, dict]:
-        """Every gate's verdict by name, in the order the pipeline judges them: a candidate
-        that failed any of them is registered as evidence, never champion. The privacy gate
-        is there when the spec is private."""
+        """Every gate's verdict by name, in the order the pipeline judges them: the data gate
+        (the table's first stage), the leakage guard, the quality gate, the privacy gate when
+        the spec is private, then each later stage's. A candidate that failed any of them is
+        registered as evidence, never champion."""
+        first, *later = (stage.gates(self.stages[stage.name]) for stage in TABLE)
         private = self.privacy()
-        return {
-            "data": asdict(self.data_gate),
+        judged = {
+            **first,
             "leakage": self.leakage.to_dict(),
             "quality": quality_gate(
                 self.versus_baseline(), self.spec, self.baseline.name
             ).to_dict(),
             **({"privacy": private.gate().to_dict()} if private else {}),
-            "compression": self.compress.gate,
-            "fairness": self.responsible.gate,
-            "decision": self.responsible.decision_gate,
         }
+        for gates in later:
+            judged |= gates
+        return judged
 
     def verdicts(self) -> dict[str, str]:
         """Each gate as a tag, `assay.gate.<name>`: passed or failed."""

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from assay.config import Spec
 from assay.data import augment
-from assay.modeling.reference import best_tried
-from assay.modeling.teacher import AUGMENTATION
 from assay.pipeline.outcomes import RunOutcomes
-from assay.pipeline.stages import TABLE
 from assay.provenance import code_digest, git_commit
 from assay.registry.tracking import DatasetInput, StageRun
-from assay.responsible.conformal import conformal_metrics
-from assay.responsible.fairness import FairnessReport
+from assay.stages.table import TABLE
 
 # Spec sections logged as parameters `<section>.<setting>`
 LOGGED_SECTIONS = ("baseline", "model", "pretrain", "finetune", "compression")
@@ -51,78 +48,24 @@ def run_identity(fingerprint: str, spec: Spec) -> dict[str, str]:
     }
 
 
-def stage_figures(o: RunOutcomes) -> dict[str, dict[str, float]]:
+def stage_figures(o: RunOutcomes) -> dict[str, dict[str, Any]]:
     """Each stage's figures by the stage's name (the prefix they are logged under)."""
-    compressed, shipped, leak = o.compress, o.responsible, o.leakage.to_dict()
-    pruning = o.compress.pruning or {}
+    return {stage.name: stage.figures(o.stages[stage.name]) for stage in TABLE}
+
+
+def leakage_figures(o: RunOutcomes) -> dict[str, float]:
+    """The leakage guard's counts (it runs between the data gate and training)."""
+    leak = o.leakage.to_dict()
     return {
-        "data-gate": {
-            "passed": float(o.data_gate.passed),
-            "warnings": o.data_gate.warnings,
-            "leaked_test_rows": leak["leaked_rows"],
-            "leaked_share": leak["share"],
-            "training_duplicates": leak["training_duplicates"],
-        },
-        "baseline": {
-            "iterations": o.baseline.iterations,
-            "seconds": o.baseline.fit_seconds,
-            **{f"valid.{t.member}": t.valid_metric for t in best_tried(o.baseline.tried)},
-        },
-        "pretrain": {"seconds": o.pretrain.seconds, "peak_rss_mb": o.pretrain.peak_rss_mb},
-        "finetune": {
-            "seconds": o.finetune.seconds,
-            "peak_rss_mb": o.finetune.peak_rss_mb,
-            "trainable_params": o.finetune.trainable_params,
-            "total_params": o.finetune.total_params,
-            "trainable_fraction": o.finetune.trainable_fraction,
-            "best_epoch": o.finetune.best_epoch,
-        },
-        "compress": {
-            "seconds": compressed.seconds,
-            "student_params": compressed.student_params,
-            "best_epoch": compressed.best_epoch,
-            **compressed.measurements,
-            **{f"size.{name}": size for name, size in compressed.sizes.items()},
-            **{f"pruning.{k}": v for k, v in pruning.items() if isinstance(v, int | float)},
-        },
-        "calibrate": shipped.calibration,
-        "conformal": conformal_metrics(shipped.conformal),
-        "fairness": {"threshold": shipped.threshold["value"], **disparities(shipped.fairness)},
-        "explain": {f"importance.{k}": v for k, v in shipped.importance.items()},
+        "leakage.leaked_test_rows": leak["leaked_rows"],
+        "leakage.leaked_share": leak["share"],
+        "leakage.training_duplicates": leak["training_duplicates"],
     }
-
-
-def disparities(fairness: dict) -> dict[str, float]:
-    """`<feature>.<metric>` with its bootstrap bounds (`_low`, `_high`), per sensitive feature
-    and intersection."""
-    out: dict[str, float] = {}
-    for assessed in FairnessReport.from_dict(fairness).features:
-        feature = assessed.feature.replace(" x ", "_x_")
-        for d in assessed.disparities:
-            name = f"{feature}.{d.metric}"
-            out |= {name: d.value, f"{name}_low": d.low, f"{name}_high": d.high}
-    return out
 
 
 def stage_curves(o: RunOutcomes) -> dict[str, dict[str, list[float]]]:
     """Per-epoch series by stage (step = epoch)."""
-    return {
-        "pretrain": {"loss": o.pretrain.epoch_loss},
-        "finetune": o.finetune.history,
-        "compress": o.compress.history,
-    }
-
-
-def stage_files(o: RunOutcomes) -> dict[str, list[tuple[str, Path]]]:
-    """The files a stage's nested run holds besides the parent's copy of its folder."""
-    teacher = Path(o.finetune.folder)
-    kept = [("adapter", teacher / "adapter"), ("", teacher / AUGMENTATION)]
-    return {
-        "data-gate": [("", Path(o.data_gate.report_html))],
-        "finetune": [(folder, path) for folder, path in kept if path.exists()],
-        "compress": [("", Path(o.compress.folder) / "gate.json")],
-        "responsible": [("plots", Path(p)) for p in o.responsible.plots.values()],
-    }
+    return {stage.name: stage.curves(o.stages[stage.name]) for stage in TABLE}
 
 
 def _prefixed(by_stage: dict[str, dict]) -> dict:
@@ -132,7 +75,7 @@ def _prefixed(by_stage: dict[str, dict]) -> dict:
 def run_payload(o: RunOutcomes, record: Path) -> RunPayload:
     """The whole run, from the outcomes and the run record (`record`, beside spec.json)."""
     spec, sizes, run_dir = o.spec, o.data.sizes(), record.parent
-    files, private, federated = stage_files(o), o.privacy(), o.federation()
+    private, federated = o.privacy(), o.federation()
     return RunPayload(
         experiment=experiment_name(spec),
         run_name=f"{spec.name}-{spec.profile}-{o.fingerprint[:12]}",
@@ -150,6 +93,7 @@ def run_payload(o: RunOutcomes, record: Path) -> RunPayload:
         metrics={
             **{f"{model}.test.{k}": v for model, m in o.metrics.items() for k, v in m.items()},
             **_prefixed(stage_figures(o)),
+            **leakage_figures(o),
             **(private.figures() if private else {}),
             **(federated.figures() if federated else {}),
             **augment.figures(o.finetune.augmentation),
@@ -181,13 +125,14 @@ def run_payload(o: RunOutcomes, record: Path) -> RunPayload:
             ("", Path(o.data_gate.report_html)),
             ("", record),
             ("", run_dir / "spec.json"),
-            ("baseline", Path(o.baseline.model_dir)),
-            ("finetune", Path(o.finetune.folder)),
-            ("compress", Path(o.compress.folder)),
-            ("responsible", Path(o.responsible.folder)),
+            *(
+                (stage.name, kept)
+                for stage in TABLE
+                if (kept := stage.kept(o.stages[stage.name])) is not None
+            ),
         ],
         stages=[
-            StageRun(stage.name, (f"{stage.name}.",), tuple(files.get(stage.name, ())))
+            StageRun(stage.name, (f"{stage.name}.",), tuple(stage.files(o.stages[stage.name])))
             for stage in TABLE
         ],
     )

@@ -13,12 +13,13 @@ from markdown_it import MarkdownIt
 from assay.config import Spec
 from assay.registry.models import Decision
 from assay.responsible.conformal import group_coverage_rows, method
+from assay.stages import baseline
 
 MODELS = {
     "student_int8": "int8 student (ships)",
     "teacher": "teacher",
     "ensemble": "ensemble (what the student learnt from)",
-    "baseline": "reference",
+    baseline.NAME: "reference",
 }
 
 

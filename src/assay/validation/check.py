@@ -16,6 +16,7 @@ from great_expectations.data_context.types.base import (
     ProgressBarsConfig,
 )
 
+from assay.data.reader import one_line
 from assay.validation.suite import gx
 
 # In memory only: no progress bars in logs, and no temporary Data Docs folder outside ASSAY_HOME
@@ -81,6 +82,19 @@ class ValidationReport:
     @property
     def passed(self) -> bool:
         return not self.critical_failures
+
+    def table(self) -> list[dict]:
+        """One row per expectation, as the Prefect UI's validation table shows them."""
+        return [
+            {
+                "result": "pass" if o.success else "FAIL",
+                "severity": o.severity,
+                "expectation": o.expectation,
+                "column": o.column or "",
+                "detail": one_line(o.describe()),
+            }
+            for o in self.outcomes
+        ]
 
     @property
     def reason(self) -> str:

@@ -21,10 +21,11 @@ from sklearn.metrics import roc_auc_score
 
 from assay.compression.export import export_onnx
 from assay.compression.quantize import quantize
-from assay.compression.stage import UNPRUNED, compress_stage
+from assay.compression.stage import UNPRUNED, CompressionOutcome, compress_stage
 from assay.compression.timing import Runner, latency_ms, onnx_runner, throughput
-from assay.config import load_spec
+from assay.config import Spec, load_spec
 from assay.data.labels import labels
+from assay.data.split import Split
 from assay.modeling.encoder import (
     WEIGHTS,
     RecordClassifier,
@@ -49,23 +50,7 @@ def main(spec_path: str, profile: str | None = None) -> int:
         pretrain_stage(split, spec, root / "pretrain")
         finetune_stage(split, spec, root / "pretrain", root / "teacher")
         outcome = compress_stage(split, spec, root / "teacher", root / "student")
-        folder = Path(outcome.folder)
-        teacher = Teacher.load(root / "teacher")
-        test = teacher.tokenizer.encode(split.test)
-        static = quantize(
-            folder / "model.fp32.onnx",
-            root / "static.int8.onnx",
-            method="static",
-            calibration=teacher.tokenizer.encode(split.train.head(2000)),
-        )
-        rows = {
-            "torch fp32 teacher": _torch_row(teacher.model, test, root / "teacher" / WEIGHTS),
-            **(_unpruned_rows(folder, test, root) if outcome.pruning else {}),
-            "torch fp32 student": _torch_row(load_classifier(folder), test, folder / WEIGHTS),
-            "onnx fp32 student": _onnx_row(folder / "model.fp32.onnx", test),
-            "onnx int8 student (dynamic)": _onnx_row(folder / "model.int8.onnx", test),
-            "onnx int8 student (static QDQ)": _onnx_row(static, test),
-        }
+        rows = _measured_rows(split, outcome, root)
         for name, row in rows.items():
             row["roc_auc"] = float(roc_auc_score(y_test, row.pop("scores")))
             print(
@@ -73,38 +58,67 @@ def main(spec_path: str, profile: str | None = None) -> int:
                 f"p50@1 {row['p50_ms_1t']:.3f} ms  rows/s@1 {row['rows_per_s_1t']:,.0f}  "
                 f"rows/s@{CORES} {row['rows_per_s_all_cores']:,.0f}"
             )
-        teacher_row, int8 = rows["torch fp32 teacher"], rows["onnx int8 student (dynamic)"]
-        result = {
-            "bench": "compression",
-            "profile": spec.profile,
-            "cores": CORES,
-            "gate": outcome.gate["reason"],
-            "agreement_int8_vs_fp32": outcome.measurements["agreement"],
-            "parity_max_abs_logit": outcome.measurements["parity"],
-            "int8_auc": round(int8["roc_auc"], 4),
-            "teacher_auc": round(teacher_row["roc_auc"], 4),
-            "auc_drop": round(teacher_row["roc_auc"] - int8["roc_auc"], 4),
-            "size_ratio_teacher_onnx_over_int8": round(
-                outcome.sizes["teacher.fp32.onnx"] / int8["bytes"], 1
-            ),
-            "size_ratio_teacher_weights_over_int8": round(teacher_row["bytes"] / int8["bytes"], 1),
-            "throughput_ratio_int8_over_torch_teacher_1t": round(
-                int8["rows_per_s_1t"] / teacher_row["rows_per_s_1t"], 1
-            ),
-            "throughput_ratio_int8_over_torch_teacher_all_cores": round(
-                int8["rows_per_s_all_cores"] / teacher_row["rows_per_s_all_cores"], 1
-            ),
-            f"throughput_ratio_int8_over_torch_teacher_{CORES}t_intra_op": round(
-                int8[f"rows_per_s_{CORES}t"] / teacher_row[f"rows_per_s_{CORES}t"], 1
-            ),
-            "int8_p50_ms_1t": round(int8["p50_ms_1t"], 4),
-            "student_params": outcome.student_params,
-            "pruning": outcome.pruning["summary"] if outcome.pruning else "off",
-            "distill_and_prune_seconds": round(outcome.seconds, 1),
-            "models": {k: {m: round(v, 4) for m, v in r.items()} for k, r in rows.items()},
-        }
+        result = _result(spec, outcome, rows)
     print(json.dumps(result))
     return 0
+
+
+def _measured_rows(split: Split, outcome: CompressionOutcome, root: Path) -> dict[str, dict]:
+    """Every model compared, timed on the tokenized test rows: the teacher in torch, the
+    student before pruning (when it was pruned), the student in torch, as ONNX fp32, as the
+    shipped dynamic int8 and as static (QDQ) int8 calibrated on 2,000 training rows."""
+    folder = Path(outcome.folder)
+    teacher = Teacher.load(root / "teacher")
+    test = teacher.tokenizer.encode(split.test)
+    static = quantize(
+        folder / "model.fp32.onnx",
+        root / "static.int8.onnx",
+        method="static",
+        calibration=teacher.tokenizer.encode(split.train.head(2000)),
+    )
+    return {
+        "torch fp32 teacher": _torch_row(teacher.model, test, root / "teacher" / WEIGHTS),
+        **(_unpruned_rows(folder, test, root) if outcome.pruning else {}),
+        "torch fp32 student": _torch_row(load_classifier(folder), test, folder / WEIGHTS),
+        "onnx fp32 student": _onnx_row(folder / "model.fp32.onnx", test),
+        "onnx int8 student (dynamic)": _onnx_row(folder / "model.int8.onnx", test),
+        "onnx int8 student (static QDQ)": _onnx_row(static, test),
+    }
+
+
+def _result(spec: Spec, outcome: CompressionOutcome, rows: dict[str, dict]) -> dict:
+    """The JSON summary: the shipped int8 student against the torch teacher (quality, size,
+    throughput, latency), the compression stage's gate and measurements, and every row."""
+    teacher_row, int8 = rows["torch fp32 teacher"], rows["onnx int8 student (dynamic)"]
+    return {
+        "bench": "compression",
+        "profile": spec.profile,
+        "cores": CORES,
+        "gate": outcome.gate["reason"],
+        "agreement_int8_vs_fp32": outcome.measurements["agreement"],
+        "parity_max_abs_logit": outcome.measurements["parity"],
+        "int8_auc": round(int8["roc_auc"], 4),
+        "teacher_auc": round(teacher_row["roc_auc"], 4),
+        "auc_drop": round(teacher_row["roc_auc"] - int8["roc_auc"], 4),
+        "size_ratio_teacher_onnx_over_int8": round(
+            outcome.sizes["teacher.fp32.onnx"] / int8["bytes"], 1
+        ),
+        "size_ratio_teacher_weights_over_int8": round(teacher_row["bytes"] / int8["bytes"], 1),
+        "throughput_ratio_int8_over_torch_teacher_1t": round(
+            int8["rows_per_s_1t"] / teacher_row["rows_per_s_1t"], 1
+        ),
+        "throughput_ratio_int8_over_torch_teacher_all_cores": round(
+            int8["rows_per_s_all_cores"] / teacher_row["rows_per_s_all_cores"], 1
+        ),
+        f"throughput_ratio_int8_over_torch_teacher_{CORES}t_intra_op": round(
+            int8[f"rows_per_s_{CORES}t"] / teacher_row[f"rows_per_s_{CORES}t"], 1
+        ),
+        "int8_p50_ms_1t": round(int8["p50_ms_1t"], 4),
+        "student_params": outcome.student_params,
+        "pruning": outcome.pruning["summary"] if outcome.pruning else "off",
+        "distill_and_prune_seconds": round(outcome.seconds, 1),
+        "models": {k: {m: round(v, 4) for m, v in r.items()} for k, r in rows.items()},
+    }
 
 
 def _unpruned_rows(folder: Path, test: Encoded, scratch: Path) -> dict[str, dict]:

@@ -33,6 +33,7 @@ import tempfile
 import time
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -65,68 +66,33 @@ MAX_AUC_COST = 0.002  # augmentation ships only if overall ROC AUC falls by no m
 RESAMPLES = 1000  # stratified bootstrap resamples behind every augmentation interval
 
 
+class Training(NamedTuple):
+    """One way of training the student: its spec, and the teacher folder it distils from."""
+
+    spec: Spec
+    teacher: str
+
+
 def main(spec_path: str, profile: str | None = None) -> int:
     spec = load_spec(spec_path, profile)
     feature = mitigation_feature(spec)
-    reweighed = spec.model_copy(
-        update={"compression": spec.compression.model_copy(update={"reweigh_on": feature})}
-    )
-    augmented = spec.model_copy(
-        update={"augment": spec.augment or AugmentSpec(groups=spec.sensitive_features)}
-    )
+    trainings = _trainings(spec, feature)
     split = spec_split(spec)
     with tempfile.TemporaryDirectory(prefix="assay-bench-") as scratch:
         root = Path(scratch)
-        pretrain_stage(split, spec, root / "pretrain")
-        outcomes = {}
-        for name, variant, teacher in (
-            ("unweighted", spec, "teacher"),
-            ("reweighed", reweighed, "teacher"),
-            ("augmented", augmented, "teacher-augmented"),
-        ):
-            if not (root / teacher).is_dir():
-                finetune_stage(split, variant, root / "pretrain", root / teacher)
-            compress_stage(split, variant, root / teacher, root / f"student-{name}")
-            outcomes[name] = responsible_stage(
-                split, variant, root / f"student-{name}", root / f"responsible-{name}"
-            )
+        outcomes = _responsible_outcomes(split, spec, trainings, root)
+        main_outcome = outcomes["unweighted"]
         synthetic = json.loads((root / "teacher-augmented" / AUGMENTATION).read_text())
         augmentation = augmentation_figures(
-            split, augmented, outcomes["unweighted"], outcomes.pop("augmented")
+            split, trainings["augmented"].spec, main_outcome, outcomes.pop("augmented")
         )
-        explained = explanations(split, spec, Path(outcomes["unweighted"].folder))
-        coverage = conformal_variants(split, spec, outcomes["unweighted"], root / "mondrian")
-        scores = np.load(outcomes["unweighted"].test_scores, allow_pickle=False)
-        at_half = float(np.mean((scores >= 0.5) == labels(split.test, spec)))
+        explained = explanations(split, spec, Path(main_outcome.folder))
+        coverage = conformal_variants(split, spec, main_outcome, root / "mondrian")
+        at_half = _accuracy_at_half(split, spec, main_outcome)
     rows = [row for outcome in outcomes.values() for row in outcome.tradeoff]
-    unmitigated = next(r for r in rows if r["option"] == "none" and r["training"] == "unweighted")
-    # A mitigation's cost is measured from the most accurate unmitigated decisions: at the
-    # spec's threshold (max_f1 by default trades accuracy for F1), or at 0.5
-    reference = max(unmitigated["accuracy"], at_half)
-    eo = f"equalized_odds_difference ({feature})"
-    # The best equalized-odds option: the most accurate one within EO_TARGET (else the lowest gap)
-    within = [r for r in rows if r[eo] <= EO_TARGET]
-    best = max(within, key=lambda r: r["accuracy"]) if within else min(rows, key=lambda r: r[eo])
-    for row in rows:
-        cells = "  ".join(
-            f"{k.replace('_difference', '')} {v:.4f}"
-            for k, v in row.items()
-            if isinstance(v, float)
-        )
-        print(f"{row['option']:26} {row['training']:18} {cells}")
-    print(
-        f"augmentation: {synthetic['synthetic_rows']:,} synthetic rows, "
-        f"{synthetic['copies_dropped']} copies dropped; overall ROC AUC "
-        f"{augmentation['overall']['describe']}; ships: {augmentation['ships']}"
-    )
-    for g in augmentation["groups"]:
-        auc, tpr = g["roc_auc"], g["tpr"]
-        print(
-            f"  {g['feature']}={g['group']:22} {g['rows']:6,} rows  ROC AUC "
-            + "  ".join(f"{k} {v[0]:.4f} ({v[1]:.4f}-{v[2]:.4f})" for k, v in auc.items())
-            + "  TPR "
-            + "  ".join(f"{k} {v[0]:.4f} ({v[1]:.4f}-{v[2]:.4f})" for k, v in tpr.items())
-        )
+    mitigation = _mitigation_figures(rows, feature, at_half, main_outcome.threshold)
+    _print_options(rows)
+    _print_augmentation(synthetic, augmentation)
     for name, figures in coverage.items():
         print(
             f"conformal ({name}): coverage {figures['coverage']:.4f}, review "
@@ -138,11 +104,75 @@ def main(spec_path: str, profile: str | None = None) -> int:
         f"{explained['baseline_seconds']:.1f} s; "
         f"rank agreement (Spearman) {explained['rank_agreement']:.3f}"
     )
-    main_outcome = outcomes["unweighted"]
     result = {
         "bench": "fairness",
         "profile": spec.profile,
         "mitigated_feature": feature,
+        **mitigation,
+        "calibration": {k: round(v, 4) for k, v in main_outcome.calibration.items()},
+        "conformal": coverage,
+        "top_features": dict(list(main_outcome.importance.items())[: spec.explanations.top]),
+        "explanations": explained,
+        "augmentation": {**augmentation, "synthetic": synthetic},
+        "fairness_gate": main_outcome.gate["reason"],
+    }
+    print(json.dumps(result))
+    return 0
+
+
+def _trainings(spec: Spec, feature: str) -> dict[str, Training]:
+    """The three students compared: as specified, distilled with reweighing by the mitigated
+    feature, and distilled from a teacher trained with synthetic rows for the scarce groups
+    (the spec's `augment`, else every sensitive feature)."""
+    reweighed = spec.model_copy(
+        update={"compression": spec.compression.model_copy(update={"reweigh_on": feature})}
+    )
+    augmented = spec.model_copy(
+        update={"augment": spec.augment or AugmentSpec(groups=spec.sensitive_features)}
+    )
+    return {
+        "unweighted": Training(spec, "teacher"),
+        "reweighed": Training(reweighed, "teacher"),
+        "augmented": Training(augmented, "teacher-augmented"),
+    }
+
+
+def _responsible_outcomes(
+    split: Split, spec: Spec, trainings: dict[str, Training], root: Path
+) -> dict[str, ResponsibleOutcome]:
+    """Pretrain once, fine-tune each teacher once (the unweighted and reweighed students share
+    one), then distil each student and run the responsible stage on it."""
+    pretrain_stage(split, spec, root / "pretrain")
+    outcomes = {}
+    for name, (variant, teacher) in trainings.items():
+        if not (root / teacher).is_dir():
+            finetune_stage(split, variant, root / "pretrain", root / teacher)
+        compress_stage(split, variant, root / teacher, root / f"student-{name}")
+        outcomes[name] = responsible_stage(
+            split, variant, root / f"student-{name}", root / f"responsible-{name}"
+        )
+    return outcomes
+
+
+def _accuracy_at_half(split: Split, spec: Spec, outcome: ResponsibleOutcome) -> float:
+    """The student's test accuracy at a 0.5 threshold, the other accuracy (beside the one at
+    the spec's threshold) a mitigation's cost may be measured from."""
+    scores = np.load(outcome.test_scores, allow_pickle=False)
+    return float(np.mean((scores >= 0.5) == labels(split.test, spec)))
+
+
+def _mitigation_figures(rows: list[dict], feature: str, at_half: float, threshold: dict) -> dict:
+    """Every option's figures, the best equalized-odds option (the most accurate one within
+    EO_TARGET, else the one with the lowest gap) and its accuracy cost, and the unmitigated
+    accuracy at the spec's threshold and at 0.5."""
+    unmitigated = next(r for r in rows if r["option"] == "none" and r["training"] == "unweighted")
+    # A mitigation's cost is measured from the most accurate unmitigated decisions: at the
+    # spec's threshold (max_f1 by default trades accuracy for F1), or at 0.5
+    reference = max(unmitigated["accuracy"], at_half)
+    eo = f"equalized_odds_difference ({feature})"
+    within = [r for r in rows if r[eo] <= EO_TARGET]
+    best = max(within, key=lambda r: r["accuracy"]) if within else min(rows, key=lambda r: r[eo])
+    return {
         "options": [
             {k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()} for r in rows
         ],
@@ -158,18 +188,43 @@ def main(spec_path: str, profile: str | None = None) -> int:
         },
         "unmitigated_accuracy": {
             "at_threshold": round(unmitigated["accuracy"], 4),
-            "threshold": outcomes["unweighted"].threshold,
+            "threshold": threshold,
             "at_0.5": round(at_half, 4),
         },
-        "calibration": {k: round(v, 4) for k, v in main_outcome.calibration.items()},
-        "conformal": coverage,
-        "top_features": dict(list(main_outcome.importance.items())[: spec.explanations.top]),
-        "explanations": explained,
-        "augmentation": {**augmentation, "synthetic": synthetic},
-        "fairness_gate": main_outcome.gate["reason"],
     }
-    print(json.dumps(result))
-    return 0
+
+
+def _print_options(rows: list[dict]) -> None:
+    """One line per mitigation option and training: its float figures, four decimals each."""
+    for row in rows:
+        cells = "  ".join(
+            f"{k.replace('_difference', '')} {v:.4f}"
+            for k, v in row.items()
+            if isinstance(v, float)
+        )
+        print(f"{row['option']:26} {row['training']:18} {cells}")
+
+
+def _print_augmentation(synthetic: dict, augmentation: dict) -> None:
+    """The synthetic rows and whether augmentation ships, then each augmented group's ROC AUC
+    and TPR intervals for either option."""
+    print(
+        f"augmentation: {synthetic['synthetic_rows']:,} synthetic rows, "
+        f"{synthetic['copies_dropped']} copies dropped; overall ROC AUC "
+        f"{augmentation['overall']['describe']}; ships: {augmentation['ships']}"
+    )
+    for g in augmentation["groups"]:
+        print(
+            f"  {g['feature']}={g['group']:22} {g['rows']:6,} rows  ROC AUC "
+            + _intervals(g["roc_auc"])
+            + "  TPR "
+            + _intervals(g["tpr"])
+        )
+
+
+def _intervals(by_option: dict[str, tuple[float, float, float]]) -> str:
+    """Each option's (point, low, high) as `option point (low-high)`."""
+    return "  ".join(f"{k} {v[0]:.4f} ({v[1]:.4f}-{v[2]:.4f})" for k, v in by_option.items())
 
 
 def augmentation_figures(

@@ -30,7 +30,7 @@ from assay.config import FederationSpec, PrivacySpec, Spec, load_spec
 from assay.data.labels import labels
 from assay.data.split import Split
 from assay.federated.exchange import Exchange
-from assay.federated.site import answer_round, take_census
+from assay.federated.site import SiteData, answer_round, take_census
 from assay.federated.stage import federated_finetune_stage
 from assay.modeling.rows import training_rows
 from assay.modeling.teacher import TeacherOutcome, finetune_stage, pretrain_stage
@@ -228,12 +228,13 @@ def federated_rounds(
 ) -> TeacherOutcome:
     """The coordinator's rounds, each site answering on its own part."""
     exchange = Exchange(folder / "exchange")
-    for site, part in parts.items():
-        take_census(exchange, site, part, spec, fingerprint=f"{site}-bench")
+    sites = [SiteData(site, part, spec) for site, part in parts.items()]
+    for local in sites:
+        take_census(exchange, local, fingerprint=f"{local.name}-bench")
 
     def ask(mode: str, round_: int) -> None:
-        for site, part in parts.items():
-            answer_round(exchange, round_, site, part, spec, train=mode == "train")
+        for local in sites:
+            answer_round(exchange, round_, local, train=mode == "train")
 
     return federated_finetune_stage(
         split, spec, folder.parent / "pretrain", folder / "teacher", exchange, ask

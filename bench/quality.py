@@ -23,9 +23,9 @@ from assay.data.reader import read_table
 from assay.data.split import Split, split_batches
 from assay.data.store import BatchRecord
 from assay.modeling.evaluation import binary_metrics
-from assay.modeling.reference import fit_reference
+from assay.modeling.reference import ReferenceFamily, fit_reference
 from assay.modeling.rows import training_rows
-from assay.modeling.teacher import finetune_stage, pretrain_stage
+from assay.modeling.teacher import PretrainOutcome, finetune_stage, pretrain_stage
 
 # (name, pretrained?, fine-tune method): the first row is the configured teacher.
 VARIANTS = (
@@ -40,52 +40,89 @@ def main(spec_path: str, profile: str | None = None) -> int:
     spec = load_spec(spec_path, profile)
     split = spec_split(spec)
     y_test = labels(split.test, spec)
-    rows: dict[str, dict] = {}
-
-    started = time.perf_counter()
-    family = fit_reference(split.train, split.valid, spec)
-    seconds = time.perf_counter() - started
-    for member, model in family.best.items():
-        rows[f"reference: {member}"] = {
-            **binary_metrics(y_test, model.predict_proba(split.test)),
-            "chosen": member == family.chosen_member,
-            "seconds": seconds,
-        }
-
+    family, rows = _reference_rows(split, spec, y_test)
     with tempfile.TemporaryDirectory(prefix="assay-bench-") as scratch:
-        folders = {True: Path(scratch) / "pretrained", False: Path(scratch) / "scratch"}
-        pretrained = pretrain_stage(split, spec, folders[True])
-        off = spec.pretrain.model_copy(update={"enabled": False})
-        pretrain_stage(split, spec.model_copy(update={"pretrain": off}), folders[False])
-        print(
-            f"pretraining: {pretrained.rows} rows, {pretrained.seconds:.1f}s, "
-            f"loss {pretrained.epoch_loss}"
-        )
+        root = Path(scratch)
+        pretrained, folders = _pretrain_both(split, spec, root)
         for name, use_pretrained, method in VARIANTS:
-            tuned_spec = spec.model_copy(
-                update={"finetune": spec.finetune.model_copy(update={"method": method})}
-            )
-            outcome = finetune_stage(
-                split, tuned_spec, folders[use_pretrained], Path(scratch) / name.replace(" ", "_")
-            )
+            start, folder = folders[use_pretrained], root / name.replace(" ", "_")
+            row = _finetuned_row(split, spec, y_test, method, start, folder)
             pre_seconds = pretrained.seconds if use_pretrained else 0.0
-            rows[name] = {
-                **binary_metrics(y_test, np.load(outcome.test_scores)),
-                "trainable_params": outcome.trainable_params,
-                "total_params": outcome.total_params,
-                "best_epoch": outcome.best_epoch,
-                "finetune_seconds": outcome.seconds,
-                "seconds": pre_seconds + outcome.seconds,
-            }
+            rows[name] = {**row, "seconds": pre_seconds + row["finetune_seconds"]}
             print(
                 f"{name}: auc {rows[name]['roc_auc']:.4f} acc {rows[name]['accuracy']:.4f} "
                 f"in {rows[name]['seconds']:.1f}s"
             )
+    _print_table(rows)
+    print(json.dumps(_result(spec, split, family, pretrained, rows)))
+    return 0
 
+
+def _reference_rows(
+    split: Split, spec: Spec, y_test: np.ndarray
+) -> tuple[ReferenceFamily, dict[str, dict]]:
+    """Fit the reference family once (timed as a whole) and score each member on the test rows:
+    the baselines every teacher variant is compared with."""
+    started = time.perf_counter()
+    family = fit_reference(split.train, split.valid, spec)
+    seconds = time.perf_counter() - started
+    rows = {
+        f"reference: {member}": {
+            **binary_metrics(y_test, model.predict_proba(split.test)),
+            "chosen": member == family.chosen_member,
+            "seconds": seconds,
+        }
+        for member, model in family.best.items()
+    }
+    return family, rows
+
+
+def _pretrain_both(
+    split: Split, spec: Spec, scratch: Path
+) -> tuple[PretrainOutcome, dict[bool, Path]]:
+    """Run the pretraining stage as configured and with pretraining off (the tokenizer alone), so
+    each variant fine-tunes from one of the two folders, keyed by whether it is pretrained."""
+    folders = {True: scratch / "pretrained", False: scratch / "scratch"}
+    pretrained = pretrain_stage(split, spec, folders[True])
+    off = spec.pretrain.model_copy(update={"enabled": False})
+    pretrain_stage(split, spec.model_copy(update={"pretrain": off}), folders[False])
+    print(
+        f"pretraining: {pretrained.rows} rows, {pretrained.seconds:.1f}s, "
+        f"loss {pretrained.epoch_loss}"
+    )
+    return pretrained, folders
+
+
+def _finetuned_row(
+    split: Split, spec: Spec, y_test: np.ndarray, method: str, start: Path, folder: Path
+) -> dict:
+    """Fine-tune one variant with `method` from the folder `start` into `folder`: its test
+    metrics, parameter counts, best epoch and fine-tuning time."""
+    tuned_spec = spec.model_copy(
+        update={"finetune": spec.finetune.model_copy(update={"method": method})}
+    )
+    outcome = finetune_stage(split, tuned_spec, start, folder)
+    return {
+        **binary_metrics(y_test, np.load(outcome.test_scores)),
+        "trainable_params": outcome.trainable_params,
+        "total_params": outcome.total_params,
+        "best_epoch": outcome.best_epoch,
+        "finetune_seconds": outcome.seconds,
+    }
+
+
+def _result(
+    spec: Spec,
+    split: Split,
+    family: ReferenceFamily,
+    pretrained: PretrainOutcome,
+    rows: dict[str, dict],
+) -> dict:
+    """The JSON summary: the configured teacher against the chosen reference member, with
+    sizes, times, peak memory and every model's rounded figures."""
     teacher = rows[VARIANTS[0][0]]
     reference = rows[f"reference: {family.chosen_member}"]
-    _print_table(rows)
-    result = {
+    return {
         "bench": "quality",
         "profile": spec.profile,
         "test_rows": len(split.test),
@@ -103,8 +140,6 @@ def main(spec_path: str, profile: str | None = None) -> int:
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "models": {k: {m: round(float(v), 4) for m, v in r.items()} for k, r in rows.items()},
     }
-    print(json.dumps(result))
-    return 0
 
 
 def spec_split(spec: Spec) -> Split:

@@ -17,6 +17,7 @@ from assay.data.paths import CheckedPath, as_changed, check_path, unchanged
 from assay.data.reader import one_line
 from assay.home import Home
 from assay.ingest import IngestOutcome, not_found
+from assay.validation.report import ReportName
 from assay.validation.suite import gx, load_suite
 from flows.dataset import open_dataset
 from flows.monitor import check_and_alert
@@ -110,12 +111,11 @@ def settle(
     stem = f"{path.name}-{file_digest(path)[:12]}"
     optional = (spec.label.column,) if spec.label.allow_unlabelled_batches else ()
     title = f"{spec.name}: {path.name}"
-    report, page = validate_batch(parsed.frame, suite, home, stem, title, optional)
+    validation = validate_batch(parsed.frame, suite, home, ReportName(stem, title), optional)
     if not unchanged(checked):
         return reject_path(as_changed(checked), home)
     # Load
+    report = validation.report
     if not report.passed:
-        return quarantine_file(
-            path, report.reason, home, stage="validation", report=report, report_path=page
-        )
-    return accept_batch(path, parsed, report, spec, home, page)
+        return quarantine_file(path, report.reason, home, stage="validation", validation=validation)
+    return accept_batch(path, parsed, validation, spec, home)

@@ -16,7 +16,7 @@ from assay.data.split import split_batches
 from assay.data.store import BatchStore
 from assay.errors import SpecError
 from assay.federated.exchange import Exchange
-from assay.federated.site import answer_round, take_census
+from assay.federated.site import SiteData, answer_round, take_census
 from assay.home import Home
 from flows.dataset import label_run
 
@@ -43,10 +43,10 @@ def site_round(
     store = BatchStore(where.batches)
     snap = take_snapshot(store, spec)
     split = split_batches(load_batches(store, snap), spec)
-    shared = Exchange(Path(exchange))
+    shared, local = Exchange(Path(exchange)), SiteData(site, split, spec)
     if mode == "census":
-        return asdict(take_census(shared, site, split, spec, snap.fingerprint))
-    report = answer_round(shared, round_number, site, split, spec, train=mode == "train")
+        return asdict(take_census(shared, local, snap.fingerprint))
+    report = answer_round(shared, round_number, local, train=mode == "train")
     print(
         f"site {site} round {round_number}: validation ROC AUC {report.valid_auc:.4f} as received"
     )

@@ -13,7 +13,7 @@ from assay.data.reader import one_line
 from assay.home import Home
 from assay.registry.audit import AuditEntry, AuditLog
 from assay.validation.check import ValidationReport, check
-from assay.validation.report import write_report
+from assay.validation.report import ReportName, WrittenReport, write_report
 from assay.validation.suite import gx
 from tasks.policy import IO_RETRIES
 
@@ -59,16 +59,15 @@ def validate_batch(
     frame: pd.DataFrame,
     suite: gx.ExpectationSuite,
     home: Home,
-    stem: str,
-    title: str,
+    name: ReportName,
     optional: tuple[str, ...] = (),
-) -> tuple[ValidationReport, Path]:
+) -> WrittenReport:
     """Run the suite (`optional`: columns the batch may lack), write the HTML/JSON report,
     and show the outcome table in the UI."""
     report = check(frame, suite, optional)
-    page = write_report(report, home.reports / "validation", stem, title)
-    publish_validation(report, title)
-    return report, page
+    page = write_report(report, home.reports / "validation", name.stem, name.title)
+    publish_validation(report, name.title)
+    return WrittenReport(report, page)
 
 
 def publish_validation(report: ValidationReport, title: str) -> None:

@@ -17,7 +17,7 @@ from assay.monitoring.check import Reference, RowsCheck, check_rows, reference_p
 from assay.monitoring.drift import DriftReport
 from assay.monitoring.policy import LastTraining, new_batches, retrain_reason
 from assay.monitoring.traffic import served_windows, traffic_drift
-from assay.registry.tracking import log_run
+from assay.registry.tracking import RunName, log_run
 from assay.serving.layout import MANIFEST_FILE, PROFILE_FILE
 from assay.serving.profile import ReferenceProfile
 from tasks.events import DRIFT_DETECTED, RETRAIN_REQUESTED, about_dataset
@@ -88,8 +88,7 @@ def check_traffic(home: Home, spec: Spec, ref: Reference) -> DriftReport | None:
     metrics |= {"traffic.drift.detected": float(found.detected), "traffic.rows": float(found.rows)}
     log_run(
         home,
-        experiment=f"assay-{spec.name}-monitoring",
-        run_name=scope,
+        RunName(f"assay-{spec.name}-monitoring", scope),
         params={"reference": ref.label, "scope": scope},
         metrics=metrics,
         tags={"assay.spec": spec.name, "assay.drift": "detected" if found.detected else "none"},
@@ -104,8 +103,7 @@ def log_check(home: Home, spec: Spec, found: RowsCheck, scope: str) -> str:
     """One MLflow run per check in the dataset's monitoring experiment."""
     return log_run(
         home,
-        experiment=f"assay-{spec.name}-monitoring",
-        run_name=scope,
+        RunName(f"assay-{spec.name}-monitoring", scope),
         params={"reference": found.reference, "scope": scope},
         metrics=found.metrics(),
         tags={"assay.spec": spec.name, "assay.drift": "detected" if found.detected else "none"},

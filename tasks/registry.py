@@ -27,12 +27,13 @@ from assay.registry.models import (
     CHAMPION,
     Candidate,
     Decision,
+    Submission,
     attach_card,
     holder,
     register,
     rollback,
 )
-from assay.registry.promotion import promotion_rule, settle
+from assay.registry.promotion import CandidateResults, promotion_rule, settle
 from assay.registry.tracking import model_version_url
 from tasks.events import dataset_resource
 from tasks.policy import IO_RETRIES, names_unreachable_store
@@ -62,15 +63,13 @@ def _emit(event: str, spec: Spec, version: str, payload: dict) -> None:
 def register_candidate(home: Home, outcomes: RunOutcomes, run_id: str) -> Candidate:
     """A new version for a new (snapshot, spec, code); the existing one otherwise. Its tags
     hold the identity and every gate's verdict; the evidence files go into its package."""
-    return register(
-        home,
-        outcomes.spec.registered_name,
-        run_id,
+    submitted = Submission(
         Path(outcomes.responsible.folder),
         outcomes.data.test,
         version_tags(outcomes),
         evidence_files(outcomes),
     )
+    return register(home, outcomes.spec.registered_name, run_id, submitted)
 
 
 @task(name="settle-promotion", **IO_RETRIES)
@@ -78,16 +77,9 @@ def register_candidate(home: Home, outcomes: RunOutcomes, run_id: str) -> Candid
 def settle_promotion(home: Home, outcomes: RunOutcomes, candidate: Candidate) -> Decision:
     """challenger, and champion if every gate passed and it is not worse than the champion."""
     spec, test, gates = outcomes.spec, outcomes.data.test, outcomes.gates()
-    decision = settle(
-        home,
-        candidate,
-        gates,
-        test,
-        labels(test, spec),
-        np.load(outcomes.responsible.test_scores, allow_pickle=False),
-        promotion_rule(spec),
-        audit_log(home),
-    )
+    scores = np.load(outcomes.responsible.test_scores, allow_pickle=False)
+    results = CandidateResults(gates, test, labels(test, spec), scores)
+    decision = settle(home, candidate, results, promotion_rule(spec), audit_log(home))
     name, version = candidate.name, candidate.version
     payload = {"reason": decision.reason, "evidence": decision.evidence}
     if not candidate.reused:

@@ -14,9 +14,10 @@ from assay.config import Spec
 from assay.data.store import BatchRecord, BatchStore
 from assay.home import Home
 from assay.registry.models import CHALLENGER, CHAMPION, download, holder, require_registry
-from assay.registry.tracking import log_run
+from assay.registry.tracking import RunName, log_run
 from assay.serving.batch import (
     SHADOW_DIR,
+    Predictions,
     ShadowReport,
     predictions_file,
     score_batch,
@@ -92,14 +93,21 @@ def report_shadow(
     """Challenger beside champion on the batch: a table per sensitive group in the UI, and the
     figures as an MLflow run in the dataset's scoring experiment."""
     rows = BatchStore(home.batches).load(record.hash)
-    numbers = (versions[0].number, versions[1].number)
-    found = shadow_report(record.hash, numbers, scored[0], scored[1], rows, spec)
+    champion = Predictions(versions[0].number, scored[0])
+    challenger = Predictions(versions[1].number, scored[1])
+    found = shadow_report(record.hash, champion, challenger, rows, spec)
     create_table_artifact(key="shadow", table=found.table(), description=found.summary())
     log_run(
         home,
-        experiment=f"assay-{spec.name}-scoring",
-        run_name=f"shadow {record.source} v{numbers[1]} vs v{numbers[0]}",
-        params={"batch": record.hash, "champion": numbers[0], "challenger": numbers[1]},
+        RunName(
+            f"assay-{spec.name}-scoring",
+            f"shadow {record.source} v{challenger.version} vs v{champion.version}",
+        ),
+        params={
+            "batch": record.hash,
+            "champion": champion.version,
+            "challenger": challenger.version,
+        },
         metrics=found.metrics(),
         tags={"assay.spec": spec.name, "assay.kind": "shadow"},
     )

@@ -30,7 +30,7 @@ from assay.data.store import BatchStore, Quarantine
 from assay.data.transform import RowCounts
 from assay.errors import ReadError
 from assay.home import Home
-from assay.validation.check import ValidationReport
+from assay.validation.report import WrittenReport
 
 Status = Literal["accepted", "duplicate", "quarantined", "missing", "rejected"]
 STATUSES: tuple[Status, ...] = ("accepted", "duplicate", "quarantined", "rejected", "missing")
@@ -119,16 +119,11 @@ def owned_by_assay(path: Path, home: Home) -> bool:
 
 
 def accept(
-    path: Path,
-    parsed: Parsed,
-    report: ValidationReport,
-    spec: Spec,
-    home: Home,
-    report_path: Path | None = None,
+    path: Path, parsed: Parsed, validation: WrittenReport, spec: Spec, home: Home
 ) -> IngestOutcome:
     """Store the batch (once per content) and archive a landing file after the commit. Lines
     the reader skipped go to quarantine first, as their own file: nothing is lost."""
-    frame = parsed.frame
+    frame, report = parsed.frame, validation.report
     assert frame is not None, "accept takes a parsed frame"
     skipped_dir = _quarantine_skipped(path, parsed.bad_lines, home)
     labelled = spec.label.column in frame.columns
@@ -171,7 +166,7 @@ def accept(
         reason=f"{reason}; {left_out}" if left_out else reason,
         rows=record.rows,
         batch=record.hash,
-        report=str(report_path) if report_path else None,
+        report=str(validation.page),
         superseded=stored.superseded,
         filtered=parsed.counts.filtered,
         dropped_labels=parsed.counts.dropped_labels,
@@ -204,14 +199,13 @@ def quarantine(
     home: Home,
     *,
     stage: str,
-    report: ValidationReport | None = None,
-    report_path: Path | None = None,
+    validation: WrittenReport | None = None,
 ) -> IngestOutcome:
     """Keep the original bytes with the reason beside them; nothing is lost or changed."""
     reason = one_line(reason)  # a validation reason can quote cells: keep it one short line
     details: dict[str, Any] = {"stage": stage}
-    if report is not None:
-        details["validation"] = report.to_dict()
+    if validation is not None:
+        details["validation"] = validation.report.to_dict()
     folder = Quarantine(home.quarantine).put(
         path, reason=reason, report=details, move=owned_by_assay(path, home)
     )
@@ -220,7 +214,7 @@ def quarantine(
         status="quarantined",
         reason=reason,
         quarantine_dir=str(folder),
-        report=str(report_path) if report_path else None,
+        report=str(validation.page) if validation is not None else None,
     )
 
 

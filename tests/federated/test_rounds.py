@@ -13,7 +13,7 @@ from assay.data.split import Split
 from assay.errors import SpecError
 from assay.federated.adapter import fedavg, ffa_lora_classifier, load_shared, shared_state
 from assay.federated.exchange import Exchange, read_tensors
-from assay.federated.site import answer_round, take_census
+from assay.federated.site import SiteData, answer_round, take_census
 from assay.federated.stage import federated_finetune_stage
 from assay.modeling.encoder import EncoderConfig
 from assay.modeling.tokenizer import RecordTokenizer
@@ -61,19 +61,22 @@ def test_averaging_b_with_a_frozen_averages_the_sites_updates_exactly(spec):
 
 def test_rounds_train_a_teacher_from_the_sites_rows_and_send_only_adapter_tensors(spec, tmp_path):
     coordinator = site_split(0, 200)
-    sites = {"north": site_split(1, 600), "south": site_split(2, 300)}
+    sites = [
+        SiteData("north", site_split(1, 600), spec),
+        SiteData("south", site_split(2, 300), spec),
+    ]
     pretrained = tmp_path / "pretrain"
     tokenizer = RecordTokenizer.fit(coordinator.train, spec)
     tokenizer.save(pretrained / "tokenizer")  # pretraining off: the folder holds no encoder
     exchange = Exchange(tmp_path / "exchange")
-    for name, split in sites.items():
-        take_census(exchange, name, split, spec, fingerprint=f"{name}-snapshot")
+    for local in sites:
+        take_census(exchange, local, fingerprint=f"{local.name}-snapshot")
     asked = []
 
     def ask(mode: str, round_: int) -> None:
         asked.append((mode, round_))
-        for name, split in sites.items():
-            answer_round(exchange, round_, name, split, spec, train=mode == "train")
+        for local in sites:
+            answer_round(exchange, round_, local, train=mode == "train")
 
     outcome = federated_finetune_stage(
         coordinator, spec, pretrained, tmp_path / "teacher", exchange, ask

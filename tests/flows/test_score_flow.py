@@ -14,7 +14,7 @@ from assay.data.store import BatchStore
 from assay.home import Home
 from assay.modeling.paired import PairedRule
 from assay.registry.audit import AuditLog
-from assay.registry.models import CHAMPION, client, decide, promote, register
+from assay.registry.models import CHAMPION, Submission, client, decide, promote, register
 from assay.registry.tracking import tracking_uri
 from assay.serving.policy import DecisionPolicy
 from assay.serving.predictor import Predictor
@@ -52,7 +52,9 @@ def scoring(tmp_path):
 
 def _register(home, package, n):
     identity = {"assay.fingerprint": f"f{n}", "assay.spec_digest": "s", "assay.code": "c"}
-    return register(home, "assay-toy", run_id(home), package, mixed_rows(4, 9), identity)
+    return register(
+        home, "assay-toy", run_id(home), Submission(package, mixed_rows(4, 9), identity)
+    )
 
 
 def test_an_unlabelled_batch_gets_one_predictions_file_per_champion_version(scoring):

@@ -18,6 +18,7 @@ from assay.registry.models import (
     CHALLENGER,
     CHAMPION,
     RegistryError,
+    Submission,
     decide,
     download,
     holder,
@@ -25,7 +26,7 @@ from assay.registry.models import (
     register,
     rollback,
 )
-from assay.registry.promotion import settle
+from assay.registry.promotion import CandidateResults, settle
 from assay.registry.tracking import ensure_experiment, tracking_uri
 from assay.serving.policy import DecisionPolicy
 from assay.serving.predictor import Predictor
@@ -59,7 +60,7 @@ def _identity(n: int) -> dict[str, str]:
 
 
 def _candidate(home, deployed, sample, n: int):
-    return register(home, NAME, _run(home), deployed, sample, _identity(n))
+    return register(home, NAME, _run(home), Submission(deployed, sample, _identity(n)))
 
 
 def test_a_candidate_is_registered_once_per_identity(home, deployed, sample):
@@ -230,12 +231,13 @@ def test_a_rerun_of_a_decided_version_does_not_undo_a_rollback(home, deployed, s
     rows = mixed_rows(40, 11)
     y = (rows["y"] == "yes").to_numpy(dtype=int)
     scores = Predictor.load(deployed).probabilities(rows)
+    results = CandidateResults(PASS, rows, y, scores)
     for n in (1, 2):
         candidate = _candidate(home, deployed, sample, n)
-        assert settle(home, candidate, PASS, rows, y, scores, PairedRule(0.005), audit).promoted
+        assert settle(home, candidate, results, PairedRule(0.005), audit).promoted
     assert rollback(home, NAME, "v2 is slow", audit) == "1"
     rerun = _candidate(home, deployed, sample, 2)  # the nightly run on unchanged data
-    decision = settle(home, rerun, PASS, rows, y, scores, PairedRule(0.005), audit)
+    decision = settle(home, rerun, results, PairedRule(0.005), audit)
     assert rerun.reused and decision.promoted  # its recorded decision...
     assert holder(home, NAME, CHAMPION) == "1"  # ...but the rollback stands
     assert [e.action for e in audit.entries()] == ["promoted", "promoted", "rolled-back"]
@@ -246,12 +248,12 @@ def test_the_champion_is_scored_on_the_same_rows_in_the_same_run(home, deployed,
     rows = mixed_rows(60, 12)
     y = (rows["y"] == "yes").to_numpy(dtype=int)
     good = Predictor.load(deployed).probabilities(rows)
-    settle(
-        home, _candidate(home, deployed, sample, 1), PASS, rows, y, good, PairedRule(0.005), audit
-    )
+    first = _candidate(home, deployed, sample, 1)
+    settle(home, first, CandidateResults(PASS, rows, y, good), PairedRule(0.005), audit)
     noise = np.random.default_rng(0).random(len(rows))
+    second = _candidate(home, deployed, sample, 2)
     decision = settle(
-        home, _candidate(home, deployed, sample, 2), PASS, rows, y, noise, PairedRule(0.005), audit
+        home, second, CandidateResults(PASS, rows, y, noise), PairedRule(0.005), audit
     )
     assert not decision.promoted and "the lower bound is below -0.005" in decision.reason
     assert decision.evidence["versus_champion"]["resamples"] == 1000

@@ -28,6 +28,7 @@ from assay.registry.models import (
     CHAMPION,
     DIGEST_TAG,
     PACKAGE,
+    Submission,
     UnverifiedPackageWarning,
     client,
     download,
@@ -82,7 +83,8 @@ def version_1(tmp_path_factory) -> Registered:
     (root / "gate.json").write_text('{"passed": true}', encoding="utf-8")
     extras = [("adapter", root / "adapter"), ("reports", root / "gate.json")]
     run_id = _new_run(home, spec.registered_name)
-    register(home, spec.registered_name, run_id, package, mixed_rows(4, 9), _identity(1), extras)
+    submitted = Submission(package, mixed_rows(4, 9), _identity(1), extras)
+    register(home, spec.registered_name, run_id, submitted)
     (root / "spec.yaml").write_text(spec.model_dump_json(), encoding="utf-8")
     mixed_rows(20, 3).drop(columns=["y"]).to_csv(root / "rows.csv", index=False)
     store = Path(urlparse(mlflow.get_run(run_id).info.artifact_uri).path) / PACKAGE
@@ -208,9 +210,8 @@ def test_a_plain_folder_with_a_manifest_is_checked_against_it(registered, tmp_pa
 
 def test_rollback_to_a_tampered_version_is_refused_and_the_champion_stays(registered):
     name, home = registered.name, registered.home
-    second = register(
-        home, name, _new_run(home, name), registered.package, mixed_rows(4, 9), _identity(2)
-    )
+    submitted = Submission(registered.package, mixed_rows(4, 9), _identity(2))
+    second = register(home, name, _new_run(home, name), submitted)
     client(home).set_registered_model_alias(name, CHAMPION, second.version)
     problem = f"{MODEL_FILE} does not match the registered digest (tampered or corrupted)"
     try:

@@ -8,7 +8,7 @@ import pytest
 from assay.home import Home
 from assay.modeling.paired import PairedRule
 from assay.registry.audit import AuditLog
-from assay.registry.models import decide, promote, register
+from assay.registry.models import Submission, decide, promote, register
 from assay.registry.tracking import ensure_experiment, tracking_uri
 from assay.serving.layout import PROFILE_FILE
 from assay.serving.policy import DecisionPolicy
@@ -38,7 +38,7 @@ def registered(tmp_path_factory):
     build_profile(reference, spec, scores).save(package / PROFILE_FILE)
     home = Home(root / "home", "toy")
     identity = {"assay.fingerprint": "f1", "assay.spec_digest": "s", "assay.code": "c"}
-    candidate = register(home, NAME, run_id(home), package, mixed_rows(4, 9), identity)
+    candidate = register(home, NAME, run_id(home), Submission(package, mixed_rows(4, 9), identity))
     passed = {"compression": {"passed": True, "reason": "passed"}}
     promote(home, candidate, decide(passed, 0.9, None, PairedRule(0.0)), AuditLog(home.audit))
     assert candidate.version == "1"

@@ -14,7 +14,7 @@ import httpx
 import numpy as np
 import pytest
 
-from assay.registry.models import CHAMPION, client, register
+from assay.registry.models import CHAMPION, Submission, client, register
 from assay.registry.tracking import tracking_uri
 from assay.serving.policy import DecisionPolicy
 from assay.serving.predictor import Predictor
@@ -175,7 +175,7 @@ def test_serve_model_follows_the_alias_without_a_restart(strict, tmp_path):
     shutil.copytree(package, second)
     DecisionPolicy(temperature=1.5, threshold=0.0).save(second)
     identity = {"assay.fingerprint": "f2", "assay.spec_digest": "s", "assay.code": "c"}
-    candidate = register(home, NAME, run_id(home), second, mixed_rows(4, 9), identity)
+    candidate = register(home, NAME, run_id(home), Submission(second, mixed_rows(4, 9), identity))
     client(home).set_registered_model_alias(NAME, CHAMPION, candidate.version)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

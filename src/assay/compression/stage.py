@@ -49,6 +49,7 @@ from assay.serving.scorer import OnnxScorer
 from assay.serving.session import session
 
 ENSEMBLE = "ensemble.json"  # the weights of what the student learnt from
+STUDENT_SCORES = "student_test_scores.npy"  # the int8 student's test scores
 UNPRUNED = "unpruned"  # subfolder: the distilled student before pruning (evidence, benchmark)
 
 
@@ -236,6 +237,20 @@ def agreement(tokenizer: RecordTokenizer, fp32: Path, int8: Path, frame: pd.Data
     return float(np.mean((p_fp32 >= 0.5) == (p_int8 >= 0.5)))
 
 
+@dataclass(frozen=True)
+class _Exported:
+    """The ONNX files of one compression and the student export's parity (the largest logit
+    difference between torch and ONNX fp32)."""
+
+    teacher: Path
+    fp32: Path
+    int8: Path
+    parity: float
+
+    def sizes(self) -> dict[str, int]:
+        return {p.name: p.stat().st_size for p in (self.teacher, self.fp32, self.int8)}
+
+
 def compress_stage(
     split: Split, spec: Spec, teacher_folder: Path, folder: Path, references: Path | None = None
 ) -> CompressionOutcome:
@@ -244,7 +259,6 @@ def compress_stage(
     teacher in the ensemble the student learns from."""
     teacher = Teacher.load(teacher_folder)
     tokenizer = teacher.tokenizer
-    settings = spec.compression
     test, y_test = tokenizer.encode(split.test), labels(split.test, spec)
     source = distillation_source(split, spec, teacher, references)
     folder.mkdir(parents=True, exist_ok=True)
@@ -252,61 +266,29 @@ def compress_stage(
     ensemble_scores = folder / "ensemble_test_scores.npy"
     np.save(ensemble_scores, source.predict_proba(split.test), allow_pickle=False)
     made = _distill_and_prune(split, spec, teacher, source, test, y_test, folder)
-
-    # Export both to ONNX, prove the student's export, quantize the student; a pruned student
-    # the validation rows find worse, or fragile under int8, gives way to the unpruned one
-    teacher_onnx = export_onnx(teacher.model, test, folder / "teacher.fp32.onnx")
-    calibration = None
-    if settings.quantization == "static":
-        calibration = tokenizer.encode(fitting_rows(split, spec).head(settings.calibration_rows))
-    fp32, int8, parity = _export(made.model, test, folder, spec, calibration)
-    if made.pruning is not None:
-        valid_agreement = agreement(tokenizer, fp32, int8, split.valid)
-        why = pruning_refused(made.pruning, valid_agreement, settings)
-        if why:
-            made = made.unpruned_instead(why)
-            fp32, int8, parity = _export(made.model, test, folder, spec, calibration)
+    made, exported = _export_all(made, teacher, split, spec, folder)
     student = made.model
     student.save_pretrained(folder)
     tokenizer.save(folder / TOKENIZER_DIR)
     (folder / SPEC_FILE).write_text(spec.model_dump_json(indent=2))
-
-    # Measure on the test split and gate
-    p_fp32 = OnnxScorer(tokenizer, session(fp32, 0)).predict_proba(split.test)
-    p_int8 = OnnxScorer(tokenizer, session(int8, 0)).predict_proba(split.test)
-    scores = folder / "student_test_scores.npy"
-    np.save(scores, p_int8, allow_pickle=False)
-    p50, p95 = latency_ms(onnx_runner(session(int8, 1)), test)
-    measurements = {
-        # The fine-tune stage already scored the test split; its scores are the reference.
-        "teacher_auc": float(
-            roc_auc_score(y_test, np.load(teacher_folder / TEACHER_SCORES, allow_pickle=False))
-        ),
-        "unpruned_fp32_auc": made.unpruned_test_auc,
-        "fp32_auc": float(roc_auc_score(y_test, p_fp32)),
-        "int8_auc": float(roc_auc_score(y_test, p_int8)),
-        "agreement": float(np.mean((p_fp32 >= 0.5) == (p_int8 >= 0.5))),
-        "parity": parity,
-        "latency_p50_ms": p50,
-        "latency_p95_ms": p95,
-    }
-    sizes = {p.name: p.stat().st_size for p in (teacher_onnx, fp32, int8)}
+    measurements = _measure(exported, teacher_folder, tokenizer, split, spec, made)
+    sizes = exported.sizes()
     gate: GateReport = compression_gate(
-        settings.gate,
+        spec.compression.gate,
         agreement=measurements["agreement"],
         int8_auc=measurements["int8_auc"],
         teacher_auc=measurements["teacher_auc"],
-        int8_bytes=sizes[int8.name],
-        teacher_bytes=sizes[teacher_onnx.name],
-        latency_ms=p50,
-        parity=parity,
+        int8_bytes=sizes[exported.int8.name],
+        teacher_bytes=sizes[exported.teacher.name],
+        latency_ms=measurements["latency_p50_ms"],
+        parity=exported.parity,
     )
     (folder / "gate.json").write_text(json.dumps(gate.to_dict(), indent=2))
     if made.pruning:
         (folder / "pruning.json").write_text(json.dumps(made.pruning.to_dict(), indent=2))
     return CompressionOutcome(
         folder=str(folder),
-        test_scores=str(scores),
+        test_scores=str(folder / STUDENT_SCORES),
         ensemble_test_scores=str(ensemble_scores),
         ensemble=source.ensemble.to_dict(),
         student_params=sum(p.numel() for p in student.parameters()),
@@ -319,3 +301,52 @@ def compress_stage(
         pruning=made.pruning.to_dict() if made.pruning else None,
         dp_history=made.dp_history,
     )
+
+
+def _export_all(
+    made: _Student, teacher: Teacher, split: Split, spec: Spec, folder: Path
+) -> tuple[_Student, _Exported]:
+    """Export both to ONNX, prove the student's export, quantize the student; a pruned student
+    the validation rows find worse, or fragile under int8, gives way to the unpruned one."""
+    settings, tokenizer = spec.compression, teacher.tokenizer
+    test = tokenizer.encode(split.test)
+    teacher_onnx = export_onnx(teacher.model, test, folder / "teacher.fp32.onnx")
+    calibration = None
+    if settings.quantization == "static":
+        calibration = tokenizer.encode(fitting_rows(split, spec).head(settings.calibration_rows))
+    fp32, int8, parity = _export(made.model, test, folder, spec, calibration)
+    if made.pruning is not None:
+        valid_agreement = agreement(tokenizer, fp32, int8, split.valid)
+        why = pruning_refused(made.pruning, valid_agreement, settings)
+        if why:
+            made = made.unpruned_instead(why)
+            fp32, int8, parity = _export(made.model, test, folder, spec, calibration)
+    return made, _Exported(teacher_onnx, fp32, int8, parity)
+
+
+def _measure(
+    exported: _Exported,
+    teacher_folder: Path,
+    tokenizer: RecordTokenizer,
+    split: Split,
+    spec: Spec,
+    made: _Student,
+) -> dict[str, float]:
+    """The shipped int8 student on the test split beside its fp32 export and the teacher (whose
+    test scores the fine-tune stage saved); its scores are saved for evaluation."""
+    y_test = labels(split.test, spec)
+    p_fp32 = OnnxScorer(tokenizer, session(exported.fp32, 0)).predict_proba(split.test)
+    p_int8 = OnnxScorer(tokenizer, session(exported.int8, 0)).predict_proba(split.test)
+    np.save(exported.int8.parent / STUDENT_SCORES, p_int8, allow_pickle=False)
+    p50, p95 = latency_ms(onnx_runner(session(exported.int8, 1)), tokenizer.encode(split.test))
+    teacher_scores = np.load(teacher_folder / TEACHER_SCORES, allow_pickle=False)
+    return {
+        "teacher_auc": float(roc_auc_score(y_test, teacher_scores)),
+        "unpruned_fp32_auc": made.unpruned_test_auc,
+        "fp32_auc": float(roc_auc_score(y_test, p_fp32)),
+        "int8_auc": float(roc_auc_score(y_test, p_int8)),
+        "agreement": float(np.mean((p_fp32 >= 0.5) == (p_int8 >= 0.5))),
+        "parity": exported.parity,
+        "latency_p50_ms": p50,
+        "latency_p95_ms": p95,
+    }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -33,22 +34,30 @@ from assay.modeling.sizes import supervised_sizes
 from assay.modeling.tokenizer import Encoded
 
 
-def take_census(
-    exchange: Exchange, site: str, split: Split, spec: Spec, fingerprint: str
-) -> Census:
+@dataclass(frozen=True)
+class SiteData:
+    """A site as it answers the coordinator: its name, its own split, and the spec that reads
+    labels and training rows from it (the census and every round need all three)."""
+
+    name: str
+    split: Split
+    spec: Spec
+
+
+def take_census(exchange: Exchange, local: SiteData, fingerprint: str) -> Census:
     """The site's counts and snapshot fingerprint, written for the coordinator."""
+    split, spec = local.split, local.spec
     y = labels(training_rows(split, spec), spec)
-    census = Census(site, fingerprint, len(y), int(y.sum()), len(split.valid))
-    write_json(exchange.census(site), census)
+    census = Census(local.name, fingerprint, len(y), int(y.sum()), len(split.valid))
+    write_json(exchange.census(local.name), census)
     return census
 
 
-def answer_round(
-    exchange: Exchange, round_: int, site: str, split: Split, spec: Spec, *, train: bool
-) -> SiteReport:
+def answer_round(exchange: Exchange, round_: int, local: SiteData, *, train: bool) -> SiteReport:
     """Score the round's global adapter on the validation rows; with `train`, train it for the
     setup's local epochs and write the update beside the report."""
     started = time.perf_counter()
+    site, split, spec = local.name, local.split, local.spec
     setup, initial = read_setup(exchange)
     model = setup.model(initial)
     load_shared(model, read_tensors(exchange.global_state(round_)))

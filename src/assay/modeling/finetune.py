@@ -5,6 +5,7 @@ stopping on validation ROC AUC, and the best epoch's weights kept."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,17 +78,7 @@ def finetune(
     model = get_peft_model(base, adapter) if adapter else base
     trainable = [p for p in model.parameters() if p.requires_grad]
     counts = np.bincount(y_train if balance is None else balance, minlength=2).astype(float)
-    weights = counts.sum() / (2 * counts) if settings.class_weights else np.ones(2)
-    class_weights = torch.tensor(weights, dtype=torch.float32)
-    if private is None:
-        loss_fn = nn.CrossEntropyLoss(weight=class_weights)
-    else:
-
-        def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            return (
-                nn.functional.cross_entropy(logits, y, reduction="none") * class_weights[y]
-            ).mean()
-
+    loss_fn = class_weighted_loss(counts, settings.class_weights, private is not None)
     targets = torch.from_numpy(y_train.astype(np.int64))
     started = time.perf_counter()
     best_epoch, history = train_with_early_stopping(
@@ -119,6 +110,23 @@ def finetune(
         history=history,
         seconds=time.perf_counter() - started,
     )
+
+
+def class_weighted_loss(
+    counts: np.ndarray, weighted: bool, per_row: bool
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Cross-entropy with each class weighted by how rare it is in `counts` (1 each when not
+    `weighted`). `per_row` (DP-SGD): each row's weighted loss its own, a mean over rows; the
+    plain loss divides by the batch's sum of weights."""
+    weights = counts.sum() / (2 * counts) if weighted else np.ones(2)
+    class_weights = torch.tensor(weights, dtype=torch.float32)
+    if not per_row:
+        return nn.CrossEntropyLoss(weight=class_weights)
+
+    def loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (nn.functional.cross_entropy(logits, y, reduction="none") * class_weights[y]).mean()
+
+    return loss
 
 
 @torch.no_grad()

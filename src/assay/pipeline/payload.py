@@ -11,9 +11,11 @@ from typing import Any
 
 from assay.config import Spec
 from assay.data import augment
+from assay.federated.report import FederationReport
 from assay.pipeline.outcomes import RunOutcomes
+from assay.privacy.report import PrivacyReport
 from assay.provenance import code_digest, git_commit
-from assay.registry.tracking import DatasetInput, StageRun
+from assay.registry.tracking import DatasetInput, RunName, StageRun
 from assay.stages.table import TABLE
 
 # Spec sections logged as parameters `<section>.<setting>`
@@ -24,8 +26,7 @@ LOGGED_SECTIONS = ("baseline", "model", "pretrain", "finetune", "compression")
 class RunPayload:
     """The keyword arguments of `assay.registry.tracking.log_run`."""
 
-    experiment: str
-    run_name: str
+    name: RunName
     params: dict[str, object]
     metrics: dict[str, float]
     tags: dict[str, str]
@@ -74,65 +75,98 @@ def _prefixed(by_stage: dict[str, dict]) -> dict:
 
 def run_payload(o: RunOutcomes, record: Path) -> RunPayload:
     """The whole run, from the outcomes and the run record (`record`, beside spec.json)."""
-    spec, sizes, run_dir = o.spec, o.data.sizes(), record.parent
+    spec, sizes = o.spec, o.data.sizes()
     private, federated = o.privacy(), o.federation()
     return RunPayload(
-        experiment=experiment_name(spec),
-        run_name=f"{spec.name}-{spec.profile}-{o.fingerprint[:12]}",
-        params={
-            **{
-                f"{section}.{k}": v
-                for section in LOGGED_SECTIONS
-                for k, v in getattr(spec, section).model_dump().items()
-            },
-            **{f"split.{k}": v for k, v in sizes.items()},
-            "split.rule": spec.split.rule,
-            "profile": spec.profile,
-            "train_rows": spec.train_rows,
-        },
-        metrics={
-            **{f"{model}.test.{k}": v for model, m in o.metrics.items() for k, v in m.items()},
-            **_prefixed(stage_figures(o)),
-            **leakage_figures(o),
-            **(private.figures() if private else {}),
-            **(federated.figures() if federated else {}),
-            **augment.figures(o.finetune.augmentation),
-        },
-        tags={
-            **run_identity(o.fingerprint, spec),
-            "assay.git_commit": git_commit(),
-            "assay.spec": spec.name,
-            "assay.profile": spec.profile,
-            **o.verdicts(),
-            "assay.reference": o.baseline.member,
-            "assay.mitigation": o.responsible.mitigation,
-            "assay.threshold_rule": o.responsible.threshold["rule"],
-            **(private.tags() if private else {}),
-            **(federated.tags() if federated else {}),
-            **augment.tags(o.finetune.augmentation),
-        },
+        name=RunName(experiment_name(spec), f"{spec.name}-{spec.profile}-{o.fingerprint[:12]}"),
+        params=_params(spec, sizes),
+        metrics=_metrics(o, private, federated),
+        tags=_tags(o, private, federated),
         curves=_prefixed(stage_curves(o)),
-        datasets=[
-            DatasetInput(
-                frame, f"{spec.name}-{role}", str(o.home.batches), context, spec.label.column
-            )
-            for frame, role, context in (
-                (o.data.train, "train", "training"),
-                (o.data.test, "test", "testing"),
-            )
-        ],
-        artifacts=[
-            ("", Path(o.data_gate.report_html)),
-            ("", record),
-            ("", run_dir / "spec.json"),
-            *(
-                (stage.name, kept)
-                for stage in TABLE
-                if (kept := stage.kept(o.stages[stage.name])) is not None
-            ),
-        ],
+        datasets=_datasets(o),
+        artifacts=_artifacts(o, record),
         stages=[
             StageRun(stage.name, (f"{stage.name}.",), tuple(stage.files(o.stages[stage.name])))
             for stage in TABLE
         ],
     )
+
+
+def _params(spec: Spec, sizes: dict[str, int]) -> dict[str, object]:
+    """The settings the run was trained with: the logged spec sections, the split's sizes and
+    rule, the profile and the training-row cap."""
+    return {
+        **{
+            f"{section}.{k}": v
+            for section in LOGGED_SECTIONS
+            for k, v in getattr(spec, section).model_dump().items()
+        },
+        **{f"split.{k}": v for k, v in sizes.items()},
+        "split.rule": spec.split.rule,
+        "profile": spec.profile,
+        "train_rows": spec.train_rows,
+    }
+
+
+def _metrics(
+    o: RunOutcomes, private: PrivacyReport | None, federated: FederationReport | None
+) -> dict[str, float]:
+    """Every model's test metrics, each stage's figures, the leakage counts, and the privacy,
+    federation and augmentation figures where the run had them."""
+    return {
+        **{f"{model}.test.{k}": v for model, m in o.metrics.items() for k, v in m.items()},
+        **_prefixed(stage_figures(o)),
+        **leakage_figures(o),
+        **(private.figures() if private else {}),
+        **(federated.figures() if federated else {}),
+        **augment.figures(o.finetune.augmentation),
+    }
+
+
+def _tags(
+    o: RunOutcomes, private: PrivacyReport | None, federated: FederationReport | None
+) -> dict[str, str]:
+    """What identifies the run (fingerprint, code, spec, commit, profile), the gates' verdicts,
+    the decisions the responsible stage took, and the privacy, federation and augmentation
+    tags where the run had them."""
+    spec = o.spec
+    return {
+        **run_identity(o.fingerprint, spec),
+        "assay.git_commit": git_commit(),
+        "assay.spec": spec.name,
+        "assay.profile": spec.profile,
+        **o.verdicts(),
+        "assay.reference": o.baseline.member,
+        "assay.mitigation": o.responsible.mitigation,
+        "assay.threshold_rule": o.responsible.threshold["rule"],
+        **(private.tags() if private else {}),
+        **(federated.tags() if federated else {}),
+        **augment.tags(o.finetune.augmentation),
+    }
+
+
+def _datasets(o: RunOutcomes) -> list[DatasetInput]:
+    """The training and test frames, named after the spec, as the run's dataset inputs."""
+    spec = o.spec
+    return [
+        DatasetInput(frame, f"{spec.name}-{role}", str(o.home.batches), context, spec.label.column)
+        for frame, role, context in (
+            (o.data.train, "train", "training"),
+            (o.data.test, "test", "testing"),
+        )
+    ]
+
+
+def _artifacts(o: RunOutcomes, record: Path) -> list[tuple[str, Path]]:
+    """The data gate's report, the run record and its spec.json at the top, then the folder
+    each stage kept, under the stage's name."""
+    return [
+        ("", Path(o.data_gate.report_html)),
+        ("", record),
+        ("", record.parent / "spec.json"),
+        *(
+            (stage.name, kept)
+            for stage in TABLE
+            if (kept := stage.kept(o.stages[stage.name])) is not None
+        ),
+    ]

@@ -56,6 +56,18 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class Submission:
+    """What a training hands the registry for one version: the package and the files uploaded
+    beside it, raw rows for the version's signature and input example, and the tags it is
+    found again by (its identity among them)."""
+
+    package: Path
+    example: pd.DataFrame
+    tags: dict[str, str]
+    extras: Sequence[tuple[str, Path]] = ()
+
+
+@dataclass(frozen=True)
 class Decision:
     """Whether a candidate takes `champion`, why, and the figures it was decided on."""
 
@@ -78,30 +90,22 @@ def find_version(home: Home, name: str, identity: dict[str, str]) -> ModelVersio
     return found[0] if found else None
 
 
-def register(
-    home: Home,
-    name: str,
-    run_id: str,
-    package: Path,
-    example: pd.DataFrame,
-    tags: dict[str, str],
-    extras: Sequence[tuple[str, Path]] = (),
-) -> Candidate:
+def register(home: Home, name: str, run_id: str, submitted: Submission) -> Candidate:
     """Upload the package (plus `extras`: (subfolder, file or folder) pairs such as the LoRA
     adapter and the gate reports) with its manifest under the run, then create the version: an
     MLflow pyfunc logged from code (assay.serving.pyfunc) whose artifact is the same package,
     with a signature on the raw columns and an input example of raw rows from `example`. The
     manifest's digest is the tag `assay.package_sha256` (checked on every download) and the
     pyfunc's model config (checked when it loads). Reuses the version of the same identity."""
-    existing = find_version(home, name, tags)
+    existing = find_version(home, name, submitted.tags)
     if existing is not None:
         return Candidate(name, str(existing.version), existing.run_id, True)
     mlflow.set_tracking_uri(tracking_uri(home))
     with tempfile.TemporaryDirectory() as scratch:
         staged = Path(scratch) / PACKAGE
-        digest = _stage(package, extras, staged)
+        digest = _stage(submitted.package, submitted.extras, staged)
         predictor = Predictor.load(staged)
-        rows = pyfunc.raw_example(example, predictor.spec)
+        rows = pyfunc.raw_example(submitted.example, predictor.spec)
         output = predictor.predict(pyfunc.read_raw(rows, pyfunc.serving_spec(predictor.spec)))
         with mlflow.start_run(run_id=run_id):
             mlflow.log_artifacts(str(staged), artifact_path=PACKAGE)
@@ -114,7 +118,9 @@ def register(
                 input_example=rows,
                 pip_requirements=pyfunc.requirements(),
             )
-    version = mlflow.register_model(logged.model_uri, name, tags={**tags, DIGEST_TAG: digest})
+    version = mlflow.register_model(
+        logged.model_uri, name, tags={**submitted.tags, DIGEST_TAG: digest}
+    )
     return Candidate(name, str(version.version), run_id, False)
 
 

@@ -4,6 +4,8 @@ is decided and promoted (or not) against it by a paired bootstrap of the differe
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
@@ -25,6 +27,17 @@ from assay.registry.models import (
 from assay.serving.predictor import Predictor
 
 
+@dataclass(frozen=True)
+class CandidateResults:
+    """What a candidate is decided on: every gate's verdict, and its probabilities on the test
+    rows with their labels (the champion is scored on the same rows, in the same run)."""
+
+    gates: dict[str, dict]
+    test: pd.DataFrame
+    labels: np.ndarray
+    scores: np.ndarray
+
+
 def promotion_rule(spec: Spec) -> PairedRule:
     """The spec's margin, resamples and seed for the candidate-against-champion comparison."""
     registry = spec.registry
@@ -43,22 +56,16 @@ def champion_scores(
 
 
 def settle(
-    home: Home,
-    candidate: Candidate,
-    gates: dict[str, dict],
-    test: pd.DataFrame,
-    y: np.ndarray,
-    candidate_scores: np.ndarray,
-    rule: PairedRule,
-    audit: AuditLog,
+    home: Home, candidate: Candidate, results: CandidateResults, rule: PairedRule, audit: AuditLog
 ) -> Decision:
     if candidate.reused:
         recorded = finish_recorded(home, candidate, audit)
         if recorded is not None:
             return recorded
-    champion = champion_scores(home, candidate.name, candidate, test)
-    versus = rule.compare(y, candidate_scores, champion[1]) if champion else None
-    decision = decide(gates, float(roc_auc_score(y, candidate_scores)), versus, rule)
+    y, scores = results.labels, results.scores
+    champion = champion_scores(home, candidate.name, candidate, results.test)
+    versus = rule.compare(y, scores, champion[1]) if champion else None
+    decision = decide(results.gates, float(roc_auc_score(y, scores)), versus, rule)
     decision.evidence["champion_version"] = champion[0] if champion else None
     promote(home, candidate, decision, audit)
     return decision

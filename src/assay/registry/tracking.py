@@ -34,6 +34,15 @@ class DatasetInput:
     target: str | None = None
 
 
+@dataclass(frozen=True)
+class RunName:
+    """Where a run is filed and what it is called there: MLflow's UI lists a run by the two
+    together, and every caller builds both from the dataset's name."""
+
+    experiment: str
+    run: str
+
+
 # Stores this process chose for a home. mlflow.set_tracking_uri writes its URI into
 # MLFLOW_TRACKING_URI (for subprocesses), so a value found there may be ours, not the operator's.
 _CHOSEN: set[str] = set()
@@ -116,9 +125,8 @@ def ensure_experiment(home: Home, name: str) -> str:
 
 def log_run(
     home: Home,
+    name: RunName,
     *,
-    experiment: str,
-    run_name: str,
     params: Mapping[str, object],
     metrics: Mapping[str, float],
     tags: Mapping[str, str],
@@ -131,13 +139,13 @@ def log_run(
     artifacts are (folder in the run, file or folder here) pairs, "" meaning the top. Each
     stage becomes a nested run holding its share of the params, metrics and curves."""
     mlflow.set_tracking_uri(tracking_uri(home))
-    experiment_id = ensure_experiment(home, experiment)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+    experiment_id = ensure_experiment(home, name.experiment)
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name.run) as run:
         mlflow.log_params({k: str(v) for k, v in params.items()})
         mlflow.log_metrics(dict(metrics))
-        for name, series in (curves or {}).items():
+        for metric, series in (curves or {}).items():
             for epoch, value in enumerate(series, start=1):
-                mlflow.log_metric(name, value, step=epoch)
+                mlflow.log_metric(metric, value, step=epoch)
         mlflow.set_tags(dict(tags))
         for d in datasets:
             with warnings.catch_warnings():
@@ -153,9 +161,9 @@ def log_run(
             with mlflow.start_run(experiment_id=experiment_id, run_name=stage.name, nested=True):
                 mlflow.log_params({k: str(v) for k, v in stage.pick(params).items()})
                 mlflow.log_metrics(stage.pick(metrics))
-                for name, series in stage.pick(curves or {}).items():
+                for metric, series in stage.pick(curves or {}).items():
                     for epoch, value in enumerate(series, start=1):
-                        mlflow.log_metric(name, value, step=epoch)
+                        mlflow.log_metric(metric, value, step=epoch)
                 mlflow.set_tags({"assay.stage": stage.name})
                 _log_artifacts(stage.artifacts)
         return run.info.run_id

@@ -52,6 +52,15 @@ def score_batch(predictor: Predictor, rows: pd.DataFrame, path: Path) -> pd.Data
 
 
 @dataclass(frozen=True)
+class Predictions:
+    """One version's predictions for a batch, with the version's number: the shadow report
+    sets two of them side by side and names each by its version."""
+
+    version: str
+    frame: pd.DataFrame
+
+
+@dataclass(frozen=True)
 class ShadowReport:
     """How a challenger would have decided the rows the champion decided."""
 
@@ -106,19 +115,14 @@ class ShadowReport:
 
 
 def shadow_report(
-    batch: str,
-    versions: tuple[str, str],
-    champion: pd.DataFrame,
-    challenger: pd.DataFrame,
-    rows: pd.DataFrame,
-    spec: Spec,
+    batch: str, champion: Predictions, challenger: Predictions, rows: pd.DataFrame, spec: Spec
 ) -> ShadowReport:
     """Agreement, probability shift and, per sensitive group (and intersection), the
     difference in positive-decision rate, challenger minus champion."""
     positive = spec.label.positive
-    ours = (champion["prediction"] == positive).to_numpy(dtype=float)
-    theirs = (challenger["prediction"] == positive).to_numpy(dtype=float)
-    shift = challenger["probability"].to_numpy() - champion["probability"].to_numpy()
+    ours = (champion.frame["prediction"] == positive).to_numpy(dtype=float)
+    theirs = (challenger.frame["prediction"] == positive).to_numpy(dtype=float)
+    shift = challenger.frame["probability"].to_numpy() - champion.frame["probability"].to_numpy()
     differences = {}
     for feature, groups in sensitive_columns(rows, spec.sensitive_features).items():
         frame = pd.DataFrame({"group": groups, "gap": theirs - ours})
@@ -127,8 +131,8 @@ def shadow_report(
         }
     return ShadowReport(
         batch=batch,
-        champion=versions[0],
-        challenger=versions[1],
+        champion=champion.version,
+        challenger=challenger.version,
         rows=len(rows),
         agreement=float((ours == theirs).mean()) if len(rows) else 1.0,
         mean_shift=float(shift.mean()) if len(rows) else 0.0,

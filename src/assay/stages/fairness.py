@@ -67,10 +67,7 @@ def fairness_stage(
         calibration.scores("valid"), labels(frames["valid"], spec), spec.decision, y_train.mean()
     )
     notes: list[str] = []
-    fit_on = mitigation_splits(spec)
-    fit = pd.concat([frames[name] for name in fit_on], ignore_index=True)
-    p_fit = np.concatenate([calibration.scores(name) for name in fit_on])
-    options = mitigation_options(p_fit, labels(fit, spec), fit, spec, notes)
+    options = _fit_options(frames, calibration, spec, notes)
     features = test[spec.group_columns]
     policies = {
         name: DecisionPolicy(thresholds=rules, threshold=threshold.value)
@@ -100,17 +97,8 @@ def fairness_stage(
         seed=spec.split.seed,
         exclude_small=spec.fairness.small_groups == "exclude",
     )
-    notes += [
-        f"{f.feature}: groups under {spec.fairness.min_group_size} test rows left out of the "
-        f"disparities: {', '.join(f.excluded)}"
-        for f in report.features
-        if f.excluded
-    ]
-    for assessed in report.features:
-        safe = assessed.feature.replace(" ", "")
-        plots[f"groups-{safe}"] = group_plot(
-            assessed.groups, assessed.feature, folder / f"groups-{safe}.png"
-        )
+    notes += excluded_groups(report, spec)
+    plots |= _group_plots(report, folder)
     return FairnessOutcome(
         threshold=threshold.to_dict(),
         tradeoff=tradeoff,
@@ -122,6 +110,38 @@ def fairness_stage(
         notes=notes,
         plots={name: str(path) for name, path in plots.items()},
     )
+
+
+def _fit_options(
+    frames: dict[str, pd.DataFrame], calibration: Calibration, spec: Spec, notes: list[str]
+) -> dict[str, GroupThresholds | None]:
+    """Every mitigation option, fit on the mitigation's rows (mitigation_splits) and their
+    calibrated scores."""
+    fit_on = mitigation_splits(spec)
+    fit = pd.concat([frames[name] for name in fit_on], ignore_index=True)
+    p_fit = np.concatenate([calibration.scores(name) for name in fit_on])
+    return mitigation_options(p_fit, labels(fit, spec), fit, spec, notes)
+
+
+def excluded_groups(report: FairnessReport, spec: Spec) -> list[str]:
+    """A note per sensitive feature whose small groups the disparities leave out."""
+    return [
+        f"{f.feature}: groups under {spec.fairness.min_group_size} test rows left out of the "
+        f"disparities: {', '.join(f.excluded)}"
+        for f in report.features
+        if f.excluded
+    ]
+
+
+def _group_plots(report: FairnessReport, folder: Path) -> dict[str, Path]:
+    """Each assessed feature's per-group figures as a PNG."""
+    plots = {}
+    for assessed in report.features:
+        safe = assessed.feature.replace(" ", "")
+        plots[f"groups-{safe}"] = group_plot(
+            assessed.groups, assessed.feature, folder / f"groups-{safe}.png"
+        )
+    return plots
 
 
 def run(folder: Path, split: Split, spec: Spec, calibration: Calibration) -> FairnessOutcome:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from pathlib import Path
 
 from assay.data.atomic import write_atomic, write_json_atomic
@@ -13,6 +14,24 @@ _STYLE = (
     "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3rem .6rem;"
     "text-align:left}.fail{background:#fde2e2}.warn{background:#fff4d6}.ok{background:#e6f6e6}"
 )
+
+
+@dataclass(frozen=True)
+class ReportName:
+    """What a report is called: its files' stem and its page's title, both named from the file
+    it checks, by the caller that knows that file."""
+
+    stem: str
+    title: str
+
+
+@dataclass(frozen=True)
+class WrittenReport:
+    """A validation report with the page it was written to: an ingest outcome takes its
+    reason from the one and links to the other."""
+
+    report: ValidationReport
+    page: Path
 
 
 def render_html(report: ValidationReport, title: str) -> str:

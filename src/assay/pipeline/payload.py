@@ -16,6 +16,7 @@ from assay.pipeline.outcomes import RunOutcomes
 from assay.privacy.report import PrivacyReport
 from assay.provenance import code_digest, git_commit
 from assay.registry.tracking import DatasetInput, RunName, StageRun
+from assay.stages import data_gate
 from assay.stages.table import TABLE
 
 # Spec sections logged as parameters `<section>.<setting>`
@@ -55,12 +56,13 @@ def stage_figures(o: RunOutcomes) -> dict[str, dict[str, Any]]:
 
 
 def leakage_figures(o: RunOutcomes) -> dict[str, float]:
-    """The leakage guard's counts (it runs between the data gate and training)."""
-    leak = o.leakage.to_dict()
+    """The leakage guard's counts. The guard is a check before training, not a stage: its
+    figures go with the data gate's, in that stage's nested run."""
+    leak, prefix = o.leakage.to_dict(), data_gate.NAME
     return {
-        "leakage.leaked_test_rows": leak["leaked_rows"],
-        "leakage.leaked_share": leak["share"],
-        "leakage.training_duplicates": leak["training_duplicates"],
+        f"{prefix}.leaked_test_rows": leak["leaked_rows"],
+        f"{prefix}.leaked_share": leak["share"],
+        f"{prefix}.training_duplicates": leak["training_duplicates"],
     }
 
 

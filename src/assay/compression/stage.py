@@ -266,12 +266,12 @@ def compress_stage(
     ensemble_scores = folder / "ensemble_test_scores.npy"
     np.save(ensemble_scores, source.predict_proba(split.test), allow_pickle=False)
     made = _distill_and_prune(split, spec, teacher, source, test, y_test, folder)
-    made, exported = _export_all(made, teacher, split, spec, folder)
+    made, exported = _export_all(made, teacher, split, spec, (folder, test))
     student = made.model
     student.save_pretrained(folder)
     tokenizer.save(folder / TOKENIZER_DIR)
     (folder / SPEC_FILE).write_text(spec.model_dump_json(indent=2))
-    measurements = _measure(exported, teacher_folder, tokenizer, split, spec, made)
+    measurements = _measure(exported, teacher_folder, split, spec, made, (tokenizer, test))
     sizes = exported.sizes()
     gate: GateReport = compression_gate(
         spec.compression.gate,
@@ -304,12 +304,12 @@ def compress_stage(
 
 
 def _export_all(
-    made: _Student, teacher: Teacher, split: Split, spec: Spec, folder: Path
+    made: _Student, teacher: Teacher, split: Split, spec: Spec, into: tuple[Path, Encoded]
 ) -> tuple[_Student, _Exported]:
     """Export both to ONNX, prove the student's export, quantize the student; a pruned student
-    the validation rows find worse, or fragile under int8, gives way to the unpruned one."""
-    settings, tokenizer = spec.compression, teacher.tokenizer
-    test = tokenizer.encode(split.test)
+    the validation rows find worse, or fragile under int8, gives way to the unpruned one.
+    `into`: the stage's folder, and the test rows as encoded (the exports' sample input)."""
+    (folder, test), settings, tokenizer = into, spec.compression, teacher.tokenizer
     teacher_onnx = export_onnx(teacher.model, test, folder / "teacher.fp32.onnx")
     calibration = None
     if settings.quantization == "static":
@@ -327,18 +327,19 @@ def _export_all(
 def _measure(
     exported: _Exported,
     teacher_folder: Path,
-    tokenizer: RecordTokenizer,
     split: Split,
     spec: Spec,
     made: _Student,
+    encoded: tuple[RecordTokenizer, Encoded],
 ) -> dict[str, float]:
     """The shipped int8 student on the test split beside its fp32 export and the teacher (whose
-    test scores the fine-tune stage saved); its scores are saved for evaluation."""
-    y_test = labels(split.test, spec)
+    test scores the fine-tune stage saved); its scores are saved for evaluation. `encoded`: the
+    tokenizer and the test rows it encoded (the latency's input)."""
+    (tokenizer, test), y_test = encoded, labels(split.test, spec)
     p_fp32 = OnnxScorer(tokenizer, session(exported.fp32, 0)).predict_proba(split.test)
     p_int8 = OnnxScorer(tokenizer, session(exported.int8, 0)).predict_proba(split.test)
     np.save(exported.int8.parent / STUDENT_SCORES, p_int8, allow_pickle=False)
-    p50, p95 = latency_ms(onnx_runner(session(exported.int8, 1)), tokenizer.encode(split.test))
+    p50, p95 = latency_ms(onnx_runner(session(exported.int8, 1)), test)
     teacher_scores = np.load(teacher_folder / TEACHER_SCORES, allow_pickle=False)
     return {
         "teacher_auc": float(roc_auc_score(y_test, teacher_scores)),
